@@ -1,0 +1,44 @@
+# llatte — two commands on a fresh machine: `make backfill` and `make test`.
+SWIFT ?= swift
+CONFIG ?= release
+LLATTE := .build/$(CONFIG)/llatte
+# Debian packages the build links against (and the lz4 tool the benchmark compares with).
+DEBIAN_PACKAGES := liblz4-dev libopenblas-dev libsqlite3-dev libssl-dev lz4
+
+.PHONY: deps build test backfill nightly refresh bench clean
+
+## deps: install the Debian packages that are missing (apt-get update first, only when installing)
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## build: the llatte binary (release)
+build: deps
+	$(SWIFT) build -c $(CONFIG) --product llatte
+
+## test: every test (unit, store, pipeline), debug build
+test: deps
+	$(SWIFT) test
+
+## backfill / nightly / refresh: run the pipelines on sample-data into out/
+backfill: build
+	$(LLATTE) run pipelines/backfill.yaml
+
+nightly: build
+	$(LLATTE) run pipelines/nightly.yaml
+
+refresh: build
+	$(LLATTE) run pipelines/refresh.yaml
+
+## bench: ingest throughput on a generated log of >= 1 GB (see docs/performance.md)
+bench: build
+	LLATTE=$(LLATTE) bash scripts/bench-ingest.sh
+
+clean:
+	rm -rf .build out bench-data

@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// llatte: offline LLaTTE user-interest embeddings, from event logs to an int8 SQLite store.
+import PackageDescription
+
+let package = Package(
+    name: "llatte",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "llatte", targets: ["llatte"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages, one shim header each.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+
+        // Byte-level foundations shared by every layer: files, hashing, locks, JSON.
+        .target(name: "Support", dependencies: ["CCrypto"]),
+        // Event logs: LZ4 frames, the JSONL event scanner, validation, quarantine.
+        .target(name: "Events", dependencies: ["Support", "CLZ4"]),
+        // SQLite stores: history store, user features, item catalog.
+        .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"]),
+        // Deterministic realistic data generator (logs, catalog, features, ground truth).
+        .target(name: "Sample", dependencies: ["Support", "Events", "Store", "CLZ4"]),
+        // Job wiring: pipeline YAML, ingest stage, locks, reports.
+        .target(name: "Pipeline", dependencies: ["Support", "Events", "Store", .product(name: "Yams", package: "Yams")]),
+        // The command-line tool; thin over Pipeline.
+        .executableTarget(name: "llatte", dependencies: [
+            "Support", "Events", "Store", "Sample", "Pipeline", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport"),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "Support"]),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),
+        .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,159 @@
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One validated event: ids exact, strings as vocabulary ids of the batch, metadata as parsed f64.
+public struct Event: Sendable, Equatable {
+    public var userID: UInt64
+    public var itemID: UInt64
+    public var ts: Int64
+    /// Integer event id, or for a string id its offset in the batch's id arena.
+    public var idPayload: UInt64
+    /// Length of a string event id in bytes; `Event.integerID` for an integer id.
+    public var idLength: UInt32
+    /// Index into the reader's type vocabulary.
+    public var type: UInt32
+    /// Index into the reader's surface vocabulary.
+    public var surface: UInt32
+    public var dwellMs: Double
+    public var value: Double
+    /// Physical line in the source file (1-based).
+    public var line: Int
+
+    /// Marker in `idLength` for an integer event id.
+    public static let integerID: UInt32 = .max
+
+    public var hasIntegerID: Bool { idLength == Event.integerID }
+}
+
+/// An event id as its identity: `42` and `"42"` differ; strings compare as raw bytes.
+public enum EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    case integer(UInt64)
+    case string([UInt8])
+
+    /// Section 4's tie order: integer ids before string ids, integers by value, strings by bytes.
+    public static func < (a: EventID, b: EventID) -> Bool {
+        switch (a, b) {
+        case let (.integer(x), .integer(y)): return x < y
+        case (.integer, .string): return true
+        case (.string, .integer): return false
+        case let (.string(x), .string(y)): return x.lexicographicallyPrecedes(y)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .integer(v): return String(v)
+        case let .string(b): return "\"" + String(decoding: b, as: UTF8.self) + "\""
+        }
+    }
+}
+
+/// A growing set of events from one file, with the bytes of their string ids.
+public final class EventBatch {
+    public private(set) var events: [Event] = []
+    /// Bytes of string event ids, addressed by `Event.idPayload`.
+    public private(set) var idBytes: [UInt8] = []
+
+    public init(capacity: Int = 0) { events.reserveCapacity(capacity) }
+
+    public var count: Int { events.count }
+
+    public func removeAll() {
+        events.removeAll(keepingCapacity: true)
+        idBytes.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always)
+    func append(_ e: Event) { events.append(e) }
+
+    /// Appends an event copied from another batch, with its string id bytes.
+    public func append(_ e: Event, from other: EventBatch) {
+        var c = e
+        if !e.hasIntegerID {
+            c.idPayload = other.withIDBytes(e) { appendID($0) }
+        }
+        events.append(c)
+    }
+
+    /// Stores string id bytes; returns their offset.
+    @inline(__always)
+    func appendID(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let off = idBytes.count
+        idBytes.append(contentsOf: b)
+        return UInt64(off)
+    }
+
+    /// The identity of an event of this batch.
+    public func eventID(_ e: Event) -> EventID {
+        if e.hasIntegerID { return .integer(e.idPayload) }
+        let s = Int(e.idPayload)
+        return .string(Array(idBytes[s..<s + Int(e.idLength)]))
+    }
+
+    /// Calls `body` with the raw bytes of a string id (empty for integer ids).
+    @inline(__always)
+    public func withIDBytes<R>(_ e: Event, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if e.hasIntegerID { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return idBytes.withUnsafeBufferPointer { p in
+            body(UnsafeBufferPointer(rebasing: p[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
+        }
+    }
+}
+
+/// Interns short byte strings (event types, surfaces) to dense ids; lookups compare raw bytes.
+public final class ByteInterner {
+    public private(set) var entries: [[UInt8]] = []
+    /// Per entry, an order-independent hash of its bytes (for checksums).
+    public private(set) var hashes: [UInt64] = []
+    private var slots: [Int32]
+    private var mask: Int
+
+    public init() {
+        slots = [Int32](repeating: -1, count: 64)
+        mask = 63
+    }
+
+    /// The id of `b`, adding it if new.
+    @inline(__always)
+    public func intern(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        let h = fnv1a(UnsafeRawBufferPointer(b))
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = slots[i]
+            if s < 0 { break }
+            let e = entries[Int(s)]
+            if e.count == b.count && e.withUnsafeBufferPointer({ memcmpEqual($0, b) }) { return UInt32(s) }
+            i = (i + 1) & mask
+        }
+        let id = entries.count
+        entries.append(Array(b))
+        hashes.append(fmix64(h))
+        slots[i] = Int32(id)
+        if entries.count * 2 > slots.count { grow() }
+        return UInt32(id)
+    }
+
+    public func intern(_ s: String) -> UInt32 {
+        var a = Array(s.utf8)
+        return a.withUnsafeMutableBufferPointer { intern(UnsafeBufferPointer($0)) }
+    }
+
+    private func grow() {
+        slots = [Int32](repeating: -1, count: slots.count * 2)
+        mask = slots.count - 1
+        for (id, e) in entries.enumerated() {
+            var i = Int(truncatingIfNeeded: e.withUnsafeBytes { fnv1a($0) }) & mask
+            while slots[i] >= 0 { i = (i + 1) & mask }
+            slots[i] = Int32(id)
+        }
+    }
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    if a.count != b.count { return false }
+    if a.count == 0 { return true }
+    return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+}

@@ -1,0 +1,94 @@
+import CLZ4
+
+/// The LZ4 frame magic (little-endian on disk) and the range of skippable-frame magics.
+public enum LZ4Magic {
+    public static let frame: UInt32 = 0x184D_2204
+    public static let skippableLow: UInt32 = 0x184D_2A50
+    public static let skippableHigh: UInt32 = 0x184D_2A5F
+
+    /// Whether 4 bytes start an LZ4 frame or a skippable frame.
+    public static func isLZ4(_ first4: UInt32) -> Bool {
+        first4 == frame || (first4 >= skippableLow && first4 <= skippableHigh)
+    }
+}
+
+/// A streaming LZ4 frame decoder (liblz4's frame API): concatenated and skippable frames, checksums verified.
+final class LZ4FrameDecoder {
+    private var dctx: OpaquePointer?
+
+    init() {
+        let rc = LZ4F_createDecompressionContext(&dctx, UInt32(LZ4F_VERSION))
+        precondition(LZ4F_isError(rc) == 0 && dctx != nil, "LZ4F_createDecompressionContext failed")
+    }
+
+    deinit { LZ4F_freeDecompressionContext(dctx) }
+
+    /// One decompression step. Returns (bytes consumed, bytes produced, hint) where hint 0 means a
+    /// frame just ended; throws the library's message on corrupt input.
+    func step(src: UnsafeRawPointer, srcCount: Int, dst: UnsafeMutableRawPointer, dstCount: Int) throws(LZ4Failure) -> (consumed: Int, produced: Int, hint: Int) {
+        var srcSize = srcCount
+        var dstSize = dstCount
+        let rc = LZ4F_decompress(dctx, dst, &dstSize, src, &srcSize, nil)
+        if LZ4F_isError(rc) != 0 {
+            throw LZ4Failure(message: String(cString: LZ4F_getErrorName(rc)))
+        }
+        return (srcSize, dstSize, Int(rc))
+    }
+
+    /// Forgets any partial frame so the decoder can start again.
+    func reset() { LZ4F_resetDecompressionContext(dctx) }
+}
+
+/// liblz4's reason for refusing a frame.
+struct LZ4Failure: Error { let message: String }
+
+/// LZ4 frame compression of whole buffers (generator and tests): one frame, content checksum on.
+public enum LZ4FrameWriter {
+    /// Compresses `input` into one LZ4 frame with a content checksum, as the `lz4` tool writes by default.
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 0) -> [UInt8] {
+        var prefs = LZ4F_preferences_t()
+        prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled
+        prefs.frameInfo.blockSizeID = LZ4F_max4MB
+        prefs.compressionLevel = level
+        let bound = LZ4F_compressFrameBound(input.count, &prefs)
+        var out = [UInt8](repeating: 0, count: bound)
+        let n = out.withUnsafeMutableBytes { dst in
+            LZ4F_compressFrame(dst.baseAddress, bound, input.baseAddress, input.count, &prefs)
+        }
+        precondition(LZ4F_isError(n) == 0, "LZ4F_compressFrame failed")
+        out.removeSubrange(n...)
+        return out
+    }
+
+    public static func compress(_ input: [UInt8], level: Int32 = 0) -> [UInt8] {
+        input.withUnsafeBytes { compress($0, level: level) }
+    }
+}
+
+/// LZ4 block compression for packed history records (the length lives in the record header).
+public enum LZ4Block {
+    public static func compress(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+        let bound = Int(LZ4_compressBound(Int32(input.count)))
+        var out = [UInt8](repeating: 0, count: max(bound, 1))
+        let n = out.withUnsafeMutableBytes { dst in
+            LZ4_compress_default(input.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                 dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                 Int32(input.count), Int32(bound))
+        }
+        precondition(n > 0 || input.count == 0, "LZ4_compress_default failed")
+        out.removeSubrange(Int(n)...)
+        return out
+    }
+
+    /// Decompresses exactly `originalCount` bytes; nil if the block is corrupt or of another size.
+    public static func decompress(_ input: UnsafeRawBufferPointer, originalCount: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: originalCount)
+        if originalCount == 0 { return input.count <= 1 ? out : nil }
+        let n = out.withUnsafeMutableBytes { dst in
+            LZ4_decompress_safe(input.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                dst.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                Int32(input.count), Int32(originalCount))
+        }
+        return n == originalCount ? out : nil
+    }
+}

@@ -1,0 +1,210 @@
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why an event log file could not be read; the whole file is rejected.
+public enum LogReadError: Error, CustomStringConvertible, Sendable {
+    case io(FileError)
+    /// liblz4 refused a frame (bad magic, bad block, checksum mismatch…).
+    case corruptFrame(path: String, message: String)
+    /// The file ended inside an LZ4 frame.
+    case truncatedFrame(path: String)
+
+    public var description: String {
+        switch self {
+        case let .io(e): return e.description
+        case let .corruptFrame(path, message): return "\(path): corrupt LZ4 frame (\(message)); file rejected"
+        case let .truncatedFrame(path): return "\(path): truncated LZ4 frame (file ends inside a frame); file rejected"
+        }
+    }
+
+    public var path: String {
+        switch self {
+        case let .io(e): return e.path
+        case let .corruptFrame(p, _), let .truncatedFrame(p): return p
+        }
+    }
+}
+
+/// Streams the lines of one event log, plain or LZ4-frame compressed (detected by magic), in
+/// bounded memory: compressed input is read 1 MiB at a time and decompressed into a fixed window.
+///
+/// Lines are handed out without their `\n` or trailing `\r`; blank lines are skipped but counted, so
+/// line numbers are physical (1-based). A line longer than `maxLineBytes` is reported, not buffered.
+public final class LogReader {
+    public let path: String
+    public let maxLineBytes: Int
+    /// Whether the file is LZ4-framed (known after the first read).
+    public private(set) var isCompressed = false
+    /// Decompressed bytes seen so far.
+    public private(set) var decompressedBytes = 0
+    private let hasher: SHA256Hasher?
+
+    /// Window for decompressed data: one maximal LZ4 block (4 MiB) plus room for a carried partial line.
+    private static let blockRoom = 4 << 20
+    private static let inputChunk = 1 << 20
+
+    /// - Parameter hashContent: compute the sha256 of the decompressed content (the ingest ledger key).
+    public init(path: String, maxLineBytes: Int = 1 << 20, hashContent: Bool) {
+        self.path = path
+        self.maxLineBytes = maxLineBytes
+        self.hasher = hashContent ? SHA256Hasher() : nil
+    }
+
+    /// The sha256 of the decompressed content; call after `forEachLine` returned.
+    public func contentDigest() -> Digest32? { hasher?.finalize() }
+
+    /// Calls `line(number, bytes)` for each non-blank line and `overlong(number, length)` for lines
+    /// past `maxLineBytes`, in file order.
+    /// Errors thrown by the closures end the read and are rethrown as they are.
+    public func forEachLine(
+        _ line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void,
+        overlong: (Int, Int) throws -> Void
+    ) throws {
+        let file: InputFile
+        do { file = try InputFile(path: path) } catch { throw LogReadError.io(error) }
+        let windowCapacity = LogReader.blockRoom + maxLineBytes + 1
+        let window = UnsafeMutableRawBufferPointer.allocate(byteCount: windowCapacity, alignment: 64)
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: LogReader.inputChunk, alignment: 64)
+        defer { window.deallocate(); input.deallocate() }
+
+        var splitter = LineSplitter(maxLineBytes: maxLineBytes)
+        var inCount: Int
+        do { inCount = try file.readFully(into: input) } catch { throw LogReadError.io(error) }
+        var first4: UInt32 = 0
+        if inCount >= 4 { memcpy(&first4, input.baseAddress!, 4) }
+        isCompressed = LZ4Magic.isLZ4(UInt32(littleEndian: first4))
+
+        if !isCompressed {
+            // Plain: the read chunks go straight into the window after the carried partial line.
+            var filled = 0
+            memcpy(window.baseAddress!, input.baseAddress!, inCount)
+            filled = inCount
+            while true {
+                hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + splitter.carry, count: filled - splitter.carry))
+                decompressedBytes += filled - splitter.carry
+                let eof = filled == splitter.carry
+                filled = try splitter.consume(window, filled: filled, atEnd: eof, line: line, overlong: overlong)
+                if eof { break }
+                let room = UnsafeMutableRawBufferPointer(rebasing: window[filled..<min(windowCapacity, filled + LogReader.blockRoom)])
+                let n: Int
+                do { n = try file.readFully(into: room) } catch { throw LogReadError.io(error) }
+                filled += n
+            }
+            return
+        }
+
+        let decoder = LZ4FrameDecoder()
+        var inPos = 0
+        var filled = 0
+        var hint = 1
+        var atEOF = false
+        while true {
+            if inPos == inCount && !atEOF {
+                do { inCount = try file.read(into: input) } catch { throw LogReadError.io(error) }
+                inPos = 0
+                if inCount == 0 { atEOF = true }
+            }
+            if atEOF {
+                if hint != 0 { throw LogReadError.truncatedFrame(path: path) }
+                filled = try splitter.consume(window, filled: filled, atEnd: true, line: line, overlong: overlong)
+                return
+            }
+            let before = filled
+            let r: (consumed: Int, produced: Int, hint: Int)
+            do {
+                r = try decoder.step(src: input.baseAddress! + inPos, srcCount: inCount - inPos,
+                                     dst: window.baseAddress! + filled, dstCount: windowCapacity - filled)
+            } catch {
+                throw LogReadError.corruptFrame(path: path, message: error.message)
+            }
+            inPos += r.consumed
+            filled += r.produced
+            hint = r.hint
+            if r.produced > 0 {
+                hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + before, count: r.produced))
+                decompressedBytes += r.produced
+            }
+            // Hand out complete lines once the window has a block's worth of room no more.
+            if windowCapacity - filled < LogReader.blockRoom || (inPos == inCount && r.produced > 0) {
+                filled = try splitter.consume(window, filled: filled, atEnd: false, line: line, overlong: overlong)
+            }
+        }
+    }
+}
+
+/// Splits a window of bytes into lines and carries the unfinished last line to the window's start.
+struct LineSplitter {
+    let maxLineBytes: Int
+    var lineNumber = 0
+    /// Bytes of an unfinished line kept at the start of the window.
+    var carry = 0
+    /// Skipping the rest of an overlong line until its newline.
+    var skipping = false
+    var skippedLength = 0
+
+    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+
+    /// Emits every complete line in `window[0..<filled]`; returns the new fill (the carried tail).
+    mutating func consume(
+        _ window: UnsafeMutableRawBufferPointer, filled: Int, atEnd: Bool,
+        line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, overlong: (Int, Int) throws -> Void
+    ) rethrows -> Int {
+        let base = window.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var start = 0
+        while start < filled {
+            guard let nl = memchr(base + start, 0x0A, filled - start) else { break }
+            let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
+            lineNumber += 1
+            if skipping {
+                try overlong(lineNumber, skippedLength + end - start)
+                skipping = false
+                skippedLength = 0
+            } else if end - start > maxLineBytes {
+                try overlong(lineNumber, end - start)
+            } else {
+                try emit(base + start, end - start, line)
+            }
+            start = end + 1
+        }
+        var tail = filled - start
+        if atEnd {
+            if skipping {
+                lineNumber += 1
+                try overlong(lineNumber, skippedLength + tail)
+                skipping = false
+            } else if tail > 0 {
+                lineNumber += 1
+                if tail > maxLineBytes { try overlong(lineNumber, tail) } else { try emit(base + start, tail, line) }
+            }
+            carry = 0
+            return 0
+        }
+        if skipping || tail > maxLineBytes {
+            // Drop the unfinished overlong line's bytes; remember its length so far.
+            if !skipping { skipping = true; skippedLength = 0 }
+            skippedLength += tail
+            tail = 0
+        } else if start > 0 && tail > 0 {
+            memmove(base, base + start, tail)
+        }
+        carry = tail
+        return tail
+    }
+
+    @inline(__always)
+    private func emit(_ p: UnsafePointer<UInt8>, _ n: Int, _ line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        var count = n
+        if count > 0 && p[count - 1] == 0x0D { count -= 1 }
+        // Blank (whitespace-only) lines are skipped.
+        var k = 0
+        while k < count {
+            let c = p[k]
+            if c != 0x20 && c != 0x09 && c != 0x0D { break }
+            k += 1
+        }
+        if k == count { return }
+        try line(lineNumber, UnsafeBufferPointer(start: p, count: count))
+    }
+}

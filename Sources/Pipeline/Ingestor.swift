@@ -1,0 +1,268 @@
+import Events
+import Store
+import Support
+
+/// How one ingest run is set up.
+public struct IngestOptions: Sendable {
+    public var historyStore: String
+    /// Settings to create the store with, or to check an existing store against (nil: use the store's).
+    public var settings: HistorySettings?
+    /// Event log files or directories (searched recursively for `*.jsonl[.lz4]` / `*.ndjson[.lz4]`).
+    public var inputs: [String]
+    /// User-features files, ingested after the logs.
+    public var featureFiles: [String] = []
+    /// Where quarantine files go.
+    public var quarantineDirectory: String
+    /// A file with a larger share of bad lines is rejected whole.
+    public var maxBadFraction: Double = 0.02
+    /// Seconds to wait for the history store's lock before giving up.
+    public var lockTimeout: Double = 60
+    /// Events parsed per append to the store (bounds memory).
+    public var batchEvents: Int = 1 << 20
+    /// Name recorded in the lock file.
+    public var pipelineName: String = "ingest"
+
+    public init(historyStore: String, settings: HistorySettings?, inputs: [String], quarantineDirectory: String? = nil) {
+        self.historyStore = historyStore
+        self.settings = settings
+        self.inputs = inputs
+        self.quarantineDirectory = quarantineDirectory ?? Files.parentDirectory(historyStore) + "/quarantine"
+    }
+}
+
+/// What happened to one input file.
+public enum FileOutcome: Sendable, Equatable {
+    case ingested
+    /// The same content (sha256) was ingested before, or the file is unchanged since then.
+    case alreadyIngested
+    /// The whole file was rejected (corrupt or truncated LZ4, too many bad lines, unreadable).
+    case rejected(String)
+}
+
+/// One input file's result.
+public struct FileReport: Sendable {
+    public var path: String
+    public var outcome: FileOutcome
+    public var summary: ReadSummary?
+    public var counts = AppendCounts()
+    /// E.g. a path re-delivered with different content.
+    public var warning: String?
+    public var quarantineFile: String?
+}
+
+/// The result of an ingest run.
+public struct IngestReport: Sendable {
+    public var files: [FileReport] = []
+    public var features: [FeatureIngestReport] = []
+    public var seconds = 0.0
+
+    public var ingestedFiles: Int { files.filter { $0.outcome == .ingested }.count }
+    public var skippedFiles: Int { files.filter { $0.outcome == .alreadyIngested }.count }
+    public var rejectedFiles: Int {
+        files.filter { if case .rejected = $0.outcome { return true } else { return false } }.count
+            + features.filter { $0.rejected != nil }.count
+    }
+    public var quarantinedRecords: Int { files.reduce(0) { $0 + ($1.summary?.rejected ?? 0) } }
+    public var newEvents: Int { files.reduce(0) { $0 + $1.counts.newEvents } }
+    public var duplicates: Int { files.reduce(0) { $0 + $1.counts.duplicates } }
+    public var decompressedBytes: Int { files.reduce(0) { $0 + ($1.summary?.decompressedBytes ?? 0) } }
+    /// Checksum of the valid events read from the ingested files.
+    public var checksum: UInt64 { files.filter { $0.outcome == .ingested }.reduce(0) { $0 &+ ($1.summary?.checksum ?? 0) } }
+}
+
+/// Why an ingest run could not proceed at all (per-file problems are in the report instead).
+public enum IngestError: Error, CustomStringConvertible {
+    case locked(LockError)
+    case store(StoreError)
+    case input(FileError)
+
+    public var description: String {
+        switch self {
+        case let .locked(e): return e.description
+        case let .store(e): return e.description
+        case let .input(e): return e.description
+        }
+    }
+}
+
+/// The ingest stage: event logs → history store, each file wholly or not at all, under the store's lock.
+public struct Ingestor {
+    public let options: IngestOptions
+
+    public init(options: IngestOptions) { self.options = options }
+
+    /// The log files an input list names, directories expanded recursively, in path order.
+    /// Dotfiles and `*.tmp` files (still being written) are ignored.
+    public static func logFiles(_ inputs: [String]) throws(FileError) -> [String] {
+        var out: [String] = []
+        for input in inputs {
+            if Files.isDirectory(input) {
+                try collect(input, into: &out)
+            } else if Files.exists(input) {
+                out.append(input)
+            } else {
+                throw FileError(path: input, operation: "open", code: 2)
+            }
+        }
+        return out
+    }
+
+    private static func collect(_ dir: String, into out: inout [String]) throws(FileError) {
+        for name in try Files.list(dir) where !name.hasPrefix(".") && !name.hasSuffix(".tmp") {
+            let p = dir.hasSuffix("/") ? dir + name : dir + "/" + name
+            if Files.isDirectory(p) {
+                try collect(p, into: &out)
+            } else if [".jsonl", ".jsonl.lz4", ".ndjson", ".ndjson.lz4"].contains(where: { name.hasSuffix($0) }) {
+                out.append(p)
+            }
+        }
+    }
+
+    /// Runs the ingest; `log` receives one human-readable line per notable event.
+    public func run(log: (String) -> Void = { _ in }) throws(IngestError) -> IngestReport {
+        let start = monotonicSeconds()
+        let files: [String]
+        do { files = try Ingestor.logFiles(options.inputs) } catch { throw .input(error) }
+        let lock: FileLock
+        do {
+            lock = try FileLock.acquire(path: options.historyStore + ".lock", holder: LockHolder(pipeline: options.pipelineName),
+                                        timeout: options.lockTimeout)
+        } catch { throw .locked(error) }
+        defer { withExtendedLifetime(lock) {} }
+        let store: HistoryStore
+        do { store = try HistoryStore(path: options.historyStore, settings: options.settings) } catch { throw .store(error) }
+
+        var report = IngestReport()
+        let parser = EventParser(rules: ValidationRules(minTs: store.settings.minTs, maxTs: store.settings.maxTs))
+        let batch = EventBatch(capacity: min(options.batchEvents, 1 << 16))
+        for file in files {
+            let r = try ingestFile(file, store: store, parser: parser, batch: batch)
+            switch r.outcome {
+            case .ingested:
+                log("ingested \(file): \(r.counts.newEvents) new events, \(r.counts.duplicates) duplicates, \(r.summary?.rejected ?? 0) quarantined")
+            case .alreadyIngested: log("skipped \(file): already ingested")
+            case let .rejected(why): log("rejected \(file): \(why)")
+            }
+            if let w = r.warning { log("warning: \(w)") }
+            report.files.append(r)
+        }
+        for file in options.featureFiles {
+            do {
+                let f = try store.ingestFeatures(path: file, maxBadFraction: options.maxBadFraction)
+                if let snap = f.snapshot {
+                    log("ingested features \(file): snapshot \(snap), \(f.users) users, \(f.rejections.count) quarantined")
+                } else if let why = f.rejected {
+                    log("rejected features \(file): \(why)")
+                } else {
+                    log("skipped features \(file): already ingested")
+                }
+                if !f.rejections.isEmpty {
+                    let sink = QuarantineSink(directory: options.quarantineDirectory, file: file)
+                    do {
+                        for rej in f.rejections { try sink.add(rej) }
+                        try sink.finish(digest: f.digest)
+                    } catch { throw IngestError.input(error) }
+                }
+                report.features.append(f)
+            } catch let e as StoreError {
+                throw .store(e)
+            } catch let e as LogReadError {
+                log("rejected features \(file): \(e)")
+                report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: e.description))
+            } catch {
+                throw .store(StoreError(path: file, message: "\(error)"))
+            }
+        }
+        report.seconds = monotonicSeconds() - start
+        return report
+    }
+
+    /// Ingests one file in one transaction with its ledger row.
+    func ingestFile(_ file: String, store: HistoryStore, parser: EventParser, batch: EventBatch) throws(IngestError) -> FileReport {
+        var report = FileReport(path: file, outcome: .ingested)
+        let status: (size: Int64, mtimeNs: Int64)
+        do { status = try Files.status(file) } catch {
+            report.outcome = .rejected(error.description)
+            return report
+        }
+        do {
+            if try store.ledgerEntry(path: file, fileSize: status.size, mtimeNs: status.mtimeNs) != nil {
+                report.outcome = .alreadyIngested
+                return report
+            }
+        } catch { throw .store(error) }
+
+        let sink = QuarantineSink(directory: options.quarantineDirectory, file: file)
+        let seq: Int64
+        do { seq = try store.beginFile() } catch { throw .store(error) }
+        var counts = AppendCounts()
+        let summary: ReadSummary
+        do {
+            summary = try readEventLog(path: file, parser: parser, batch: batch, batchSize: options.batchEvents, hashContent: true,
+                                       onBatch: { b in
+                                           let c = try store.append(b, parser: parser, ingestSeq: seq)
+                                           counts.newEvents += c.newEvents
+                                           counts.duplicates += c.duplicates
+                                           counts.tombstoned += c.tombstoned
+                                           counts.usersTouched += c.usersTouched
+                                       },
+                                       onReject: { try sink.add($0) })
+        } catch let e as LogReadError {
+            store.rollbackFile()
+            sink.discard()
+            batch.removeAll()
+            report.outcome = .rejected(e.description)
+            return report
+        } catch let e as StoreError {
+            store.rollbackFile()
+            throw .store(e)
+        } catch let e as FileError {
+            store.rollbackFile()
+            throw .input(e)
+        } catch {
+            store.rollbackFile()
+            throw .store(StoreError(path: file, message: "\(error)"))
+        }
+        report.summary = summary
+        let digest = summary.digest!
+        do {
+            if try store.ledgerEntry(digest) != nil {
+                store.rollbackFile()
+                sink.discard()
+                report.outcome = .alreadyIngested
+                return report
+            }
+            let earlier = try store.ledgerEntries(path: file)
+            if !earlier.isEmpty {
+                report.warning = "\(file) was ingested before with different content (sha256 \(earlier.last!.digest.hex.prefix(16))…, now \(digest.hex.prefix(16))…); ingesting again, duplicates are dropped"
+            }
+        } catch {
+            store.rollbackFile()
+            throw .store(error)
+        }
+        do { report.quarantineFile = try sink.finish(digest: digest) } catch {
+            store.rollbackFile()
+            throw .input(error)
+        }
+        if summary.badFraction > options.maxBadFraction {
+            store.rollbackFile()
+            report.outcome = .rejected("\(summary.rejected) of \(summary.lines) lines bad (\(formatFraction(summary.badFraction)) > limit \(options.maxBadFraction))")
+            return report
+        }
+        do {
+            try store.commitFile(LedgerEntry(digest: digest, path: file, ingestSeq: seq, lines: summary.lines, events: summary.events,
+                                             newEvents: counts.newEvents, duplicates: counts.duplicates, quarantined: summary.rejected,
+                                             ingestedAt: wallClockSeconds(), fileSize: status.size, mtimeNs: status.mtimeNs))
+        } catch {
+            store.rollbackFile()
+            throw .store(error)
+        }
+        report.counts = counts
+        return report
+    }
+}
+
+func formatFraction(_ x: Double) -> String {
+    let pct = (x * 10000).rounded() / 100
+    return "\(pct)%"
+}

@@ -1,0 +1,162 @@
+import Store
+import Support
+import Yams
+
+/// A configuration problem, naming the file, the key and (when known) the line.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let key: String
+    public let line: Int?
+    public let message: String
+
+    public var description: String {
+        let at = line.map { ":\($0)" } ?? ""
+        return "\(file)\(at): \(key.isEmpty ? "" : "\(key): ")\(message)"
+    }
+}
+
+/// Which schedule a pipeline file describes.
+public enum PipelineKind: String, Sendable, CaseIterable {
+    case backfill, nightly, refresh
+}
+
+/// A parsed `pipelines/<name>.yaml`. Every key and its default is documented in docs/pipelines.md.
+/// Relative paths are taken from the working directory.
+public struct PipelineConfig: Sendable {
+    public var file: String
+    public var kind: PipelineKind
+    public var historyStore: String
+    public var eventInputs: [String]
+    public var featureFiles: [String]
+    public var catalog: String?
+    public var settings: HistorySettings
+    public var maxBadFraction: Double
+    public var lockTimeout: Double
+    public var quarantineDirectory: String
+    public var batchEvents: Int
+
+    /// Reads and validates a pipeline file; unknown keys are errors so typos do not pass silently.
+    public static func load(_ path: String) throws(ConfigError) -> PipelineConfig {
+        let text: String
+        do { text = String(decoding: try Files.readAll(path), as: UTF8.self) } catch {
+            throw ConfigError(file: path, key: "", line: nil, message: error.description)
+        }
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else { throw ConfigError(file: path, key: "", line: nil, message: "empty file") }
+            root = n
+        } catch let e as ConfigError {
+            throw e
+        } catch {
+            throw ConfigError(file: path, key: "", line: nil, message: "not YAML: \(error)")
+        }
+        let r = Reader(file: path)
+        let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest"])
+        let kindName = try r.string(top, "pipeline", required: true)!
+        guard let kind = PipelineKind(rawValue: kindName) else {
+            throw r.error(top["pipeline"], "pipeline", "must be one of \(PipelineKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let historyStore = try r.string(top, "history_store", required: true)!
+        let inputs = try r.mapping(top["inputs"], "inputs", allowed: ["events", "features", "catalog"], required: true)
+        let events = try r.strings(inputs, "inputs.events", key: "events", required: true)
+        let features = try r.strings(inputs, "inputs.features", key: "features", required: false)
+        let catalog = try r.string(inputs, "catalog", prefix: "inputs.")
+        let hist = try r.mapping(top["history"], "history", allowed: ["conversion_types", "min_ts", "max_ts", "retention_cap"], required: true)
+        let settings = HistorySettings(
+            conversionTypes: try r.strings(hist, "history.conversion_types", key: "conversion_types", required: true),
+            minTs: try r.int(hist, "min_ts", prefix: "history.", required: true)!,
+            maxTs: try r.int(hist, "max_ts", prefix: "history.", required: true)!,
+            retentionCap: Int(try r.int(hist, "retention_cap", prefix: "history.", required: false) ?? 4096))
+        if let problem = settings.validationError() { throw r.error(top["history"], "history", problem) }
+        let ingest = try r.mapping(top["ingest"], "ingest", allowed: ["max_bad_fraction", "lock_timeout", "quarantine_dir", "batch_events"], required: false)
+        let maxBad = try r.double(ingest, "max_bad_fraction", prefix: "ingest.") ?? 0.02
+        guard maxBad >= 0 && maxBad <= 1 else { throw r.error(ingest?["max_bad_fraction"], "ingest.max_bad_fraction", "must lie in [0, 1]") }
+        let lockTimeout = try r.double(ingest, "lock_timeout", prefix: "ingest.") ?? 60
+        guard lockTimeout >= 0 else { throw r.error(ingest?["lock_timeout"], "ingest.lock_timeout", "must be ≥ 0 seconds") }
+        let quarantine = try r.string(ingest, "quarantine_dir", prefix: "ingest.") ?? Files.parentDirectory(historyStore) + "/quarantine"
+        let batch = Int(try r.int(ingest, "batch_events", prefix: "ingest.", required: false) ?? 1 << 20)
+        guard batch >= 1 else { throw r.error(ingest?["batch_events"], "ingest.batch_events", "must be ≥ 1") }
+        return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
+                              catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,
+                              quarantineDirectory: quarantine, batchEvents: batch)
+    }
+
+    /// The ingest stage's options for this pipeline.
+    public var ingestOptions: IngestOptions {
+        var o = IngestOptions(historyStore: historyStore, settings: settings, inputs: eventInputs, quarantineDirectory: quarantineDirectory)
+        o.featureFiles = featureFiles
+        o.maxBadFraction = maxBadFraction
+        o.lockTimeout = lockTimeout
+        o.batchEvents = batchEvents
+        o.pipelineName = kind.rawValue
+        return o
+    }
+
+    /// Typed access to YAML nodes with errors that name the key and line.
+    struct Reader {
+        let file: String
+
+        func error(_ node: Node?, _ key: String, _ message: String) -> ConfigError {
+            ConfigError(file: file, key: key, line: node?.mark.map { $0.line }, message: message)
+        }
+
+        func mapping(_ node: Node?, _ key: String, allowed: Set<String>, required: Bool = true) throws(ConfigError) -> Node.Mapping? {
+            guard let node else {
+                if required { throw ConfigError(file: file, key: key, line: nil, message: "required key is missing") }
+                return nil
+            }
+            guard let m = node.mapping else { throw error(node, key, "must be a mapping") }
+            for k in m.keys {
+                guard let name = k.string, allowed.contains(name) else {
+                    throw error(k, key.isEmpty ? (k.string ?? "?") : "\(key).\(k.string ?? "?")",
+                                "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+                }
+            }
+            return m
+        }
+
+        func mapping(_ node: Node, _ key: String, allowed: Set<String>) throws(ConfigError) -> Node.Mapping {
+            try mapping(Optional(node), key, allowed: allowed, required: true)!
+        }
+
+        func string(_ m: Node.Mapping?, _ key: String, prefix: String = "", required: Bool = false) throws(ConfigError) -> String? {
+            guard let n = m?[key] else {
+                if required { throw ConfigError(file: file, key: prefix + key, line: nil, message: "required key is missing") }
+                return nil
+            }
+            guard case .scalar = n, let s = n.string, !s.isEmpty else { throw error(n, prefix + key, "must be a non-empty string") }
+            return s
+        }
+
+        func strings(_ m: Node.Mapping?, _ full: String, key: String, required: Bool) throws(ConfigError) -> [String] {
+            guard let n = m?[key] else {
+                if required { throw ConfigError(file: file, key: full, line: nil, message: "required key is missing") }
+                return []
+            }
+            if case .scalar = n, let s = n.string { return [s] }
+            guard let seq = n.sequence else { throw error(n, full, "must be a string or a list of strings") }
+            var out: [String] = []
+            for item in seq {
+                guard case .scalar = item, let s = item.string, !s.isEmpty else { throw error(item, full, "must hold only strings") }
+                out.append(s)
+            }
+            if required && out.isEmpty { throw error(n, full, "must not be empty") }
+            return out
+        }
+
+        func int(_ m: Node.Mapping?, _ key: String, prefix: String, required: Bool) throws(ConfigError) -> Int64? {
+            guard let n = m?[key] else {
+                if required { throw ConfigError(file: file, key: prefix + key, line: nil, message: "required key is missing") }
+                return nil
+            }
+            guard let s = n.string, let v = Int64(s) else { throw error(n, prefix + key, "must be an integer") }
+            return v
+        }
+
+        func double(_ m: Node.Mapping?, _ key: String, prefix: String) throws(ConfigError) -> Double? {
+            guard let n = m?[key] else { return nil }
+            guard let s = n.string, let v = Double(s), v.isFinite else { throw error(n, prefix + key, "must be a number") }
+            return v
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Events
+import Support
+
+/// One user-feature value: a categorical string (compared as bytes) or a dense number.
+public enum FeatureValue: Sendable, Equatable {
+    case categorical([UInt8])
+    case dense(Double)
+}
+
+/// A user's feature record from the snapshot: fields by name (bytes), sorted by name.
+public struct UserFeatures: Sendable, Equatable {
+    public var userID: UInt64
+    /// The snapshot that last wrote this record.
+    public var snapshot: Int64
+    public var fields: [(name: [UInt8], value: FeatureValue)]
+
+    public static func == (a: UserFeatures, b: UserFeatures) -> Bool {
+        a.userID == b.userID && a.snapshot == b.snapshot && a.fields.count == b.fields.count
+            && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    /// The value of a field, if present.
+    public func value(_ name: String) -> FeatureValue? {
+        let n = Array(name.utf8)
+        return fields.first { $0.name == n }?.value
+    }
+}
+
+/// What ingesting one user-features file did.
+public struct FeatureIngestReport: Sendable {
+    public var path: String
+    public var digest: Digest32
+    /// nil when the file's content was already ingested (a no-op).
+    public var snapshot: Int64?
+    public var records = 0
+    public var users = 0
+    public var rejections: [Rejection] = []
+    /// Why the whole file was rejected, if it was.
+    public var rejected: String?
+
+    public init(path: String, digest: Digest32, snapshot: Int64? = nil, records: Int = 0, users: Int = 0,
+                rejections: [Rejection] = [], rejected: String? = nil) {
+        self.path = path
+        self.digest = digest
+        self.snapshot = snapshot
+        self.records = records
+        self.users = users
+        self.rejections = rejections
+        self.rejected = rejected
+    }
+
+    public var badFraction: Double { records + rejections.count == 0 ? 0 : Double(rejections.count) / Double(records + rejections.count) }
+}
+
+extension HistoryStore {
+    /// Ingests a user-features file (JSON Lines: `{"user_id": U, "<field>": "<category>" | <number> | null, …}`)
+    /// as a new snapshot: the latest record per user wins, users absent from the file keep theirs.
+    /// The whole file is one transaction; a file whose content was ingested before is a no-op.
+    /// A file whose bad fraction exceeds `maxBadFraction` is rejected whole (returns with `snapshot` nil
+    /// and the rejections; nothing written).
+    public func ingestFeatures(path file: String, maxBadFraction: Double) throws -> FeatureIngestReport {
+        var latest: [UInt64: [UInt8]] = [:]
+        var order: [UInt64] = []
+        var rejections: [Rejection] = []
+        var records = 0
+        let reader = LogReader(path: file, hashContent: true)
+        try reader.forEachLine({ number, line in
+            switch FeatureRecord.parse(line, lineNumber: number) {
+            case let .success(rec):
+                records += 1
+                if latest.updateValue(rec.packed, forKey: rec.userID) == nil { order.append(rec.userID) }
+            case let .failure(r):
+                rejections.append(r)
+            }
+        }, overlong: { number, length in
+            rejections.append(Rejection(line: number, reason: .notJSONObject, field: nil, detail: "line of \(length) bytes exceeds the limit"))
+        })
+        let digest = reader.contentDigest()!
+        var report = FeatureIngestReport(path: file, digest: digest, snapshot: nil, records: records, users: latest.count, rejections: rejections)
+        if try db.scalarInt("SELECT snapshot FROM feature_snapshots WHERE sha256 = ?", [.blob(digest.bytes)]) != nil {
+            return report
+        }
+        if report.badFraction > maxBadFraction {
+            report.rejected = "\(rejections.count) of \(records + rejections.count) records bad (limit \(maxBadFraction))"
+            return report
+        }
+        let snapshot = try db.transaction { () throws -> Int64 in
+            let snap = (try db.scalarInt("SELECT coalesce(max(snapshot), 0) + 1 FROM feature_snapshots")) ?? 1
+            try db.prepare("INSERT INTO feature_snapshots(snapshot, sha256, path, records, quarantined, ingested_at) VALUES (?,?,?,?,?,?)")
+                .run([.int(snap), .blob(digest.bytes), .text(file), .int(Int64(records)), .int(Int64(rejections.count)), .int(wallClockSeconds())])
+            let up = try db.prepare("""
+                INSERT INTO user_features(user_id, snapshot, record) VALUES (?,?,?)
+                ON CONFLICT(user_id) DO UPDATE SET snapshot = excluded.snapshot, record = excluded.record
+                """)
+            let tomb = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
+            for u in order.sorted() {
+                try tomb.bind([.int(u.bitcastSigned)])
+                let gone = try tomb.step()
+                tomb.reset()
+                if gone { continue }
+                try up.run([.int(u.bitcastSigned), .int(snap), .blob(latest[u]!)])
+            }
+            return snap
+        }
+        report.snapshot = snapshot
+        return report
+    }
+
+    /// The user's feature record, if any.
+    public func features(_ user: UInt64) throws(StoreError) -> UserFeatures? {
+        let s = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")
+        try s.bind([.int(user.bitcastSigned)])
+        guard try s.step() else { return nil }
+        do {
+            return UserFeatures(userID: user, snapshot: s.int64(0), fields: try FeatureRecord.unpack(s.blob(1)))
+        } catch {
+            throw StoreError(path: path, message: "user \(user) features: \(error)")
+        }
+    }
+}
+
+/// Parsing and packing of one feature record.
+enum FeatureRecord {
+    struct Parsed {
+        var userID: UInt64
+        var packed: [UInt8]
+    }
+
+    static func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int) -> Result<Parsed, Rejection> {
+        func reject(_ r: ReasonCode, _ f: String?, _ d: String) -> Result<Parsed, Rejection> {
+            .failure(Rejection(line: lineNumber, reason: r, field: f, detail: d))
+        }
+        let v: JSONValue
+        do { v = try JSONValue.parse(line) } catch {
+            switch error {
+            case .invalidUTF8, .loneSurrogate: return reject(.invalidUTF8, nil, error.description)
+            case let .duplicateKey(k, _): return reject(.duplicateKey, k, error.description)
+            default: return reject(.notJSONObject, nil, error.description)
+            }
+        }
+        guard case let .object(members) = v else { return reject(.notJSONObject, nil, "not an object") }
+        var user: UInt64?
+        var fields: [(name: [UInt8], value: FeatureValue)] = []
+        for (key, value) in members {
+            let name = String(decoding: key, as: UTF8.self)
+            if key == Array("user_id".utf8) {
+                guard case let .number(n) = value else { return reject(.wrongType, "user_id", "user_id must be an integer") }
+                switch n.integer {
+                case let .value(neg, mag) where !neg || mag == 0: user = mag
+                case .value, .tooLarge: return reject(.integerOutOfRange, "user_id", "user_id must be an unsigned 64-bit integer")
+                case .notIntegral: return reject(.wrongType, "user_id", "user_id must be an integer")
+                }
+                continue
+            }
+            switch value {
+            case .null: continue
+            case let .string(b): fields.append((key, .categorical(b)))
+            case let .number(n):
+                let d = n.double
+                guard d.isFinite else { return reject(.badMetadata, name, "\(name) must be a finite number") }
+                fields.append((key, .dense(d)))
+            default:
+                return reject(.wrongType, name, "\(name) must be a string, a number or null")
+            }
+        }
+        guard let user else { return reject(.missingField, "user_id", "required field user_id is absent") }
+        fields.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        return .success(Parsed(userID: user, packed: pack(fields)))
+    }
+
+    /// `[count varint] then per field: [name len varint][name][kind u8: 0 categorical, 1 dense][len varint + bytes | f64 bits]`.
+    static func pack(_ fields: [(name: [UInt8], value: FeatureValue)]) -> [UInt8] {
+        var w = ByteWriter()
+        w.varint(UInt64(fields.count))
+        for (name, value) in fields {
+            w.varint(UInt64(name.count))
+            w.bytes(name)
+            switch value {
+            case let .categorical(b): w.byte(0); w.varint(UInt64(b.count)); w.bytes(b)
+            case let .dense(d): w.byte(1); w.u64(d.bitPattern)
+            }
+        }
+        return w.out
+    }
+
+    static func unpack(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> [(name: [UInt8], value: FeatureValue)] {
+        var r = ByteReader(blob)
+        let n = try r.varint()
+        guard n <= UInt64(blob.count) else { throw PackedFormatError(message: "feature record count is inconsistent") }
+        var out: [(name: [UInt8], value: FeatureValue)] = []
+        for _ in 0..<n {
+            let name = try r.bytes(Int(clamping: try r.varint()))
+            switch try r.byte() {
+            case 0: out.append((name, .categorical(try r.bytes(Int(clamping: try r.varint())))))
+            case 1: out.append((name, .dense(Double(bitPattern: try r.u64()))))
+            default: throw PackedFormatError(message: "unknown feature kind")
+            }
+        }
+        guard r.offset == blob.count else { throw PackedFormatError(message: "feature record has trailing bytes") }
+        return out
+    }
+}

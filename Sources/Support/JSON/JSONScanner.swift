@@ -1,0 +1,546 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A syntax error: the bytes are not JSON. Scanning stops at the first one.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Byte offset within the scanned text.
+    public let offset: Int
+    public let message: String
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// A fault in otherwise well-formed JSON that makes it unacceptable: invalid UTF-8, a lone
+/// surrogate escape, or a key repeated in one object. Scanning goes on, so a later syntax error wins.
+public struct JSONSoftFault: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case invalidUTF8, loneSurrogate, duplicateKey }
+    public let kind: Kind
+    public let offset: Int
+    /// The repeated key for `duplicateKey` (lossily decoded, for messages only).
+    public let key: String?
+}
+
+/// A string token: either a span of the input (no escapes) or a span of the scanner's arena (decoded).
+public struct JSONStringToken: Sendable {
+    public let start: Int
+    public let end: Int
+    public let inArena: Bool
+    public var count: Int { end - start }
+}
+
+/// A number token as written, so callers can convert it exactly (integers) or correctly rounded (doubles).
+public struct JSONNumberToken: Sendable {
+    public let start: Int
+    public let end: Int
+    public let negative: Bool
+    public let intStart: Int
+    public let intEnd: Int
+    public let fracStart: Int
+    public let fracEnd: Int
+    /// The written exponent, saturated to ±1e9 so absurd exponents cannot overflow arithmetic.
+    public let exponent: Int
+}
+
+/// The exact value of a number token read as an integer.
+public enum JSONIntegerValue: Sendable, Equatable {
+    /// The value is `negative ? -magnitude : magnitude`; zero is never negative.
+    case value(negative: Bool, magnitude: UInt64)
+    /// The number has a non-zero fractional part.
+    case notIntegral
+    /// The magnitude exceeds UInt64.max.
+    case tooLarge
+}
+
+/// A reusable byte-level JSON scanner over one text at a time (one JSON Lines record, or a small file).
+///
+/// It validates everything RFC 8259 requires (grammar, UTF-8, escapes and surrogate pairs) and
+/// notices duplicate keys at any depth, without building values: callers pull the fields they know
+/// and `skipValue()` the rest. Decoded strings live in an arena that is reset by `begin`.
+public final class JSONScanner {
+    public private(set) var base: UnsafePointer<UInt8>
+    public private(set) var count: Int = 0
+    /// Current byte offset.
+    public var pos: Int = 0
+    /// The first soft fault met since `begin`.
+    public private(set) var softFault: JSONSoftFault?
+
+    private var arena: UnsafeMutablePointer<UInt8>
+    private var arenaCapacity: Int
+    private var arenaCount = 0
+    // Keys of the objects being scanned, for duplicate detection: spans, and where each open object's keys start.
+    private var keySpans: [JSONStringToken] = []
+    private var objectKeyStarts: [Int] = []
+    private var containers: [UInt8] = []
+    public init() {
+        arenaCapacity = 4096
+        arena = .allocate(capacity: arenaCapacity)
+        base = UnsafePointer(arena)
+        keySpans.reserveCapacity(64)
+        objectKeyStarts.reserveCapacity(16)
+        containers.reserveCapacity(16)
+    }
+
+    deinit { arena.deallocate() }
+
+    /// Starts scanning `text`, which must stay valid until the next `begin`.
+    @inline(__always)
+    public func begin(_ text: UnsafePointer<UInt8>, count: Int) {
+        base = text
+        self.count = count
+        pos = 0
+        arenaCount = 0
+        softFault = nil
+        keySpans.removeAll(keepingCapacity: true)
+        objectKeyStarts.removeAll(keepingCapacity: true)
+        containers.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - Primitives
+
+    @inline(__always)
+    public func skipWhitespace() {
+        while pos < count {
+            let c = base[pos]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { pos += 1 } else { return }
+        }
+    }
+
+    /// The byte at `pos`, or nil at the end.
+    @inline(__always)
+    public func peek() -> UInt8? { pos < count ? base[pos] : nil }
+
+    @inline(__always)
+    public func expect(_ c: UInt8, _ what: StaticString) throws(JSONSyntaxError) {
+        skipWhitespace()
+        guard pos < count, base[pos] == c else { throw fail(what) }
+        pos += 1
+    }
+
+    /// Ensures only whitespace remains.
+    public func expectEnd() throws(JSONSyntaxError) {
+        skipWhitespace()
+        if pos != count { throw fail("unexpected bytes after the value") }
+    }
+
+    public func fail(_ message: StaticString) -> JSONSyntaxError {
+        JSONSyntaxError(offset: pos, message: message.description)
+    }
+
+    private func noteSoft(_ kind: JSONSoftFault.Kind, at offset: Int, key: String? = nil) {
+        if softFault == nil { softFault = JSONSoftFault(kind: kind, offset: offset, key: key) }
+    }
+
+    /// The bytes of a string token; valid until the arena grows or `begin` is called.
+    @inline(__always)
+    public func bytes(_ t: JSONStringToken) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena) : base) + t.start, count: t.count)
+    }
+
+    /// Whether a string token's bytes equal `literal` (ASCII).
+    @inline(__always)
+    public func equals(_ t: JSONStringToken, _ literal: StaticString) -> Bool {
+        guard t.count == literal.utf8CodeUnitCount else { return false }
+        return memcmp(bytes(t).baseAddress!, literal.utf8Start, t.count) == 0
+    }
+
+    public func string(_ t: JSONStringToken) -> String { String(decoding: bytes(t), as: UTF8.self) }
+
+    // MARK: - Strings
+
+    /// Scans a string starting at `pos` (which must be at `"`), validating UTF-8 and escapes.
+    public func scanString() throws(JSONSyntaxError) -> JSONStringToken {
+        guard pos < count, base[pos] == 0x22 else { throw fail("expected a string") }
+        let start = pos + 1
+        var i = start
+        while i < count {
+            let c = base[i]
+            if c == 0x22 {
+                pos = i + 1
+                return JSONStringToken(start: start, end: i, inArena: false)
+            }
+            if c == 0x5C { break }
+            if c < 0x20 { pos = i; throw fail("control character in string") }
+            if c < 0x80 { i += 1 } else { i = validateUTF8Sequence(at: i) }
+        }
+        if i >= count { pos = i; throw fail("unterminated string") }
+        // Escapes: decode into the arena, starting with the plain prefix.
+        let arenaStart = arenaCount
+        appendArena(base + start, count: i - start)
+        while i < count {
+            let c = base[i]
+            if c == 0x22 {
+                pos = i + 1
+                return JSONStringToken(start: arenaStart, end: arenaCount, inArena: true)
+            }
+            if c == 0x5C {
+                i = try decodeEscape(at: i)
+            } else if c < 0x20 {
+                pos = i
+                throw fail("control character in string")
+            } else if c < 0x80 {
+                appendArena(c)
+                i += 1
+            } else {
+                let next = validateUTF8Sequence(at: i)
+                appendArena(base + i, count: next - i)
+                i = next
+            }
+        }
+        pos = i
+        throw fail("unterminated string")
+    }
+
+    /// Validates the UTF-8 sequence starting at `i` (a byte ≥ 0x80); returns the index after it.
+    /// Invalid bytes are noted as a soft fault and skipped one at a time.
+    @inline(__always)
+    private func validateUTF8Sequence(at i: Int) -> Int {
+        let c0 = base[i]
+        var need = 0
+        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+        switch c0 {
+        case 0xC2...0xDF: need = 1
+        case 0xE0: need = 2; lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: need = 2
+        case 0xED: need = 2; hi = 0x9F
+        case 0xF0: need = 3; lo = 0x90
+        case 0xF1...0xF3: need = 3
+        case 0xF4: need = 3; hi = 0x8F
+        default:
+            noteSoft(.invalidUTF8, at: i)
+            return i + 1
+        }
+        guard i + need < count else {
+            noteSoft(.invalidUTF8, at: i)
+            return i + 1
+        }
+        let c1 = base[i + 1]
+        guard c1 >= lo && c1 <= hi else { noteSoft(.invalidUTF8, at: i); return i + 1 }
+        var k = 2
+        while k <= need {
+            guard base[i + k] & 0xC0 == 0x80 else { noteSoft(.invalidUTF8, at: i); return i + 1 }
+            k += 1
+        }
+        return i + 1 + need
+    }
+
+    private func hexValue(_ c: UInt8) -> UInt32? {
+        switch c {
+        case 0x30...0x39: return UInt32(c - 0x30)
+        case 0x41...0x46: return UInt32(c - 0x41 + 10)
+        case 0x61...0x66: return UInt32(c - 0x61 + 10)
+        default: return nil
+        }
+    }
+
+    private func readHex4(at i: Int) throws(JSONSyntaxError) -> UInt32 {
+        guard i + 4 <= count else { pos = i; throw fail("truncated \\u escape") }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            guard let h = hexValue(base[i + k]) else { pos = i + k; throw fail("bad hex digit in \\u escape") }
+            v = v << 4 | h
+        }
+        return v
+    }
+
+    /// Decodes the escape at `i` (a backslash) into the arena; returns the index after it.
+    private func decodeEscape(at i: Int) throws(JSONSyntaxError) -> Int {
+        guard i + 1 < count else { pos = i; throw fail("unterminated string") }
+        let e = base[i + 1]
+        switch e {
+        case 0x22, 0x5C, 0x2F: appendArena(e); return i + 2
+        case 0x62: appendArena(0x08); return i + 2
+        case 0x66: appendArena(0x0C); return i + 2
+        case 0x6E: appendArena(0x0A); return i + 2
+        case 0x72: appendArena(0x0D); return i + 2
+        case 0x74: appendArena(0x09); return i + 2
+        case 0x75:
+            let u = try readHex4(at: i + 2)
+            var next = i + 6
+            var scalar = u
+            if u >= 0xD800 && u <= 0xDBFF {
+                // A high surrogate must be followed by an escaped low surrogate.
+                if next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 {
+                    let low = try readHex4(at: next + 2)
+                    if low >= 0xDC00 && low <= 0xDFFF {
+                        scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                        next += 6
+                    } else {
+                        noteSoft(.loneSurrogate, at: i)
+                        scalar = 0xFFFD
+                    }
+                } else {
+                    noteSoft(.loneSurrogate, at: i)
+                    scalar = 0xFFFD
+                }
+            } else if u >= 0xDC00 && u <= 0xDFFF {
+                noteSoft(.loneSurrogate, at: i)
+                scalar = 0xFFFD
+            }
+            appendScalar(scalar)
+            return next
+        default:
+            pos = i
+            throw fail("invalid escape")
+        }
+    }
+
+    private func appendScalar(_ s: UInt32) {
+        if s < 0x80 {
+            appendArena(UInt8(s))
+        } else if s < 0x800 {
+            appendArena(UInt8(0xC0 | (s >> 6))); appendArena(UInt8(0x80 | (s & 0x3F)))
+        } else if s < 0x10000 {
+            appendArena(UInt8(0xE0 | (s >> 12))); appendArena(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            appendArena(UInt8(0x80 | (s & 0x3F)))
+        } else {
+            appendArena(UInt8(0xF0 | (s >> 18))); appendArena(UInt8(0x80 | ((s >> 12) & 0x3F)))
+            appendArena(UInt8(0x80 | ((s >> 6) & 0x3F))); appendArena(UInt8(0x80 | (s & 0x3F)))
+        }
+    }
+
+    @inline(__always)
+    private func reserveArena(_ n: Int) {
+        if arenaCount + n > arenaCapacity {
+            var cap = arenaCapacity * 2
+            while cap < arenaCount + n { cap *= 2 }
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
+            grown.update(from: arena, count: arenaCount)
+            arena.deallocate()
+            arena = grown
+            arenaCapacity = cap
+        }
+    }
+
+    @inline(__always)
+    private func appendArena(_ b: UInt8) {
+        reserveArena(1)
+        arena[arenaCount] = b
+        arenaCount += 1
+    }
+
+    private func appendArena(_ p: UnsafePointer<UInt8>, count n: Int) {
+        guard n > 0 else { return }
+        reserveArena(n)
+        (arena + arenaCount).update(from: p, count: n)
+        arenaCount += n
+    }
+
+    // MARK: - Numbers
+
+    /// Scans a number at `pos` per the JSON grammar.
+    public func scanNumber() throws(JSONSyntaxError) -> JSONNumberToken {
+        let start = pos
+        var i = pos
+        var negative = false
+        if i < count && base[i] == 0x2D { negative = true; i += 1 }
+        let intStart = i
+        guard i < count, base[i] >= 0x30 && base[i] <= 0x39 else { pos = i; throw fail("expected a digit") }
+        if base[i] == 0x30 {
+            i += 1
+        } else {
+            while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
+        }
+        let intEnd = i
+        var fracStart = i, fracEnd = i
+        if i < count && base[i] == 0x2E {
+            i += 1
+            fracStart = i
+            while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
+            fracEnd = i
+            guard fracEnd > fracStart else { pos = i; throw fail("expected a digit after the decimal point") }
+        }
+        var exponent = 0
+        if i < count && (base[i] == 0x65 || base[i] == 0x45) {
+            i += 1
+            var expNegative = false
+            if i < count && (base[i] == 0x2B || base[i] == 0x2D) { expNegative = base[i] == 0x2D; i += 1 }
+            let expStart = i
+            while i < count && base[i] >= 0x30 && base[i] <= 0x39 {
+                if exponent < 1_000_000_000 { exponent = exponent * 10 + Int(base[i] - 0x30) }
+                i += 1
+            }
+            guard i > expStart else { pos = i; throw fail("expected a digit in the exponent") }
+            exponent = min(exponent, 1_000_000_000)
+            if expNegative { exponent = -exponent }
+        }
+        pos = i
+        return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
+                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent)
+    }
+
+    /// The exact integer a number token denotes, if it is integral (`1e3` and `1000.0` are 1000).
+    public func integerValue(_ n: JSONNumberToken) -> JSONIntegerValue {
+        // Significant digits are the integer digits then the fraction digits; value = D × 10^(exp − fracLen).
+        let intLen = n.intEnd - n.intStart
+        let fracLen = n.fracEnd - n.fracStart
+        let total = intLen + fracLen
+        @inline(__always) func digit(_ k: Int) -> UInt8 {
+            k < intLen ? base[n.intStart + k] &- 0x30 : base[n.fracStart + k - intLen] &- 0x30
+        }
+        var first = 0
+        while first < total && digit(first) == 0 { first += 1 }
+        if first == total { return .value(negative: false, magnitude: 0) }
+        var last = total - 1
+        while digit(last) == 0 { last -= 1 }
+        let scale = n.exponent - fracLen + (total - 1 - last)
+        if scale < 0 { return .notIntegral }
+        if (last - first + 1) + scale > 20 { return .tooLarge }
+        var v: UInt64 = 0
+        for k in first...last {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(digit(k)))
+            if o1 || o2 { return .tooLarge }
+            v = a
+        }
+        for _ in 0..<scale {
+            let (m, o) = v.multipliedReportingOverflow(by: 10)
+            if o { return .tooLarge }
+            v = m
+        }
+        return .value(negative: n.negative, magnitude: v)
+    }
+
+    private static let exactPowersOf10: [Double] = (0...22).map { k in
+        var p = 1.0
+        for _ in 0..<k { p *= 10 }
+        return p
+    }
+
+    /// The double nearest to a number token (correctly rounded); ±infinity when it overflows.
+    public func doubleValue(_ n: JSONNumberToken) -> Double {
+        let intLen = n.intEnd - n.intStart
+        let fracLen = n.fracEnd - n.fracStart
+        // Fast path (Clinger): ≤ 19 significant digits whose value is < 2^53, scaled by an exact power of ten.
+        if intLen + fracLen <= 19 {
+            var w: UInt64 = 0
+            for k in n.intStart..<n.intEnd { w = w &* 10 &+ UInt64(base[k] &- 0x30) }
+            for k in n.fracStart..<n.fracEnd { w = w &* 10 &+ UInt64(base[k] &- 0x30) }
+            let e = n.exponent - fracLen
+            if w == 0 { return n.negative ? -0.0 : 0.0 }
+            if w <= (1 << 53) && e >= -22 && e <= 22 {
+                let m = Double(w)
+                let v = e >= 0 ? m * JSONScanner.exactPowersOf10[e] : m / JSONScanner.exactPowersOf10[-e]
+                return n.negative ? -v : v
+            }
+        }
+        // Slow path: the C library's correctly rounded strtod on a NUL-terminated copy.
+        let len = n.end - n.start
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: len + 1) { buf in
+            for k in 0..<len { buf[k] = CChar(bitPattern: base[n.start + k]) }
+            buf[len] = 0
+            return strtod(buf.baseAddress!, nil)
+        }
+    }
+
+    // MARK: - Objects and skipping
+
+    /// Opens duplicate-key tracking for an object whose `{` was just consumed.
+    public func beginObjectKeys() { objectKeyStarts.append(keySpans.count) }
+
+    /// Records a key of the innermost tracked object, noting a soft fault if it was already present.
+    public func noteKey(_ key: JSONStringToken) {
+        let from = objectKeyStarts.last ?? 0
+        let kb = bytes(key)
+        if from < keySpans.count {
+            for s in keySpans[from...] where s.count == key.count {
+                if memcmp(bytes(s).baseAddress!, kb.baseAddress!, key.count) == 0 {
+                    noteSoft(.duplicateKey, at: pos, key: string(key))
+                    break
+                }
+            }
+        }
+        keySpans.append(key)
+    }
+
+    /// Notes that `key` repeats a key the caller tracks itself (known fields matched by the caller).
+    public func noteDuplicateKey(_ key: JSONStringToken) {
+        noteSoft(.duplicateKey, at: pos, key: string(key))
+    }
+
+    /// Closes the innermost tracked object.
+    public func endObjectKeys() {
+        if let s = objectKeyStarts.popLast() { keySpans.removeSubrange(s...) }
+    }
+
+    /// Consumes one JSON value of any kind, validating it completely (iteratively: depth is unbounded).
+    public func skipValue() throws(JSONSyntaxError) {
+        let baseDepth = containers.count
+        value: while true {
+            skipWhitespace()
+            guard pos < count else { throw fail("expected a value") }
+            switch base[pos] {
+            case 0x7B: // {
+                pos += 1
+                skipWhitespace()
+                if pos < count && base[pos] == 0x7D {
+                    pos += 1
+                } else {
+                    containers.append(1)
+                    beginObjectKeys()
+                    try scanMemberKey()
+                    continue value
+                }
+            case 0x5B: // [
+                pos += 1
+                skipWhitespace()
+                if pos < count && base[pos] == 0x5D {
+                    pos += 1
+                } else {
+                    containers.append(0)
+                    continue value
+                }
+            case 0x22: _ = try scanString()
+            case 0x2D, 0x30...0x39: _ = try scanNumber()
+            case 0x74: try literal("true")
+            case 0x66: try literal("false")
+            case 0x6E: try literal("null")
+            default: throw fail("expected a value")
+            }
+            // A value ended: close finished containers, or move to the next element.
+            while containers.count > baseDepth {
+                skipWhitespace()
+                guard pos < count else { throw fail("unterminated container") }
+                let c = base[pos]
+                if containers[containers.count - 1] == 1 {
+                    if c == 0x2C {
+                        pos += 1
+                        try scanMemberKey()
+                        continue value
+                    } else if c == 0x7D {
+                        pos += 1
+                        containers.removeLast()
+                        endObjectKeys()
+                    } else {
+                        throw fail("expected ',' or '}' in object")
+                    }
+                } else {
+                    if c == 0x2C {
+                        pos += 1
+                        continue value
+                    } else if c == 0x5D {
+                        pos += 1
+                        containers.removeLast()
+                    } else {
+                        throw fail("expected ',' or ']' in array")
+                    }
+                }
+            }
+            return
+        }
+    }
+
+    /// Scans `"key" :` inside a tracked object.
+    private func scanMemberKey() throws(JSONSyntaxError) {
+        skipWhitespace()
+        let key = try scanString()
+        noteKey(key)
+        try expect(0x3A, "expected ':' after an object key")
+    }
+
+    /// Consumes an ASCII literal such as `true`.
+    public func literal(_ word: StaticString) throws(JSONSyntaxError) {
+        let n = word.utf8CodeUnitCount
+        guard pos + n <= count, memcmp(base + pos, word.utf8Start, n) == 0 else { throw fail("invalid literal") }
+        pos += n
+    }
+}

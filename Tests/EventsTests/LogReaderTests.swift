@@ -1,0 +1,114 @@
+import Events
+import Support
+import Testing
+import TestSupport
+
+/// Plain and LZ4-framed logs: concatenated and skippable frames, corruption, truncation, hashing.
+@Suite struct LogReaderTests {
+    let rules = ValidationRules(minTs: 0, maxTs: 1 << 40)
+
+    func lines(_ n: Int, from: Int = 0) -> [String] {
+        (from..<from + n).map { eventLine(user: UInt64($0 % 7), id: String($0), ts: Int64(1000 + $0)) }
+    }
+
+    func readAll(_ path: String) throws -> (events: Int, lines: [Int], summary: ReadSummary) {
+        var numbers: [Int] = []
+        let s = try readEventLog(path: path, parser: EventParser(rules: rules), batch: EventBatch(), batchSize: 100, hashContent: true,
+                                 onBatch: { b in numbers += b.events.map(\.line) }, onReject: { _ in })
+        return (s.events, numbers, s)
+    }
+
+    @Test func plainAndCompressedGiveTheSameEventsAndDigest() throws {
+        let dir = TempDirectory()
+        let ls = lines(5000)
+        let plain = try readAll(dir.writeLines("a.jsonl", ls))
+        let packed = try readAll(dir.writeLines("a.jsonl.lz4", ls, lz4: true))
+        #expect(plain.events == 5000 && packed.events == 5000)
+        #expect(plain.lines == Array(1...5000) && packed.lines == plain.lines)
+        #expect(plain.summary.digest == packed.summary.digest)
+        #expect(plain.summary.checksum == packed.summary.checksum)
+        #expect(packed.summary.compressed && !plain.summary.compressed)
+        let text = Array((ls.joined(separator: "\n") + "\n").utf8)
+        #expect(plain.summary.digest == SHA256Hasher.digest(text))
+    }
+
+    @Test func concatenatedAndSkippableFramesAreRead() throws {
+        let dir = TempDirectory()
+        // A frame may end in the middle of a line: the next frame continues it.
+        let text = Array((lines(300).joined(separator: "\n") + "\n").utf8)
+        let cut = 1234
+        var skippable: [UInt8] = [0x50, 0x2A, 0x4D, 0x18, 5, 0, 0, 0, 1, 2, 3, 4, 5]
+        var file = LZ4FrameWriter.compress(Array(text[..<cut]))
+        file += skippable
+        file += LZ4FrameWriter.compress(Array(text[cut...]))
+        skippable[0] = 0x5F
+        file += skippable
+        let r = try readAll(dir.write("multi.jsonl.lz4", file))
+        #expect(r.events == 300)
+        #expect(r.summary.digest == SHA256Hasher.digest(text))
+    }
+
+    @Test func corruptFrameRejectsTheFileNamingIt() throws {
+        let dir = TempDirectory()
+        var file = LZ4FrameWriter.compress(Array((lines(2000).joined(separator: "\n") + "\n").utf8))
+        file[file.count / 2] ^= 0xFF
+        let path = dir.write("bad.jsonl.lz4", file)
+        #expect {
+            try readAll(path)
+        } throws: { e in
+            guard let e = e as? LogReadError, case let .corruptFrame(p, _) = e else { return false }
+            return p == path && e.description.contains(path)
+        }
+    }
+
+    @Test func truncatedFrameRejectsTheFile() throws {
+        let dir = TempDirectory()
+        let file = LZ4FrameWriter.compress(Array((lines(2000).joined(separator: "\n") + "\n").utf8))
+        for keep in [5, file.count / 2, file.count - 1] {
+            let path = dir.write("cut\(keep).jsonl.lz4", Array(file[..<keep]))
+            #expect {
+                try readAll(path)
+            } throws: { e in
+                guard let e = e as? LogReadError else { return false }
+                if case let .truncatedFrame(p) = e { return p == path }
+                return false
+            }
+        }
+    }
+
+    @Test func garbageAfterAFrameIsCorruption() throws {
+        let dir = TempDirectory()
+        let file = LZ4FrameWriter.compress(Array("{}\n".utf8)) + Array("trailing".utf8)
+        let path = dir.write("tail.jsonl.lz4", file)
+        #expect(throws: LogReadError.self) { try readAll(path) }
+    }
+
+    @Test func contentChecksumMismatchIsCaught() throws {
+        let dir = TempDirectory()
+        var file = LZ4FrameWriter.compress(Array((lines(50).joined(separator: "\n") + "\n").utf8))
+        file[file.count - 1] ^= 0x01 // the frame's content checksum
+        #expect(throws: LogReadError.self) { try readAll(dir.write("sum.jsonl.lz4", file)) }
+    }
+
+    @Test func largeFileStreamsAcrossManyWindows() throws {
+        let dir = TempDirectory()
+        // ~12 MB decompressed spans several 4 MiB windows; a final line without newline is still read.
+        let ls = lines(100_000)
+        var text = Array(ls.joined(separator: "\n").utf8)
+        text += Array("\n".utf8) + Array(eventLine(user: 1, id: "\"last\"", ts: 5).utf8)
+        let r = try readAll(dir.write("big.jsonl.lz4", LZ4FrameWriter.compress(text)))
+        #expect(r.events == 100_001)
+        #expect(r.lines.last == 100_001)
+        #expect(r.summary.digest == SHA256Hasher.digest(text))
+    }
+
+    @Test func missingFileIsAnIOError() {
+        #expect(throws: LogReadError.self) { try readAll("/nonexistent/x.jsonl") }
+    }
+
+    @Test func emptyFileHasNoEvents() throws {
+        let dir = TempDirectory()
+        let r = try readAll(dir.write("empty.jsonl", []))
+        #expect(r.events == 0 && r.summary.lines == 0)
+    }
+}

@@ -1,0 +1,57 @@
+import Events
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory under /tmp for one test, removed on deinit.
+public final class TempDirectory {
+    public let path: String
+
+    public init(_ label: String = "llatte-test") {
+        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(p != nil, "mkdtemp failed")
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    deinit { TempDirectory.removeTree(path) }
+
+    /// `path/name`.
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Writes bytes to `path/name` (creating parent directories) and returns the full path.
+    @discardableResult
+    public func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let full = file(name)
+        try! Files.makeDirectories(Files.parentDirectory(full))
+        try! Files.writeAtomically(full, bytes)
+        return full
+    }
+
+    /// Writes text as-is.
+    @discardableResult
+    public func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
+
+    /// Writes lines joined by "\n" (with a final newline), LZ4-frame compressed when `lz4`.
+    @discardableResult
+    public func writeLines(_ name: String, _ lines: [String], lz4: Bool = false) -> String {
+        let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        return write(name, lz4 ? LZ4FrameWriter.compress(bytes) : bytes)
+    }
+
+    static func removeTree(_ path: String) {
+        guard let names = try? Files.list(path) else { unlink(path); return }
+        for n in names {
+            let p = "\(path)/\(n)"
+            if Files.isDirectory(p) { removeTree(p) } else { unlink(p) }
+        }
+        rmdir(path)
+    }
+}
+
+/// Builds one event log line with the given fields (strings quoted, everything else as written).
+public func eventLine(user: UInt64, id: String, ts: Int64, item: UInt64 = 7, type: String = "click",
+                      surface: String = "feed", extra: String = "") -> String {
+    "{\"event_id\":\(id),\"ts\":\(ts),\"user_id\":\(user),\"item_id\":\(item),\"type\":\"\(type)\",\"surface\":\"\(surface)\"\(extra)}"
+}
