@@ -2,6 +2,13 @@
 // llatte: offline LLaTTE user-interest embeddings, from event logs to an int8 SQLite store.
 import PackageDescription
 
+// Release builds: the byte scanner and store code hold their state in classes, whose dynamic
+// exclusivity checks cost more than the parsing itself (measured: docs/performance.md). Debug
+// builds, which the tests use, keep the checks on.
+let hotPathFlags: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "llatte",
     platforms: [.macOS(.v13)],
@@ -20,11 +27,11 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
 
         // Byte-level foundations shared by every layer: files, hashing, locks, JSON.
-        .target(name: "Support", dependencies: ["CCrypto"]),
+        .target(name: "Support", dependencies: ["CCrypto"], swiftSettings: hotPathFlags),
         // Event logs: LZ4 frames, the JSONL event scanner, validation, quarantine.
-        .target(name: "Events", dependencies: ["Support", "CLZ4"]),
+        .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags),
         // SQLite stores: history store, user features, item catalog.
-        .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"]),
+        .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
         .target(name: "Sample", dependencies: ["Support", "Events", "Store", "CLZ4"]),
         // Job wiring: pipeline YAML, ingest stage, locks, reports.

@@ -104,8 +104,10 @@ public final class EventBatch {
 
 /// Interns short byte strings (event types, surfaces) to dense ids; lookups compare raw bytes.
 public final class ByteInterner {
-    public private(set) var entries: [[UInt8]] = []
-    /// Per entry, an order-independent hash of its bytes (for checksums).
+    /// Bytes of every entry, back to back; entry k is `storage[offsets[k]..<offsets[k + 1]]`.
+    private var storage: [UInt8] = []
+    private var offsets: [Int] = [0]
+    /// Per entry, a hash of its bytes (`EventChecksum.bytesHash`), for checksums.
     public private(set) var hashes: [UInt64] = []
     private var slots: [Int32]
     private var mask: Int
@@ -115,23 +117,35 @@ public final class ByteInterner {
         mask = 63
     }
 
+    public var count: Int { hashes.count }
+
+    /// The bytes of entry `id`.
+    public func bytes(_ id: UInt32) -> [UInt8] { Array(storage[offsets[Int(id)]..<offsets[Int(id) + 1]]) }
+
+    /// Every entry's bytes, by id.
+    public var entries: [[UInt8]] { (0..<count).map { bytes(UInt32($0)) } }
+
     /// The id of `b`, adding it if new.
     @inline(__always)
     public func intern(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
         let h = fnv1a(UnsafeRawBufferPointer(b))
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
-            let s = slots[i]
+            let s = Int(slots[i])
             if s < 0 { break }
-            let e = entries[Int(s)]
-            if e.count == b.count && e.withUnsafeBufferPointer({ memcmpEqual($0, b) }) { return UInt32(s) }
+            let off = offsets[s]
+            if offsets[s + 1] - off == b.count
+                && storage.withUnsafeBufferPointer({ memcmpEqual(UnsafeBufferPointer(rebasing: $0[off..<off + b.count]), b) }) {
+                return UInt32(s)
+            }
             i = (i + 1) & mask
         }
-        let id = entries.count
-        entries.append(Array(b))
+        let id = hashes.count
+        storage.append(contentsOf: b)
+        offsets.append(storage.count)
         hashes.append(fmix64(h))
         slots[i] = Int32(id)
-        if entries.count * 2 > slots.count { grow() }
+        if hashes.count * 2 > slots.count { grow() }
         return UInt32(id)
     }
 
@@ -143,8 +157,9 @@ public final class ByteInterner {
     private func grow() {
         slots = [Int32](repeating: -1, count: slots.count * 2)
         mask = slots.count - 1
-        for (id, e) in entries.enumerated() {
-            var i = Int(truncatingIfNeeded: e.withUnsafeBytes { fnv1a($0) }) & mask
+        for id in 0..<hashes.count {
+            let h = storage.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[offsets[id]..<offsets[id + 1]])) }
+            var i = Int(truncatingIfNeeded: h) & mask
             while slots[i] >= 0 { i = (i + 1) & mask }
             slots[i] = Int32(id)
         }

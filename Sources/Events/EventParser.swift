@@ -46,22 +46,37 @@ public final class EventParser {
         static let requiredMask = 0b11_1111
     }
 
+    /// Little-endian words of the known keys, so a key is matched with one or two integer compares.
+    private static func word(_ s: StaticString, from: Int = 0, _ n: Int) -> UInt64 {
+        var w: UInt64 = 0
+        for k in 0..<n { w |= UInt64(s.utf8Start[from + k]) << (8 * UInt64(k)) }
+        return w
+    }
+    private static let eventIDWord = word("event_id", 8), dwellWord = word("dwell_ms", 8)
+    private static let userLow = word("user_id", 4), userHigh = word("user_id", from: 3, 4)
+    private static let itemLow = word("item_id", 4), itemHigh = word("item_id", from: 3, 4)
+    private static let surfaceLow = word("surface", 4), surfaceHigh = word("surface", from: 3, 4)
+    private static let typeWord = word("type", 4), valueLow = word("value", 4)
+
     @inline(__always)
     private func field(of key: JSONStringToken) -> Field? {
         let b = scanner.bytes(key)
-        let p = b.baseAddress!
+        let p = UnsafeRawPointer(b.baseAddress!)
         switch b.count {
-        case 2: return p[0] == 0x74 && p[1] == 0x73 ? .ts : nil
-        case 4: return memcmp(p, "type", 4) == 0 ? .type : nil
-        case 5: return memcmp(p, "value", 5) == 0 ? .value : nil
+        case 2: return p.load(as: UInt8.self) == 0x74 && p.load(fromByteOffset: 1, as: UInt8.self) == 0x73 ? .ts : nil
+        case 4: return UInt64(p.loadUnaligned(as: UInt32.self)) == EventParser.typeWord ? .type : nil
+        case 5:
+            return UInt64(p.loadUnaligned(as: UInt32.self)) == EventParser.valueLow && p.load(fromByteOffset: 4, as: UInt8.self) == 0x65 ? .value : nil
         case 7:
-            if memcmp(p, "user_id", 7) == 0 { return .userID }
-            if memcmp(p, "item_id", 7) == 0 { return .itemID }
-            if memcmp(p, "surface", 7) == 0 { return .surface }
+            let lo = UInt64(p.loadUnaligned(as: UInt32.self)), hi = UInt64(p.loadUnaligned(fromByteOffset: 3, as: UInt32.self))
+            if lo == EventParser.userLow && hi == EventParser.userHigh { return .userID }
+            if lo == EventParser.itemLow && hi == EventParser.itemHigh { return .itemID }
+            if lo == EventParser.surfaceLow && hi == EventParser.surfaceHigh { return .surface }
             return nil
         case 8:
-            if memcmp(p, "event_id", 8) == 0 { return .eventID }
-            if memcmp(p, "dwell_ms", 8) == 0 { return .dwellMs }
+            let w = p.loadUnaligned(as: UInt64.self)
+            if w == EventParser.eventIDWord { return .eventID }
+            if w == EventParser.dwellWord { return .dwellMs }
             return nil
         default: return nil
         }

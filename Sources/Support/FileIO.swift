@@ -81,9 +81,12 @@ public enum Files {
 
     /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, then rename.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
-        let tmp = "\(path).tmp.\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // A unique temp name per call (mkstemp), so concurrent writers of one path never share it.
+        var template = Array("\(path).tmp.XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         guard fd >= 0 else { throw FileError(path: tmp, operation: "open", code: errno) }
+        fchmod(fd, 0o644)
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }

@@ -94,8 +94,8 @@ public final class FileLock {
 
 extension String {
     func trimmingSuffixNewlines() -> String {
-        var s = Substring(self)
-        while let last = s.last, last == "\n" || last == "\r" { s = s.dropLast() }
+        var s = Substring.UnicodeScalarView(unicodeScalars)
+        while let last = s.last, last == "\n" || last == "\r" { s.removeLast() }
         return String(s)
     }
 }

@@ -40,6 +40,8 @@ public func fixed(_ x: Double, _ digits: Int) -> String {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let r = (abs(x) * scale).rounded()
+    // Beyond what Int64 holds, fall back to the shortest round-trip spelling.
+    guard r < 9e18, digits <= 18 else { return "\(x)" }
     let whole = Int64(r / scale)
     var frac = String(Int64(r - Double(whole) * scale))
     while frac.count < digits { frac = "0" + frac }

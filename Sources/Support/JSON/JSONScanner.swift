@@ -39,6 +39,8 @@ public struct JSONNumberToken: Sendable {
     public let fracEnd: Int
     /// The written exponent, saturated to ±1e9 so absurd exponents cannot overflow arithmetic.
     public let exponent: Int
+    /// For a plain integer of at most 19 digits (no fraction, no exponent): its magnitude; otherwise `UInt64.max`.
+    public let plainMagnitude: UInt64
 }
 
 /// The exact value of a number token read as an integer.
@@ -90,14 +92,14 @@ public final class JSONScanner {
         pos = 0
         arenaCount = 0
         softFault = nil
-        keySpans.removeAll(keepingCapacity: true)
-        objectKeyStarts.removeAll(keepingCapacity: true)
-        containers.removeAll(keepingCapacity: true)
+        if !keySpans.isEmpty { keySpans.removeAll(keepingCapacity: true) }
+        if !objectKeyStarts.isEmpty { objectKeyStarts.removeAll(keepingCapacity: true) }
+        if !containers.isEmpty { containers.removeAll(keepingCapacity: true) }
     }
 
     // MARK: - Primitives
 
-    @inline(__always)
+    @inlinable
     public func skipWhitespace() {
         while pos < count {
             let c = base[pos]
@@ -106,10 +108,10 @@ public final class JSONScanner {
     }
 
     /// The byte at `pos`, or nil at the end.
-    @inline(__always)
+    @inlinable
     public func peek() -> UInt8? { pos < count ? base[pos] : nil }
 
-    @inline(__always)
+    @inlinable
     public func expect(_ c: UInt8, _ what: StaticString) throws(JSONSyntaxError) {
         skipWhitespace()
         guard pos < count, base[pos] == c else { throw fail(what) }
@@ -152,7 +154,17 @@ public final class JSONScanner {
         guard pos < count, base[pos] == 0x22 else { throw fail("expected a string") }
         let start = pos + 1
         var i = start
-        while i < count {
+        while true {
+            // 8 bytes at a time: jump straight to the first quote, backslash, control or non-ASCII byte.
+            while i + 8 <= count {
+                let mask = JSONScanner.specialBytes(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                if mask != 0 {
+                    i += mask.trailingZeroBitCount >> 3
+                    break
+                }
+                i += 8
+            }
+            guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
                 pos = i + 1
@@ -188,6 +200,23 @@ public final class JSONScanner {
         }
         pos = i
         throw fail("unterminated string")
+    }
+
+    /// The high bit of each byte of `w` (little-endian) that is `"`, `\\`, below 0x20 or at least 0x80.
+    /// SWAR with exact per-byte tests (no carries cross bytes), so the lowest set bit marks the first such byte.
+    @inline(__always)
+    static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let low7 = w & ~high
+        // Per byte (high bit cleared): adding 0x60 sets the high bit iff the byte is ≥ 0x20.
+        let notControl = (low7 &+ ones &* 0x60) & high
+        let q = w ^ (ones &* 0x22)
+        let b = w ^ (ones &* 0x5C)
+        // Exact zero-byte tests: ((x & 0x7F) + 0x7F) | x has the high bit clear only for a zero byte.
+        let qZero = ~(((q & ~high) &+ ~high) | q) & high
+        let bZero = ~(((b & ~high) &+ ~high) | b) & high
+        return (w & high) | (~notControl & high) | qZero | bZero
     }
 
     /// Validates the UTF-8 sequence starting at `i` (a byte ≥ 0x80); returns the index after it.
@@ -335,12 +364,33 @@ public final class JSONScanner {
         if i < count && base[i] == 0x2D { negative = true; i += 1 }
         let intStart = i
         guard i < count, base[i] >= 0x30 && base[i] <= 0x39 else { pos = i; throw fail("expected a digit") }
+        var magnitude: UInt64 = 0
+        var plain = true
         if base[i] == 0x30 {
             i += 1
         } else {
-            while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
+            while i < count && base[i] >= 0x30 && base[i] <= 0x39 {
+                let d = UInt64(base[i] &- 0x30)
+                if i - intStart < 19 {
+                    magnitude = magnitude &* 10 &+ d
+                } else if i - intStart == 19 {
+                    // The 20th digit may overflow 64 bits: check it.
+                    let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                    let (a, o2) = m.addingReportingOverflow(d)
+                    if o1 || o2 { plain = false } else { magnitude = a }
+                } else {
+                    plain = false
+                }
+                i += 1
+            }
         }
         let intEnd = i
+        if plain && magnitude != .max && (i >= count || (base[i] != 0x2E && base[i] | 0x20 != 0x65)) {
+            // The common case: a plain integer; its value is exact already.
+            pos = i
+            return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
+                                   fracStart: i, fracEnd: i, exponent: 0, plainMagnitude: magnitude)
+        }
         var fracStart = i, fracEnd = i
         if i < count && base[i] == 0x2E {
             i += 1
@@ -365,11 +415,14 @@ public final class JSONScanner {
         }
         pos = i
         return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
-                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent)
+                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent, plainMagnitude: .max)
     }
 
     /// The exact integer a number token denotes, if it is integral (`1e3` and `1000.0` are 1000).
     public func integerValue(_ n: JSONNumberToken) -> JSONIntegerValue {
+        if n.plainMagnitude != .max {
+            return .value(negative: n.negative && n.plainMagnitude != 0, magnitude: n.plainMagnitude)
+        }
         // Significant digits are the integer digits then the fraction digits; value = D × 10^(exp − fracLen).
         let intLen = n.intEnd - n.intStart
         let fracLen = n.fracEnd - n.fracStart
@@ -459,7 +512,7 @@ public final class JSONScanner {
 
     /// Closes the innermost tracked object.
     public func endObjectKeys() {
-        if let s = objectKeyStarts.popLast() { keySpans.removeSubrange(s...) }
+        if let s = objectKeyStarts.popLast(), s < keySpans.count { keySpans.removeSubrange(s...) }
     }
 
     /// Consumes one JSON value of any kind, validating it completely (iteratively: depth is unbounded).

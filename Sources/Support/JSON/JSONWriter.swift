@@ -40,6 +40,12 @@ public struct JSONWriter {
     /// Appends a double the way JSON readers round-trip it (shortest representation; never NaN/inf).
     public mutating func number(_ d: Double) {
         precondition(d.isFinite, "JSON has no non-finite numbers")
-        if d == d.rounded(), abs(d) < 1e15 { raw(String(Int64(d))) } else { raw("\(d)") }
+        if d == 0 && d.sign == .minus {
+            raw("-0.0")
+        } else if d == d.rounded(), abs(d) < 1e15 {
+            raw(String(Int64(d)))
+        } else {
+            raw("\(d)")
+        }
     }
 }

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Events
+import Pipeline
+import Store
+import Support
+
+/// `llatte bench`: measurements the benchmark script composes (see docs/performance.md).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure llatte's stages (used by `make bench`).",
+        subcommands: [Read.self, StoreChecksum.self])
+
+    /// The read stage alone: decompress + parse + validate into events, on this thread only.
+    struct Read: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the read stage (decompress, parse, validate) on one core; print MB/s and the events' checksum.")
+
+        @Option(name: .customLong("min-ts")) var minTs: Int64 = Int64.min
+        @Option(name: .customLong("max-ts")) var maxTs: Int64 = Int64.max
+        @Option(name: .customLong("repeat"), help: "Runs; the best is reported.") var repeats: Int = 3
+        @Argument(help: "Event log files.") var files: [String]
+
+        func run() throws {
+            var best = Double.infinity
+            var bytes = 0, events = 0, rejected = 0
+            var checksum: UInt64 = 0
+            for _ in 0..<max(1, repeats) {
+                let parser = EventParser(rules: ValidationRules(minTs: minTs, maxTs: maxTs))
+                let batch = EventBatch(capacity: 1 << 16)
+                bytes = 0; events = 0; rejected = 0; checksum = 0
+                let t0 = monotonicSeconds()
+                for f in files {
+                    let s = try readEventLog(path: f, parser: parser, batch: batch, batchSize: 1 << 16, hashContent: false,
+                                             onBatch: { _ in }, onReject: { _ in })
+                    bytes += s.decompressedBytes
+                    events += s.events
+                    rejected += s.rejected
+                    checksum = checksum &+ s.checksum
+                }
+                best = min(best, monotonicSeconds() - t0)
+            }
+            print("read_stage bytes=\(bytes) events=\(events) rejected=\(rejected) seconds=\(fixed(best, 3)) MB/s=\(fixed(Double(bytes) / 1e6 / best, 1)) checksum=\(String(checksum, radix: 16))")
+        }
+    }
+
+    /// The checksum of every event in a history store, to compare with the read stage's.
+    struct StoreChecksum: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "store-checksum", abstract: "Print the event count and checksum of a history store.")
+        @Option(name: .customLong("history-store")) var historyStore: String
+
+        func run() throws {
+            let store = try HistoryStore(path: historyStore, settings: nil)
+            let c = try store.eventChecksum()
+            print("store events=\(c.events) checksum=\(String(c.checksum, radix: 16))")
+        }
+    }
+}
