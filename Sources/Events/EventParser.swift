@@ -46,40 +46,49 @@ public final class EventParser {
         static let requiredMask = 0b11_1111
     }
 
-    /// Little-endian words of the known keys, so a key is matched with one or two integer compares.
-    private static func word(_ s: StaticString, from: Int = 0, _ n: Int) -> UInt64 {
+    /// Little-endian words of the known keys followed by their closing quote, so the common spelling
+    /// of a key is recognised with one masked compare before any string scanning.
+    private static func word(_ s: String) -> UInt64 {
         var w: UInt64 = 0
-        for k in 0..<n { w |= UInt64(s.utf8Start[from + k]) << (8 * UInt64(k)) }
+        for (k, b) in s.utf8.prefix(8).enumerated() { w |= UInt64(b) << (8 * UInt64(k)) }
         return w
     }
-    private static let eventIDWord = word("event_id", 8), dwellWord = word("dwell_ms", 8)
-    private static let userLow = word("user_id", 4), userHigh = word("user_id", from: 3, 4)
-    private static let itemLow = word("item_id", 4), itemHigh = word("item_id", from: 3, 4)
-    private static let surfaceLow = word("surface", 4), surfaceHigh = word("surface", from: 3, 4)
-    private static let typeWord = word("type", 4), valueLow = word("value", 4)
+    private let tsQ = EventParser.word("ts\""), typeQ = EventParser.word("type\""), valueQ = EventParser.word("value\"")
+    private let userQ = EventParser.word("user_id\""), itemQ = EventParser.word("item_id\""), surfaceQ = EventParser.word("surface\"")
+    private let eventID8 = EventParser.word("event_id"), dwell8 = EventParser.word("dwell_ms")
+
+    /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
+    /// its closing quote; nil leaves `pos` unchanged for the general path.
+    @inline(__always)
+    private func fastKey() -> (Field, JSONStringToken)? {
+        let s = scanner
+        let at = s.pos + 1
+        guard at + 9 <= s.count else { return nil }
+        let p = UnsafeRawPointer(s.base + at)
+        let w = p.loadUnaligned(as: UInt64.self)
+        let f: Field
+        let n: Int
+        if w == userQ { f = .userID; n = 7 }
+        else if w == itemQ { f = .itemID; n = 7 }
+        else if w == surfaceQ { f = .surface; n = 7 }
+        else if w & 0xFF_FFFF == tsQ { f = .ts; n = 2 }
+        else if w & 0xFF_FFFF_FFFF == typeQ { f = .type; n = 4 }
+        else if w & 0xFFFF_FFFF_FFFF == valueQ { f = .value; n = 5 }
+        else if p.load(fromByteOffset: 8, as: UInt8.self) == 0x22 && (w == eventID8 || w == dwell8) {
+            f = w == eventID8 ? .eventID : .dwellMs
+            n = 8
+        } else { return nil }
+        s.pos = at + n + 1
+        return (f, JSONStringToken(start: at, end: at + n, inArena: false))
+    }
 
     @inline(__always)
     private func field(of key: JSONStringToken) -> Field? {
         let b = scanner.bytes(key)
-        let p = UnsafeRawPointer(b.baseAddress!)
-        switch b.count {
-        case 2: return p.load(as: UInt8.self) == 0x74 && p.load(fromByteOffset: 1, as: UInt8.self) == 0x73 ? .ts : nil
-        case 4: return UInt64(p.loadUnaligned(as: UInt32.self)) == EventParser.typeWord ? .type : nil
-        case 5:
-            return UInt64(p.loadUnaligned(as: UInt32.self)) == EventParser.valueLow && p.load(fromByteOffset: 4, as: UInt8.self) == 0x65 ? .value : nil
-        case 7:
-            let lo = UInt64(p.loadUnaligned(as: UInt32.self)), hi = UInt64(p.loadUnaligned(fromByteOffset: 3, as: UInt32.self))
-            if lo == EventParser.userLow && hi == EventParser.userHigh { return .userID }
-            if lo == EventParser.itemLow && hi == EventParser.itemHigh { return .itemID }
-            if lo == EventParser.surfaceLow && hi == EventParser.surfaceHigh { return .surface }
-            return nil
-        case 8:
-            let w = p.loadUnaligned(as: UInt64.self)
-            if w == EventParser.eventIDWord { return .eventID }
-            if w == EventParser.dwellWord { return .dwellMs }
-            return nil
-        default: return nil
+        for f in Field.allCases where f.name.utf8.count == b.count {
+            if f.name.utf8.elementsEqual(b) { return f }
         }
+        return nil
     }
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
@@ -112,9 +121,17 @@ public final class EventParser {
             } else {
                 members: while true {
                     scanner.skipWhitespace()
-                    let key = try scanner.scanString()
+                    let key: JSONStringToken
+                    let known: Field?
+                    if let (f, k) = fastKey() {
+                        known = f
+                        key = k
+                    } else {
+                        key = try scanner.scanString()
+                        known = field(of: key)
+                    }
                     try scanner.expect(0x3A, "expected ':' after an object key")
-                    guard let f = field(of: key) else {
+                    guard let f = known else {
                         scanner.noteKey(key)
                         try scanner.skipValue()
                         try endOfMember()

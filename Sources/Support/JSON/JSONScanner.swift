@@ -26,6 +26,12 @@ public struct JSONStringToken: Sendable {
     public let end: Int
     public let inArena: Bool
     public var count: Int { end - start }
+
+    public init(start: Int, end: Int, inArena: Bool) {
+        self.start = start
+        self.end = end
+        self.inArena = inArena
+    }
 }
 
 /// A number token as written, so callers can convert it exactly (integers) or correctly rounded (doubles).
@@ -369,6 +375,13 @@ public final class JSONScanner {
         if base[i] == 0x30 {
             i += 1
         } else {
+            // Eight digits at a time while the value cannot overflow (at most 19 digits so far).
+            while i + 8 <= count && i - intStart <= 11 {
+                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                guard JSONScanner.allDigits(w) else { break }
+                magnitude = magnitude &* 100_000_000 &+ JSONScanner.eightDigits(w)
+                i += 8
+            }
             while i < count && base[i] >= 0x30 && base[i] <= 0x39 {
                 let d = UInt64(base[i] &- 0x30)
                 if i - intStart < 19 {
@@ -416,6 +429,23 @@ public final class JSONScanner {
         pos = i
         return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
                                fracStart: fracStart, fracEnd: fracEnd, exponent: exponent, plainMagnitude: .max)
+    }
+
+    /// Whether all 8 bytes of `w` are ASCII digits.
+    @inline(__always)
+    static func allDigits(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        return (w & (ones &* 0xF0)) == ones &* 0x30 && ((w &+ ones &* 0x06) & (ones &* 0xF0)) == ones &* 0x30
+    }
+
+    /// The value of 8 ASCII digits loaded little-endian (first digit in the lowest byte).
+    @inline(__always)
+    static func eightDigits(_ w: UInt64) -> UInt64 {
+        var v = w &- 0x3030_3030_3030_3030
+        v = (v &* 10) &+ (v >> 8)   // pairs of digits in every other byte
+        let lo = (v & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
+        let hi = ((v >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
+        return (lo &+ hi) >> 32
     }
 
     /// The exact integer a number token denotes, if it is integral (`1e3` and `1000.0` are 1000).
