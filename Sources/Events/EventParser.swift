@@ -63,7 +63,7 @@ public final class EventParser {
     private func fastKey() -> (Field, JSONStringToken)? {
         let s = scanner
         let at = s.pos + 1
-        guard at + 9 <= s.count else { return nil }
+        guard at + 9 <= s.count, s.base[s.pos] == 0x22 else { return nil }
         let p = UnsafeRawPointer(s.base + at)
         let w = p.loadUnaligned(as: UInt64.self)
         let f: Field
@@ -134,8 +134,7 @@ public final class EventParser {
                     guard let f = known else {
                         scanner.noteKey(key)
                         try scanner.skipValue()
-                        try endOfMember()
-                        if scanner.peek() == 0x7D { scanner.pos += 1; break members }
+                        if try endOfMember() { break members }
                         continue members
                     }
                     let bit = 1 << f.rawValue
@@ -207,8 +206,7 @@ public final class EventParser {
                             fault(.wrongType, f, "\(f.name) must be a number or null")
                         }
                     }
-                    try endOfMember()
-                    if scanner.peek() == 0x7D { scanner.pos += 1; break members }
+                    if try endOfMember() { break members }
                 }
             }
             scanner.endObjectKeys()
@@ -254,12 +252,13 @@ public final class EventParser {
         return nil
     }
 
-    /// After a member's value: whitespace, then `,` (consumed) or `}` (left for the caller).
+    /// After a member's value: whitespace, then `,` or `}`, consumed; true when the object ended.
     @inline(__always)
-    private func endOfMember() throws(JSONSyntaxError) {
+    private func endOfMember() throws(JSONSyntaxError) -> Bool {
         scanner.skipWhitespace()
         guard let c = scanner.peek() else { throw scanner.fail("unterminated object") }
-        if c == 0x2C { scanner.pos += 1; return }
-        if c != 0x7D { throw scanner.fail("expected ',' or '}' in object") }
+        if c == 0x2C { scanner.pos += 1; return false }
+        if c == 0x7D { scanner.pos += 1; return true }
+        throw scanner.fail("expected ',' or '}' in object")
     }
 }

@@ -123,11 +123,15 @@ public struct Ingestor {
         let start = monotonicSeconds()
         let files: [String]
         do { files = try Ingestor.logFiles(options.inputs) } catch { throw .input(error) }
+        do { try Files.makeDirectories(Files.parentDirectory(options.historyStore)) } catch { throw .input(error) }
         let lock: FileLock
         do {
             lock = try FileLock.acquire(path: options.historyStore + ".lock", holder: LockHolder(pipeline: options.pipelineName),
                                         timeout: options.lockTimeout)
-        } catch { throw .locked(error) }
+        } catch {
+            if case let .io(e) = error { throw .input(e) }
+            throw .locked(error)
+        }
         defer { withExtendedLifetime(lock) {} }
         let store: HistoryStore
         do { store = try HistoryStore(path: options.historyStore, settings: options.settings) } catch { throw .store(error) }

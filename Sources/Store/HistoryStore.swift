@@ -295,13 +295,14 @@ public final class HistoryStore {
         let events = batch.events
         let order = events.indices.sorted { events[$0].userID != events[$1].userID ? events[$0].userID < events[$1].userID : $0 < $1 }
         let stmts = try statements()
+        let forgotten = try tombstones()
         var start = 0
         while start < order.count {
             let user = events[order[start]].userID
             var end = start
             while end < order.count && events[order[end]].userID == user { end += 1 }
             defer { start = end }
-            if try isTombstoned(user, stmts) {
+            if !forgotten.isEmpty && forgotten.contains(user) {
                 counts.tombstoned += end - start
                 continue
             }
@@ -372,7 +373,6 @@ public final class HistoryStore {
         let user: Statement
         let chunks: Statement
         let evicted: Statement
-        let tombstone: Statement
         let insertChunk: Statement
         let deleteChunks: Statement
         let upsertUser: Statement
@@ -381,7 +381,6 @@ public final class HistoryStore {
             user = try db.prepare("SELECT history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq FROM users WHERE user_id = ?")
             chunks = try db.prepare("SELECT data FROM history_chunks WHERE user_id = ? ORDER BY id")
             evicted = try db.prepare("SELECT evicted FROM users WHERE user_id = ?")
-            tombstone = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
             insertChunk = try db.prepare("INSERT INTO history_chunks(user_id, events, data) VALUES (?, ?, ?)")
             deleteChunks = try db.prepare("DELETE FROM history_chunks WHERE user_id = ?")
             upsertUser = try db.prepare("""
@@ -407,10 +406,12 @@ public final class HistoryStore {
         return s
     }
 
-    private func isTombstoned(_ user: UInt64, _ st: Statements) throws(StoreError) -> Bool {
-        defer { st.tombstone.reset() }
-        try st.tombstone.bind(1, user.bitcastSigned)
-        return try st.tombstone.step()
+    /// Forgotten users (few: read once per batch).
+    private func tombstones() throws(StoreError) -> Set<UInt64> {
+        var out = Set<UInt64>()
+        let s = try db.prepare("SELECT user_id FROM tombstones")
+        while try s.step() { out.insert(s.int64(0).bitcastUnsigned) }
+        return out
     }
 
     private func userState(_ user: UInt64, _ st: Statements) throws(StoreError) -> UserState? {

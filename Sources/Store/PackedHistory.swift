@@ -36,7 +36,9 @@ public struct PackedFormatError: Error, CustomStringConvertible, Sendable {
 
 /// The compact packed record format of history chunks and evicted-id lists (version 1).
 ///
-/// A blob is `[version u8][count varint][payload length varint][LZ4 block of payload]`. An event in
+/// A blob is `[version u8][flags u8][count varint][payload length varint][payload]`, where flags bit 0
+/// says the payload is an LZ4 block (payloads under 256 bytes are stored raw: LZ4's fixed setup cost
+/// would dominate them). An event in
 /// the payload: zigzag varint of ts − previous ts, varint item id, varint type id, varint surface
 /// id, a flags byte (1: string id, 2: dwell_ms present, 4: value present), the id (varint, or varint
 /// length + bytes), then the f64 bit patterns of dwell_ms and value when present (a field equal to
@@ -81,19 +83,29 @@ public enum PackedHistory {
         return frame(count: ids.count, payload: w.out)
     }
 
+    static let rawBelow = 256
+
     private static func frame(count: Int, payload: [UInt8]) -> [UInt8] {
         var h = ByteWriter()
         h.byte(version)
+        let compress = payload.count >= rawBelow
+        h.byte(compress ? 1 : 0)
         h.varint(UInt64(count))
         h.varint(UInt64(payload.count))
-        let z = payload.withUnsafeBytes { LZ4Block.compress($0) }
-        return h.out + z
+        if compress {
+            h.bytes(payload.withUnsafeBytes { LZ4Block.compress($0) })
+        } else {
+            h.bytes(payload)
+        }
+        return h.out
     }
 
     private static func unframe(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> (count: Int, payload: [UInt8]) {
         var r = ByteReader(blob)
         let v = try r.byte()
         guard v == version else { throw PackedFormatError(message: "history record version \(v), this llatte reads \(version)") }
+        let flags = try r.byte()
+        guard flags <= 1 else { throw PackedFormatError(message: "history record has unknown flags \(flags)") }
         let count = try r.varint()
         let length = try r.varint()
         // A record can never expand beyond ~255× under LZ4; refuse absurd lengths before allocating.
@@ -101,6 +113,10 @@ public enum PackedHistory {
             throw PackedFormatError(message: "history record header is inconsistent (count \(count), length \(length))")
         }
         let rest = UnsafeRawBufferPointer(rebasing: blob[r.offset...])
+        if flags == 0 {
+            guard rest.count == Int(length) else { throw PackedFormatError(message: "history record length mismatch") }
+            return (Int(count), Array(rest))
+        }
         guard let payload = LZ4Block.decompress(rest, originalCount: Int(length)) else {
             throw PackedFormatError(message: "history record payload is corrupt")
         }

@@ -168,3 +168,36 @@ import TestSupport
         #expect(rejections.count == 1 && rejections[0].line == 2 && rejections[0].reason == .notJSONObject)
     }
 }
+
+/// Objects that are not JSON because of their punctuation, next to valid near neighbours.
+@Suite struct EventObjectSyntaxTests {
+    @Test(arguments: [
+        #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed",}"#,
+        #"{"event_id":1,,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+        #"{,"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+        #"{"event_id":1 "ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+        #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}}"#,
+        #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed""#,
+        #"{event_id:1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+        #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}{"a":1}"#,
+    ])
+    func rejected(_ line: String) throws {
+        let parser = EventParser(rules: ValidationRules(minTs: 0, maxTs: 10_000))
+        var bytes = Array(line.utf8)
+        let r = bytes.withUnsafeMutableBufferPointer { parser.parse(UnsafeBufferPointer($0), lineNumber: 1, into: EventBatch()) }
+        #expect(r?.reason == .notJSONObject)
+    }
+
+    @Test(arguments: [
+        #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+        #" { "event_id" : 1 , "ts" : 1500 , "user_id" : 5 , "item_id" : 7 , "type" : "click" , "surface" : "feed" } "#,
+        "{\"event_id\":1,\t\"ts\":1500,\"user_id\":5,\"item_id\":7,\"type\":\"click\",\"surface\":\"feed\"}",
+    ])
+    func accepted(_ line: String) throws {
+        let parser = EventParser(rules: ValidationRules(minTs: 0, maxTs: 10_000))
+        var bytes = Array(line.utf8)
+        let batch = EventBatch()
+        let r = bytes.withUnsafeMutableBufferPointer { parser.parse(UnsafeBufferPointer($0), lineNumber: 1, into: batch) }
+        #expect(r == nil && batch.count == 1)
+    }
+}
