@@ -9,13 +9,13 @@
 set -euo pipefail
 LLATTE=${LLATTE:-.build/release/llatte}
 DIR=${BENCH_DIR:-bench-data}
-USERS=${BENCH_USERS:-60000}
+USERS=${BENCH_USERS:-24000}
 DAYS=${BENCH_DAYS:-30}
 SEED=${BENCH_SEED:-11}
 # Noise a real log has, at stated rates: JSON escapes in strings, shuffled key order, nested unknown fields.
-ESCAPE_RATE=${BENCH_ESCAPE_RATE:-0.05}
-SHUFFLE_RATE=${BENCH_SHUFFLE_RATE:-0.5}
-NESTED_RATE=${BENCH_NESTED_RATE:-0.1}
+ESCAPE_RATE=${BENCH_ESCAPE_RATE:-0.02}
+SHUFFLE_RATE=${BENCH_SHUFFLE_RATE:-0.10}
+NESTED_RATE=${BENCH_NESTED_RATE:-0.05}
 MIN_BYTES=$((1000 * 1000 * 1000))
 
 log="$DIR/bench.jsonl.lz4"
@@ -24,7 +24,7 @@ if [ ! -f "$log" ] || [ "$(cat "$DIR/params" 2>/dev/null)" != "$params" ]; then
   rm -rf "$DIR"; mkdir -p "$DIR"
   echo "generating the bench log ($params)..."
   "$LLATTE" sample --out "$DIR/gen" --users "$USERS" --days "$DAYS" --seed "$SEED" --no-truth \
-    --bad-rate 0 --escape-rate "$ESCAPE_RATE" --shuffle-keys-rate "$SHUFFLE_RATE" --nested-unknown-rate "$NESTED_RATE" >/dev/null
+    --bad-rate 0 --duplicate-rate 0 --escape-rate "$ESCAPE_RATE" --shuffle-keys-rate "$SHUFFLE_RATE" --nested-unknown-rate "$NESTED_RATE" >/dev/null
   # Day files are LZ4 frames; concatenated they are one valid multi-frame log.
   cat "$DIR"/gen/events/*.jsonl.lz4 > "$log"
   echo "$params" > "$DIR/params"

@@ -293,39 +293,62 @@ public final class HistoryStore {
 
         // Group by user, keeping file order inside each user.
         let events = batch.events
-        let order = events.indices.sorted { events[$0].userID != events[$1].userID ? events[$0].userID < events[$1].userID : $0 < $1 }
+        var order: [(user: UInt64, index: Int32)] = events.indices.map { (events[$0].userID, Int32($0)) }
+        order.sort { $0.user != $1.user ? $0.user < $1.user : $0.index < $1.index }
         let stmts = try statements()
         let forgotten = try tombstones()
+        let cap = settings.retentionCap
+        let slack = max(64, cap / 4)
         var start = 0
         while start < order.count {
-            let user = events[order[start]].userID
+            let user = order[start].user
             var end = start
-            while end < order.count && events[order[end]].userID == user { end += 1 }
+            while end < order.count && order[end].user == user { end += 1 }
             defer { start = end }
             if !forgotten.isEmpty && forgotten.contains(user) {
                 counts.tombstoned += end - start
                 continue
             }
-            var state = try userState(user, stmts) ?? UserState(userID: user, historyVersion: 0, lastConversionVersion: 0,
-                                                                 storedEvents: 0, chunks: 0, maxTs: nil, lastIngestSeq: 0)
+            let known = try userState(user, stmts)
+            var state = known ?? UserState(userID: user, historyVersion: 0, lastConversionVersion: 0,
+                                           storedEvents: 0, chunks: 0, maxTs: nil, lastIngestSeq: 0)
+            // The group's distinct ids in file order (the first occurrence wins).
+            var groupIDs = Set<EventID>(minimumCapacity: end - start)
+            var fresh: [(index: Int, id: EventID)] = []
+            fresh.reserveCapacity(end - start)
+            for k in start..<end {
+                let i = Int(order[k].index)
+                let id = batch.eventID(events[i])
+                if groupIDs.insert(id).inserted { fresh.append((i, id)) } else { counts.duplicates += 1 }
+            }
+            // Ids already in the store (retained or evicted) win over the batch's.
+            let compact = known != nil && (state.chunks + 1 > HistoryStore.maxChunks || state.storedEvents + fresh.count > cap + slack)
             var existing: [StoredEvent] = []
-            var evicted: [EventID] = []
-            var seen = Set<EventID>()
-            if state.historyVersion > 0 {
-                existing = try loadChunks(user, stmts)
-                evicted = try loadEvicted(user, stmts)
-                seen.reserveCapacity(existing.count + evicted.count + end - start)
-                for e in existing { seen.insert(e.eventID) }
-                for id in evicted { seen.insert(id) }
+            var evictedBlob: [UInt8]?
+            var already = Set<EventID>()
+            if known != nil {
+                evictedBlob = try loadEvictedBlob(user, stmts)
+                if compact {
+                    existing = try loadChunks(user, stmts)
+                    for e in existing where groupIDs.contains(e.eventID) { already.insert(e.eventID) }
+                } else {
+                    already = try storedIDs(among: groupIDs, user: user, stmts)
+                }
+                if let evictedBlob {
+                    let hashes = Set(groupIDs.map(PackedHistory.idHash))
+                    try PackedHistory.forEachID(evictedBlob, path: path, user: user) { h, id in
+                        if hashes.contains(h), let id = id(), groupIDs.contains(id) { already.insert(id) }
+                    }
+                }
             }
             var added: [StoredEvent] = []
-            for k in start..<end {
-                let e = events[order[k]]
-                let id = batch.eventID(e)
-                if !seen.insert(id).inserted {
+            added.reserveCapacity(fresh.count)
+            for (i, id) in fresh {
+                if !already.isEmpty && already.contains(id) {
                     counts.duplicates += 1
                     continue
                 }
+                let e = events[i]
                 state.historyVersion += 1
                 if isConversion[Int(e.type)] { state.lastConversionVersion = state.historyVersion }
                 added.append(StoredEvent(ts: e.ts, itemID: e.itemID, eventID: id, type: typeIDs[Int(e.type)],
@@ -337,12 +360,16 @@ public final class HistoryStore {
             added.sort(by: StoredEvent.precedes)
             state.maxTs = max(state.maxTs ?? added.last!.ts, added.last!.ts)
             state.lastIngestSeq = ingestSeq
-            let cap = settings.retentionCap
-            let slack = max(64, cap / 4)
-            if state.chunks + 1 > HistoryStore.maxChunks || state.storedEvents + added.count > cap + slack {
-                // Compact: merge everything, keep the latest `cap`, remember the ids of the rest.
+            if compact {
+                // Merge everything, keep the latest `cap`, remember the ids of the rest.
                 var all = existing + added
                 all.sort(by: StoredEvent.precedes)
+                var evicted: [EventID] = []
+                if let evictedBlob {
+                    do { evicted = try PackedHistory.unpackIDs(evictedBlob) } catch {
+                        throw StoreError(path: path, message: "user \(user) evicted ids: \(error)")
+                    }
+                }
                 if all.count > cap {
                     let drop = all.count - cap
                     evicted.append(contentsOf: all[0..<drop].map { $0.eventID })
@@ -361,6 +388,23 @@ public final class HistoryStore {
             }
         }
         return counts
+    }
+
+    /// The ids among `wanted` that the user's stored chunks hold. Stored ids are decoded in place and
+    /// only hashed; an id is materialized only when its hash matches a wanted one (then compared exactly).
+    private func storedIDs(among wanted: Set<EventID>, user: UInt64, _ st: Statements) throws(StoreError) -> Set<EventID> {
+        var hashes = Set<UInt64>(minimumCapacity: wanted.count)
+        for id in wanted { hashes.insert(PackedHistory.idHash(id)) }
+        var found = Set<EventID>()
+        defer { st.chunks.reset() }
+        try st.chunks.bind(1, user.bitcastSigned)
+        while try st.chunks.step() {
+            let blob = Array(st.chunks.blob(0))
+            try PackedHistory.forEachID(blob, path: path, user: user) { h, id in
+                if hashes.contains(h), let id = id(), wanted.contains(id) { found.insert(id) }
+            }
+        }
+        return found
     }
 
     private func userRow(_ s: UserState, evicted: [UInt8]?) -> [SQLValue] {
@@ -436,13 +480,11 @@ public final class HistoryStore {
         return out
     }
 
-    private func loadEvicted(_ user: UInt64, _ st: Statements) throws(StoreError) -> [EventID] {
+    private func loadEvictedBlob(_ user: UInt64, _ st: Statements) throws(StoreError) -> [UInt8]? {
         defer { st.evicted.reset() }
         try st.evicted.bind(1, user.bitcastSigned)
-        guard try st.evicted.step(), !st.evicted.isNull(0) else { return [] }
-        do { return try PackedHistory.unpackIDs(st.evicted.blob(0)) } catch {
-            throw StoreError(path: path, message: "user \(user) evicted ids: \(error)")
-        }
+        guard try st.evicted.step(), !st.evicted.isNull(0) else { return nil }
+        return st.evicted.blobArray(0)
     }
 
     // MARK: - Reading

@@ -68,7 +68,7 @@ public enum PackedHistory {
             if flags & 2 != 0 { w.u64(e.dwellMs.bitPattern) }
             if flags & 4 != 0 { w.u64(e.value.bitPattern) }
         }
-        return frame(count: events.count, payload: w.out)
+        return frame(count: events.count, payload: w.out, idList: false)
     }
 
     /// Packs a list of event ids (evicted ids).
@@ -80,16 +80,19 @@ public enum PackedHistory {
             case let .string(b): w.byte(1); w.varint(UInt64(b.count)); w.bytes(b)
             }
         }
-        return frame(count: ids.count, payload: w.out)
+        return frame(count: ids.count, payload: w.out, idList: true)
     }
 
     static let rawBelow = 256
 
-    private static func frame(count: Int, payload: [UInt8]) -> [UInt8] {
+    /// Header flag bits.
+    static let lz4Flag: UInt8 = 1, idListFlag: UInt8 = 2
+
+    private static func frame(count: Int, payload: [UInt8], idList: Bool) -> [UInt8] {
         var h = ByteWriter()
         h.byte(version)
         let compress = payload.count >= rawBelow
-        h.byte(compress ? 1 : 0)
+        h.byte((compress ? lz4Flag : 0) | (idList ? idListFlag : 0))
         h.varint(UInt64(count))
         h.varint(UInt64(payload.count))
         if compress {
@@ -100,12 +103,12 @@ public enum PackedHistory {
         return h.out
     }
 
-    private static func unframe(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> (count: Int, payload: [UInt8]) {
+    private static func unframe(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> (count: Int, payload: [UInt8], idList: Bool) {
         var r = ByteReader(blob)
         let v = try r.byte()
         guard v == version else { throw PackedFormatError(message: "history record version \(v), this llatte reads \(version)") }
         let flags = try r.byte()
-        guard flags <= 1 else { throw PackedFormatError(message: "history record has unknown flags \(flags)") }
+        guard flags & ~(lz4Flag | idListFlag) == 0 else { throw PackedFormatError(message: "history record has unknown flags \(flags)") }
         let count = try r.varint()
         let length = try r.varint()
         // A record can never expand beyond ~255× under LZ4; refuse absurd lengths before allocating.
@@ -113,19 +116,21 @@ public enum PackedHistory {
             throw PackedFormatError(message: "history record header is inconsistent (count \(count), length \(length))")
         }
         let rest = UnsafeRawBufferPointer(rebasing: blob[r.offset...])
-        if flags == 0 {
+        let idList = flags & idListFlag != 0
+        if flags & lz4Flag == 0 {
             guard rest.count == Int(length) else { throw PackedFormatError(message: "history record length mismatch") }
-            return (Int(count), Array(rest))
+            return (Int(count), Array(rest), idList)
         }
         guard let payload = LZ4Block.decompress(rest, originalCount: Int(length)) else {
             throw PackedFormatError(message: "history record payload is corrupt")
         }
-        return (Int(count), payload)
+        return (Int(count), payload, idList)
     }
 
     /// Decodes a blob made by `pack`.
     public static func unpack(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> [StoredEvent] {
-        let (count, payload) = try unframe(blob)
+        let (count, payload, idList) = try unframe(blob)
+        guard !idList else { throw PackedFormatError(message: "expected a history chunk, found an id list") }
         var out: [StoredEvent] = []
         out.reserveCapacity(count)
         let result = payload.withUnsafeBytes { p in Result { () throws(PackedFormatError) in
@@ -155,9 +160,72 @@ public enum PackedHistory {
         return out
     }
 
+    /// A 64-bit hash of an event id, for cheap membership tests before an exact comparison.
+    public static func idHash(_ id: EventID) -> UInt64 {
+        switch id {
+        case let .integer(v): return fmix64(v)
+        case let .string(b): return b.withUnsafeBytes { idHash(bytes: $0) }
+        }
+    }
+
+    @inline(__always)
+    static func idHash(bytes: UnsafeRawBufferPointer) -> UInt64 { ~fmix64(fnv1a(bytes)) }
+
+    /// Calls `body(hash, materialize)` for every event id in a blob made by `pack` or `packIDs`,
+    /// decoding ids in place; `materialize()` builds the `EventID` only when the caller needs it.
+    public static func forEachID(_ blob: [UInt8], path: String, user: UInt64,
+                                 _ body: (UInt64, () -> EventID?) -> Void) throws(StoreError) {
+        let framed = blob.withUnsafeBytes { b in Result { () throws(PackedFormatError) in try unframe(b) } }
+        let result: Result<Void, PackedFormatError>
+        switch framed {
+        case let .failure(e): result = .failure(e)
+        case let .success((count, payload, idList)):
+            result = payload.withUnsafeBytes { p in
+                Result { () throws(PackedFormatError) in try scanIDs(p, count: count, idList: idList, body) }
+            }
+        }
+        if case let .failure(e) = result { throw StoreError(path: path, message: "user \(user): \(e)") }
+    }
+
+    private static func scanIDs(_ p: UnsafeRawBufferPointer, count: Int, idList: Bool,
+                                _ body: (UInt64, () -> EventID?) -> Void) throws(PackedFormatError) {
+        var r = ByteReader(p)
+        for _ in 0..<count {
+            var flags: UInt8 = 0
+            let isString: Bool
+            if idList {
+                isString = try r.byte() != 0
+            } else {
+                _ = try r.varint(); _ = try r.varint(); _ = try r.varint(); _ = try r.varint()
+                flags = try r.byte()
+                isString = flags & 1 != 0
+            }
+            if isString {
+                let bytes = try r.span(Int(clamping: try r.varint()))
+                body(idHash(bytes: bytes)) { .string(Array(bytes)) }
+            } else {
+                let v = try r.varint()
+                body(fmix64(v)) { .integer(v) }
+            }
+            if flags & 2 != 0 { _ = try r.u64() }
+            if flags & 4 != 0 { _ = try r.u64() }
+        }
+    }
+
+    /// Decodes an array made by `packIDs`.
+    public static func unpackIDs(_ blob: [UInt8]) throws(PackedFormatError) -> [EventID] {
+        try blob.withUnsafeBytes { b in Result { () throws(PackedFormatError) in try unpackIDs(b) } }.get()
+    }
+
+    /// Decodes an array made by `pack`.
+    public static func unpack(_ blob: [UInt8]) throws(PackedFormatError) -> [StoredEvent] {
+        try blob.withUnsafeBytes { b in Result { () throws(PackedFormatError) in try unpack(b) } }.get()
+    }
+
     /// Decodes a blob made by `packIDs`.
     public static func unpackIDs(_ blob: UnsafeRawBufferPointer) throws(PackedFormatError) -> [EventID] {
-        let (count, payload) = try unframe(blob)
+        let (count, payload, idList) = try unframe(blob)
+        guard idList else { throw PackedFormatError(message: "expected an id list, found a history chunk") }
         var out: [EventID] = []
         out.reserveCapacity(count)
         let result = payload.withUnsafeBytes { p in Result { () throws(PackedFormatError) in
@@ -223,6 +291,13 @@ struct ByteReader {
         offset += 8
         return v
     }
+    /// The next `n` bytes in place.
+    mutating func span(_ n: Int) throws(PackedFormatError) -> UnsafeRawBufferPointer {
+        guard n >= 0, offset + n <= p.count else { throw PackedFormatError(message: "history record truncated") }
+        defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: p[offset..<offset + n])
+    }
+
     mutating func bytes(_ n: Int) throws(PackedFormatError) -> [UInt8] {
         guard n >= 0, offset + n <= p.count else { throw PackedFormatError(message: "history record truncated") }
         defer { offset += n }
