@@ -111,10 +111,17 @@ public final class ByteInterner {
     public private(set) var hashes: [UInt64] = []
     private var slots: [Int32]
     private var mask: Int
+    /// Strings of up to 16 bytes are found by their two little-endian words (no byte hashing or memcmp).
+    private var shortSlots: [Int32]
+    private var shortMask: Int
+    /// Per entry, its first 16 bytes as two words (zero-padded).
+    private var shortWords: [UInt64] = []
 
     public init() {
         slots = [Int32](repeating: -1, count: 64)
         mask = 63
+        shortSlots = [Int32](repeating: -1, count: 64)
+        shortMask = 63
     }
 
     public var count: Int { hashes.count }
@@ -128,6 +135,46 @@ public final class ByteInterner {
     /// The id of `b`, adding it if new.
     @inline(__always)
     public func intern(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        intern(b.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: b.count, readable: b.count)
+    }
+
+    /// The id of the `count` bytes at `p`, adding them if new; `readable` bytes from `p` may be read,
+    /// which lets strings of up to 16 bytes be loaded and compared as two words.
+    @inline(__always)
+    public func intern(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
+        guard count <= 16 else { return internLong(UnsafeBufferPointer(start: p, count: count)) }
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        if readable >= 16 {
+            let raw = UnsafeRawPointer(p)
+            let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            if count >= 8 {
+                w0 = a
+                w1 = count == 16 ? b : b & ((1 << (8 * UInt64(count - 8))) &- 1)
+            } else {
+                w0 = a & ((1 << (8 * UInt64(count))) &- 1)
+            }
+        } else {
+            for k in 0..<count {
+                if k < 8 { w0 |= UInt64(p[k]) << (8 * UInt64(k)) } else { w1 |= UInt64(p[k]) << (8 * UInt64(k - 8)) }
+            }
+        }
+        var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(count)
+        h ^= h >> 31
+        var i = Int(truncatingIfNeeded: h) & shortMask
+        while true {
+            let s = Int(shortSlots[i])
+            if s < 0 { break }
+            if shortWords[2 * s] == w0 && shortWords[2 * s + 1] == w1 && offsets[s + 1] - offsets[s] == count { return UInt32(s) }
+            i = (i + 1) & shortMask
+        }
+        let id = internLong(UnsafeBufferPointer(start: p, count: count))
+        shortSlots[i] = Int32(id)
+        if Int(id) * 2 >= shortSlots.count { growShort() }
+        return id
+    }
+
+    /// The general path: FNV-hashed open addressing over the stored bytes.
+    private func internLong(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
         let h = fnv1a(UnsafeRawBufferPointer(b))
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -144,9 +191,28 @@ public final class ByteInterner {
         storage.append(contentsOf: b)
         offsets.append(storage.count)
         hashes.append(fmix64(h))
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        for (k, c) in b.prefix(16).enumerated() {
+            if k < 8 { w0 |= UInt64(c) << (8 * UInt64(k)) } else { w1 |= UInt64(c) << (8 * UInt64(k - 8)) }
+        }
+        shortWords.append(w0)
+        shortWords.append(w1)
         slots[i] = Int32(id)
         if hashes.count * 2 > slots.count { grow() }
         return UInt32(id)
+    }
+
+    private func growShort() {
+        shortSlots = [Int32](repeating: -1, count: shortSlots.count * 2)
+        shortMask = shortSlots.count - 1
+        for id in 0..<hashes.count where offsets[id + 1] - offsets[id] <= 16 {
+            let w0 = shortWords[2 * id], w1 = shortWords[2 * id + 1]
+            var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(offsets[id + 1] - offsets[id])
+            h ^= h >> 31
+            var i = Int(truncatingIfNeeded: h) & shortMask
+            while shortSlots[i] >= 0 { i = (i + 1) & shortMask }
+            shortSlots[i] = Int32(id)
+        }
     }
 
     public func intern(_ s: String) -> UInt32 {

@@ -71,15 +71,14 @@ public struct EventChecksum: Sendable {
     /// Adds one event given its fields; `idHash`, `typeHash`, `surfaceHash` are `EventChecksum.bytesHash`.
     public mutating func add(userID: UInt64, itemID: UInt64, ts: Int64, integerID: UInt64?, idHash: UInt64,
                              typeHash: UInt64, surfaceHash: UInt64, dwellMs: Double, value v: Double) {
-        var h = fmix64(userID ^ 0x9E37_79B9_7F4A_7C15)
-        h = fmix64(h ^ itemID)
-        h = fmix64(h ^ UInt64(bitPattern: ts))
-        h = fmix64(h ^ (integerID.map { fmix64($0) } ?? ~idHash))
-        h = fmix64(h ^ typeHash)
-        h = fmix64(h ^ surfaceHash &* 3)
-        h = fmix64(h ^ dwellMs.bitPattern)
-        h = fmix64(h ^ v.bitPattern)
-        value = value &+ h
+        // Fields are mixed independently (so the multiplies overlap) and combined with distinct odd weights.
+        let a = fmix64(userID ^ 0x9E37_79B9_7F4A_7C15) &* 0xA076_1D64_78BD_642F
+        let b = fmix64(itemID ^ 0xE703_7ED1_A0B4_28DB) &* 0x8EBC_6AF0_9C88_C6E3
+        let c = fmix64(UInt64(bitPattern: ts) ^ 0x5899_65CC_7537_4CC3) &* 0x1D8E_4E27_C47D_124F
+        let d = (integerID.map { fmix64($0 ^ 0x2545_F491_4F6C_DD1D) } ?? ~idHash) &* 0xD6E8_FEB8_6659_FD93
+        let t = (typeHash ^ (surfaceHash &* 0x9FB2_1C65_1E98_DF25)) &* 0xCF1B_CE55_8A3E_5B4F
+        let m = fmix64(dwellMs.bitPattern ^ (v.bitPattern &* 0xBF58_476D_1CE4_E5B9))
+        value = value &+ fmix64(a ^ b ^ c ^ d ^ t ^ m)
     }
 
     mutating func add(_ e: Event, batch: EventBatch, parser: EventParser) {

@@ -24,7 +24,7 @@ public final class EventParser {
     public let rules: ValidationRules
     public let types = ByteInterner()
     public let surfaces = ByteInterner()
-    private let scanner = JSONScanner()
+    let scanner = JSONScanner()
 
     public init(rules: ValidationRules) { self.rules = rules }
 
@@ -48,14 +48,7 @@ public final class EventParser {
 
     /// Little-endian words of the known keys followed by their closing quote, so the common spelling
     /// of a key is recognised with one masked compare before any string scanning.
-    private static func word(_ s: String) -> UInt64 {
-        var w: UInt64 = 0
-        for (k, b) in s.utf8.prefix(8).enumerated() { w |= UInt64(b) << (8 * UInt64(k)) }
-        return w
-    }
-    private let tsQ = EventParser.word("ts\""), typeQ = EventParser.word("type\""), valueQ = EventParser.word("value\"")
-    private let userQ = EventParser.word("user_id\""), itemQ = EventParser.word("item_id\""), surfaceQ = EventParser.word("surface\"")
-    private let eventID8 = EventParser.word("event_id"), dwell8 = EventParser.word("dwell_ms")
+    let fastWords = FastKeyWords()
 
     /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
     /// its closing quote; nil leaves `pos` unchanged for the general path.
@@ -68,14 +61,14 @@ public final class EventParser {
         let w = p.loadUnaligned(as: UInt64.self)
         let f: Field
         let n: Int
-        if w == userQ { f = .userID; n = 7 }
-        else if w == itemQ { f = .itemID; n = 7 }
-        else if w == surfaceQ { f = .surface; n = 7 }
-        else if w & 0xFF_FFFF == tsQ { f = .ts; n = 2 }
-        else if w & 0xFF_FFFF_FFFF == typeQ { f = .type; n = 4 }
-        else if w & 0xFFFF_FFFF_FFFF == valueQ { f = .value; n = 5 }
-        else if p.load(fromByteOffset: 8, as: UInt8.self) == 0x22 && (w == eventID8 || w == dwell8) {
-            f = w == eventID8 ? .eventID : .dwellMs
+        if w == fastWords.userQ { f = .userID; n = 7 }
+        else if w == fastWords.itemQ { f = .itemID; n = 7 }
+        else if w == fastWords.surfaceQ { f = .surface; n = 7 }
+        else if w & 0xFF_FFFF == fastWords.tsQ { f = .ts; n = 2 }
+        else if w & 0xFF_FFFF_FFFF == fastWords.typeQ { f = .type; n = 4 }
+        else if w & 0xFFFF_FFFF_FFFF == fastWords.valueQ { f = .value; n = 5 }
+        else if p.load(fromByteOffset: 8, as: UInt8.self) == 0x22 && (w == fastWords.eventID8 || w == fastWords.dwell8) {
+            f = w == fastWords.eventID8 ? .eventID : .dwellMs
             n = 8
         } else { return nil }
         s.pos = at + n + 1
@@ -93,6 +86,12 @@ public final class EventParser {
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
     public func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
+        if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        return parseGeneral(line, lineNumber: lineNumber, into: batch)
+    }
+
+    /// The general path: any JSON, every fault classified. The plain twin of `parseFast`.
+    public func parseGeneral(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
         scanner.begin(line.baseAddress!, count: line.count)
         var e = Event(userID: 0, itemID: 0, ts: 0, idPayload: 0, idLength: Event.integerID, type: 0, surface: 0,
                       dwellMs: 0, value: 0, line: lineNumber)

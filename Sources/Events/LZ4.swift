@@ -44,10 +44,12 @@ struct LZ4Failure: Error { let message: String }
 
 /// LZ4 frame compression of whole buffers (generator and tests): one frame, content checksum on.
 public enum LZ4FrameWriter {
-    /// Compresses `input` into one LZ4 frame with a content checksum, as the `lz4` tool writes by default.
+    /// Compresses `input` into one LZ4 frame as the `lz4` tool writes by default: 4 MiB independent
+    /// blocks and a content checksum (independent blocks decode straight into the reader's window).
     public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 0) -> [UInt8] {
         var prefs = LZ4F_preferences_t()
         prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled
+        prefs.frameInfo.blockMode = LZ4F_blockIndependent
         prefs.frameInfo.blockSizeID = LZ4F_max4MB
         prefs.compressionLevel = level
         let bound = LZ4F_compressFrameBound(input.count, &prefs)

@@ -210,8 +210,8 @@ public final class JSONScanner {
 
     /// The high bit of each byte of `w` (little-endian) that is `"`, `\\`, below 0x20 or at least 0x80.
     /// SWAR with exact per-byte tests (no carries cross bytes), so the lowest set bit marks the first such byte.
-    @inline(__always)
-    static func specialBytes(_ w: UInt64) -> UInt64 {
+    @inlinable
+    public static func specialBytes(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high: UInt64 = 0x8080_8080_8080_8080
         let low7 = w & ~high
@@ -432,15 +432,15 @@ public final class JSONScanner {
     }
 
     /// Whether all 8 bytes of `w` are ASCII digits.
-    @inline(__always)
-    static func allDigits(_ w: UInt64) -> Bool {
+    @inlinable
+    public static func allDigits(_ w: UInt64) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
         return (w & (ones &* 0xF0)) == ones &* 0x30 && ((w &+ ones &* 0x06) & (ones &* 0xF0)) == ones &* 0x30
     }
 
     /// The value of 8 ASCII digits loaded little-endian (first digit in the lowest byte).
-    @inline(__always)
-    static func eightDigits(_ w: UInt64) -> UInt64 {
+    @inlinable
+    public static func eightDigits(_ w: UInt64) -> UInt64 {
         var v = w &- 0x3030_3030_3030_3030
         v = (v &* 10) &+ (v >> 8)   // pairs of digits in every other byte
         let lo = (v & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))

@@ -1,0 +1,103 @@
+import Events
+import Support
+import Testing
+import TestSupport
+
+/// `parseFast` against its plain twin `parseGeneral`: whenever the fast path accepts a line, the
+/// general parser must accept it too and produce the very same event.
+@Suite struct FastPathTwinTests {
+    static let rules = ValidationRules(minTs: 0, maxTs: 1 << 40)
+
+    /// Parses `line` both ways; returns whether the fast path took it.
+    @discardableResult
+    func compare(_ line: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        let fast = EventParser(rules: FastPathTwinTests.rules), general = EventParser(rules: FastPathTwinTests.rules)
+        let fb = EventBatch(), gb = EventBatch()
+        var copy = line
+        return copy.withUnsafeMutableBufferPointer { buf -> Bool in
+            let b = UnsafeBufferPointer(buf)
+            let took = fast.parseFast(b, lineNumber: 3, into: fb)
+            let rejection = general.parseGeneral(b, lineNumber: 3, into: gb)
+            if took {
+                #expect(rejection == nil, "fast path accepted what the general parser rejects: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
+                guard rejection == nil, let f = fb.events.first, let g = gb.events.first else { return took }
+                #expect(f.userID == g.userID && f.itemID == g.itemID && f.ts == g.ts && f.line == g.line, sourceLocation: sourceLocation)
+                #expect(f.dwellMs.bitPattern == g.dwellMs.bitPattern && f.value.bitPattern == g.value.bitPattern, "\(f.dwellMs) \(g.dwellMs)", sourceLocation: sourceLocation)
+                #expect(fb.eventID(f) == gb.eventID(g), sourceLocation: sourceLocation)
+                #expect(fast.types.bytes(f.type) == general.types.bytes(g.type), sourceLocation: sourceLocation)
+                #expect(fast.surfaces.bytes(f.surface) == general.surfaces.bytes(g.surface), sourceLocation: sourceLocation)
+            } else {
+                #expect(fb.count == 0, "a refused line must append nothing", sourceLocation: sourceLocation)
+            }
+            return took
+        }
+    }
+
+    @Test func commonSpellingsTakeTheFastPathWithIdenticalResults() {
+        let lines = [
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+            #"{"event_id":"e-1f","ts":1500,"user_id":18446744073709551615,"item_id":9999999999999999999,"type":"impression","surface":"marketplace","dwell_ms":975.187,"value":null}"#,
+            #"{"surface":"feed","type":"purchase","item_id":0,"user_id":0,"ts":0,"event_id":0,"value":80.68,"dwell_ms":0}"#,
+            #"{"event_id": 12, "ts": 1500, "user_id": 5, "item_id": 7, "type": "click", "surface": "feed", "dwell_ms": 12.5}"#,
+            #"{"event_id":10000000000000000000,"ts":1790812800,"user_id":100000000000712,"item_id":12345678901234567890,"type":"save","surface":"reels","dwell_ms":0.000001}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"","surface":"a","ctx":{"ab":[1,2,{"x":"y"}],"geo":{"lat":1.5}}}"#,
+        ]
+        for l in lines { #expect(compare(Array(l.utf8)), "expected the fast path: \(l)") }
+    }
+
+    @Test func everythingElseIsLeftToTheGeneralParser() {
+        let lines = [
+            #"{"event_id":1e3,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+            #"{"event_id":01,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7.0,"type":"click","surface":"feed"}"#,
+            #"{"event_id":1,"ts":-1,"user_id":5,"item_id":7,"type":"click","surface":"feed"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":18446744073709551616,"type":"click","surface":"feed"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"cl\u0069ck","surface":"feed"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"café","surface":"feed"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","ts":1500}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click"}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed",}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","dwell_ms":-1}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","dwell_ms":1.5e2}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","dwell_ms":12345678901234567890.5}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","x":1,"x":2}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","x":{"a":1,"a":2}}"#,
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed","x":[1,]}"#,
+            "{\"event_id\":1,\t\"ts\":1500,\"user_id\":5,\"item_id\":7,\"type\":\"click\",\"surface\":\"feed\"}",
+            #"{"event_id":1,"ts":1500,"user_id":5,"item_id":7,"type":"click","surface":"feed"} x"#,
+        ]
+        for l in lines { #expect(!compare(Array(l.utf8)), "expected the general parser: \(l)") }
+    }
+
+    /// Random mutations of valid lines: whatever the fast path takes, the general parser agrees with.
+    @Test func randomMutationsAgree() {
+        var x: UInt64 = 42
+        func next() -> UInt64 { x = fmix64(x &+ 0x9E37_79B9_7F4A_7C15); return x }
+        let pieces: [String] = ["0", "-", ".", "e", "1", "9", " ", "\"", "\\", ",", "}", "{", ":", "n", "\u{e9}", "x", "[", "]"]
+        var taken = 0
+        for k in 0..<20_000 {
+            var line = Array(eventLine(user: next() >> UInt64(k % 64), id: k % 3 == 0 ? "\"s\(next() % 1000)\"" : String(next() >> UInt64(k % 60)),
+                                       ts: Int64(next() % 1_000_000_000), item: next(), type: ["click", "impression", "save"][k % 3],
+                                       extra: k % 2 == 0 ? ",\"dwell_ms\":\(Double(next() % 100_000) / 1000)" : "").utf8)
+            for _ in 0..<Int(next() % 3) {
+                let at = Int(next() % UInt64(line.count))
+                let piece = Array(pieces[Int(next() % UInt64(pieces.count))].utf8)
+                if next() % 2 == 0 { line.replaceSubrange(at..<at + 1, with: piece) } else { line.insert(contentsOf: piece, at: at) }
+            }
+            if compare(line) { taken += 1 }
+        }
+        #expect(taken > 5_000, "the fast path should take most lightly mutated lines (took \(taken))")
+    }
+
+    /// Every line of the committed sample data.
+    @Test func sampleDataLinesAgree() throws {
+        var root = #filePath
+        for _ in 0..<3 { root = Files.parentDirectory(root) }
+        var n = 0
+        for file in try Files.list(root + "/sample-data/events").prefix(3) {
+            let reader = LogReader(path: root + "/sample-data/events/" + file, hashContent: false)
+            try reader.forEachLine({ _, line in compare(Array(line)); n += 1 }, overlong: { _, _ in })
+        }
+        #expect(n > 1000)
+    }
+}
