@@ -54,6 +54,10 @@ read_rate=$(echo "$read_out" | grep -o 'MB/s=[0-9.]*' | cut -d= -f2)
 read_sum=$(echo "$read_out" | grep -o 'checksum=[0-9a-f]*' | cut -d= -f2)
 echo "read stage:      $read_rate MB/s, one core ($(echo "$read_out" | grep -o 'events=[0-9]*'), checksum $read_sum)"
 
+lines_out=$("$LLATTE" bench read --repeat 3 --lines-only "$log")
+lines_rate=$(echo "$lines_out" | grep -o 'MB/s=[0-9.]*' | cut -d= -f2)
+echo "  of which decompress + split lines alone: $lines_rate MB/s"
+
 store="$DIR/history.db"
 rm -f "$store" "$store"-wal "$store"-shm "$store".lock
 t0=$(now)

@@ -32,12 +32,6 @@ extension EventParser {
         var typeStart = 0, typeCount = 0, surfaceStart = 0, surfaceCount = 0
         var unknownCount = 0, unknown0 = 0, unknown0Count = 0, unknown1 = 0, unknown1Count = 0
 
-        @inline(__always) func unsignedInteger() -> UInt64? {
-            guard let (v, next) = FastDigits.unsigned(p, i, n) else { return nil }
-            i = next
-            return v
-        }
-
         /// A non-negative decimal without exponent (`12`, `0.5`, `975.187`) whose value the exact fast
         /// path of `JSONScanner.doubleValue` covers, or `null` (0); nil otherwise.
         @inline(__always) func metadata() -> Double? {
@@ -127,18 +121,22 @@ extension EventParser {
                     idStart = s
                     idCount = c
                 } else {
-                    guard let v = unsignedInteger() else { return false }
+                    guard let (v, next) = FastDigits.unsigned(p, i, n) else { return false }
+                    i = next
                     e.idPayload = v
                     idCount = -1
                 }
             case .ts:
-                guard let v = unsignedInteger(), v <= UInt64(Int64.max) else { return false }
+                guard let (v, next) = FastDigits.unsigned(p, i, n), v <= UInt64(Int64.max) else { return false }
+                i = next
                 e.ts = Int64(v)
             case .userID:
-                guard let v = unsignedInteger() else { return false }
+                guard let (v, next) = FastDigits.unsigned(p, i, n) else { return false }
+                i = next
                 e.userID = v
             case .itemID:
-                guard let v = unsignedInteger() else { return false }
+                guard let (v, next) = FastDigits.unsigned(p, i, n) else { return false }
+                i = next
                 e.itemID = v
             case .type:
                 guard let (s, c) = plainString() else { return false }
