@@ -69,7 +69,18 @@ extension EventParser {
             return nil
         }
 
-        while true {
+        /// After a member: `,` (another member follows) or `}` (the object closed), consumed.
+        enum MemberEnd { case more, closed, notFast }
+        @inline(__always) func endOfMember() -> MemberEnd {
+            spaces()
+            guard i < n else { return .notFast }
+            if p[i] == 0x2C { i += 1; return .more }
+            guard p[i] == 0x7D else { return .notFast }
+            i += 1
+            return .closed
+        }
+
+        members: while true {
             spaces()
             guard i + 10 <= n, p[i] == 0x22 else { return false }
             // The key and its closing quote, recognised by its first eight bytes.
@@ -100,12 +111,11 @@ extension EventParser {
                 do { try sc.skipValue() } catch { return false }
                 guard sc.softFault == nil else { return false }
                 i = sc.pos
-                spaces()
-                guard i < n else { return false }
-                if p[i] == 0x2C { i += 1; continue }
-                guard p[i] == 0x7D else { return false }
-                i += 1
-                break
+                switch endOfMember() {
+                case .more: continue members
+                case .closed: break members
+                case .notFast: return false
+                }
             }
             let bit = 1 << field.rawValue
             guard seen & bit == 0 else { return false }
@@ -153,12 +163,11 @@ extension EventParser {
                 guard let d = metadata() else { return false }
                 e.value = d
             }
-            spaces()
-            guard i < n else { return false }
-            if p[i] == 0x2C { i += 1; continue }
-            guard p[i] == 0x7D else { return false }
-            i += 1
-            break
+            switch endOfMember() {
+            case .more: continue members
+            case .closed: break members
+            case .notFast: return false
+            }
         }
         spaces()
         guard i == n, seen & Field.requiredMask == Field.requiredMask, e.ts >= rules.minTs, e.ts <= rules.maxTs else { return false }
