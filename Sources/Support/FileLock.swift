@@ -54,6 +54,8 @@ public final class FileLock {
     }
 
     deinit {
+        // Clear the holder line first, so a later holder that writes none is not misnamed as us.
+        _ = ftruncate(fd, 0)
         flock(fd, LOCK_UN)
         close(fd)
     }

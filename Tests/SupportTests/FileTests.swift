@@ -104,6 +104,16 @@ struct FileTests {
         withExtendedLifetime(again) {}
     }
 
+    @Test("a released lock leaves no holder line behind")
+    func releaseClearsHolder() throws {
+        let dir = TempDirectory()
+        var lock: FileLock? = try FileLock.acquire(path: dir.file("h.lock"), holder: FileTests.holderA, timeout: 0)
+        #expect(FileLock.readHolder(path: dir.file("h.lock")) == FileTests.holderA.line)
+        lock = nil
+        _ = lock
+        #expect(FileLock.readHolder(path: dir.file("h.lock")) == nil)
+    }
+
     @Test("locks on different paths are independent; lock files need an existing directory")
     func independentLocks() throws {
         let dir = TempDirectory()
