@@ -81,7 +81,8 @@ public struct EventChecksum: Sendable {
         value = value &+ fmix64(a ^ b ^ c ^ d ^ t ^ m)
     }
 
-    mutating func add(_ e: Event, batch: EventBatch, parser: EventParser) {
+    /// Adds one event of `batch` (its strings hashed through the parser's vocabularies).
+    public mutating func add(_ e: Event, batch: EventBatch, parser: EventParser) {
         let idHash = e.hasIntegerID ? 0 : batch.withIDBytes(e) { EventChecksum.bytesHash($0) }
         add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
             typeHash: parser.types.hashes[Int(e.type)], surfaceHash: parser.surfaces.hashes[Int(e.surface)],

@@ -205,61 +205,98 @@ enum FastDigits {
         return JSONScanner.eightDigits((w << shift) | ((ones &* 0x30) >> UInt64(8 &* k)))
     }
 
-    /// 10^k for k in 0...19 (no lazily initialised global table on the hot path).
+    /// 10^k for k in 0...19 (a switch the compiler turns into a constant table; no lazy global).
     @inline(__always)
     static func powersOfTen64(_ k: Int) -> UInt64 {
-        var r: UInt64 = 1
-        var b: UInt64 = 10
-        var e = k
-        while e > 0 {
-            if e & 1 != 0 { r = r &* b }
-            b = b &* b
-            e >>= 1
+        switch k {
+        case 0: return 1
+        case 1: return 10
+        case 2: return 100
+        case 3: return 1_000
+        case 4: return 10_000
+        case 5: return 100_000
+        case 6: return 1_000_000
+        case 7: return 10_000_000
+        case 8: return 100_000_000
+        case 9: return 1_000_000_000
+        case 10: return 10_000_000_000
+        case 11: return 100_000_000_000
+        case 12: return 1_000_000_000_000
+        case 13: return 10_000_000_000_000
+        case 14: return 100_000_000_000_000
+        case 15: return 1_000_000_000_000_000
+        case 16: return 10_000_000_000_000_000
+        case 17: return 100_000_000_000_000_000
+        case 18: return 1_000_000_000_000_000_000
+        default: return 10_000_000_000_000_000_000
         }
-        return r
     }
 
     /// 10^k as a double for k in 0...22 (exact).
     @inline(__always)
-    static func powerOfTen(_ k: Int) -> Double { Double(powersOfTen64(min(k, 19))) * (k > 19 ? Double(powersOfTen64(k - 19)) : 1) }
+    static func powerOfTen(_ k: Int) -> Double { k <= 19 ? Double(powersOfTen64(k)) : Double(powersOfTen64(k - 19)) * 1e19 }
 
-    /// A run of digits at `i` as (value, digit count, index after); the value wraps past 19 digits,
-    /// so callers check the count. Needs 8 readable bytes per step; falls back to bytes near the end.
+    /// A run of at most `limit` (≤ 19) digits at `i` as (value, digit count, index after): exact,
+    /// since 19 digits cannot overflow. Reads 8 bytes per step; falls back to bytes near the end.
     @inline(__always)
-    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> (UInt64, Int, Int) {
+    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int, limit: Int = 19) -> (UInt64, Int, Int) {
         var i = i0
         var v: UInt64 = 0
+        var left = limit
         while i &+ 8 <= n {
             let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let k = leadingDigits(w)
+            let k = min(leadingDigits(w), left)
             if k == 8 {
                 v = v &* 100_000_000 &+ JSONScanner.eightDigits(w)
                 i &+= 8
+                left &-= 8
                 continue
             }
             if k > 0 { v = v &* powersOfTen64(k) &+ value(w, k) }
             return (v, i &+ k &- i0, i &+ k)
         }
-        while i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1 }
+        while left > 0 && i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1; left &-= 1 }
         return (v, i &- i0, i)
     }
 
     /// A plain unsigned integer (no sign, no leading zero, no fraction or exponent) that fits 64 bits.
+    ///
+    /// Two passes over the (cache-hot) digits: count them eight at a time, then convert right-aligned
+    /// — a partial leading group, then whole groups of eight — so no multiply by a variable power of
+    /// ten (a table lookup or a jump) is needed.
     @inline(__always)
     static func unsigned(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (UInt64, Int)? {
-        // At most 19 digits cannot overflow; a 20th is added with overflow checks.
-        var (v, count, next) = run(p, i, min(n, i &+ 19))
-        guard count > 0, count == 1 || p[i] != 0x30 else { return nil }
-        if count == 19 && next < n && p[next] &- 0x30 < 10 {
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(p[next] &- 0x30))
+        var end = i
+        while end &+ 8 <= n {
+            let k = leadingDigits(UnsafeRawPointer(p + end).loadUnaligned(as: UInt64.self))
+            end &+= k
+            if k < 8 { break }
+        }
+        if end &+ 8 > n { while end < n && p[end] &- 0x30 < 10 { end &+= 1 } }
+        let count = end &- i
+        guard count > 0, count <= 20, count == 1 || p[i] != 0x30 else { return nil }
+        guard end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
+        guard i &+ 8 <= n else {
+            var v: UInt64 = 0
+            for k in i..<end { v = v &* 10 &+ UInt64(p[k] &- 0x30) }
+            return (v, end)
+        }
+        let head = count & 7
+        var v: UInt64 = head == 0 ? 0 : value(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self), head)
+        var at = i &+ head
+        while at &+ 8 < end {
+            v = v &* 100_000_000 &+ JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
+            at &+= 8
+        }
+        if at < end {
+            // The last group of eight, with overflow checks (only a 20-digit value can overflow).
+            let last = JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
+            let (m, o1) = v.multipliedReportingOverflow(by: 100_000_000)
+            let (a, o2) = m.addingReportingOverflow(last)
             guard !o1 && !o2 else { return nil }
             v = a
-            next &+= 1
-            count = 20
         }
-        guard next >= n || (p[next] &- 0x30 >= 10 && p[next] != 0x2E && p[next] | 0x20 != 0x65) else { return nil }
-        return (v, next)
+        return (v, end)
     }
 
     /// A non-negative decimal `digits[.digits]` (no exponent) within Clinger's exact fast path.
