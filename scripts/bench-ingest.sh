@@ -57,6 +57,8 @@ echo "read stage:      $read_rate MB/s, one core ($(echo "$read_out" | grep -o '
 lines_out=$("$LLATTE" bench read --repeat 3 --lines-only "$log")
 lines_rate=$(echo "$lines_out" | grep -o 'MB/s=[0-9.]*' | cut -d= -f2)
 echo "  of which decompress + split lines alone: $lines_rate MB/s"
+parse_out=$("$LLATTE" bench read --repeat 2 --parse-only --min-ts "$min_ts" --max-ts "$max_ts" "$log")
+echo "  parse + validate alone (lines in memory): $(echo "$parse_out" | grep -o 'MB/s=[0-9.]*' | cut -d= -f2) MB/s, $(echo "$parse_out" | grep -o 'ns/line=[0-9.]*' | cut -d= -f2) ns a line"
 
 store="$DIR/history.db"
 rm -f "$store" "$store"-wal "$store"-shm "$store".lock
