@@ -357,13 +357,13 @@ public final class HistoryStore {
             guard !added.isEmpty else { continue }
             counts.newEvents += added.count
             counts.usersTouched += 1
-            added.sort(by: StoredEvent.precedes)
+            added.sortInHistoryOrder()
             state.maxTs = max(state.maxTs ?? added.last!.ts, added.last!.ts)
             state.lastIngestSeq = ingestSeq
             if compact {
                 // Merge everything, keep the latest `cap`, remember the ids of the rest.
                 var all = existing + added
-                all.sort(by: StoredEvent.precedes)
+                all.sortInHistoryOrder()
                 var evicted: [EventID] = []
                 if let evictedBlob {
                     do { evicted = try PackedHistory.unpackIDs(evictedBlob) } catch {
@@ -501,7 +501,7 @@ public final class HistoryStore {
         let st = try statements()
         guard let state = try userState(user, st) else { return nil }
         var events = try loadChunks(user, st)
-        events.sort(by: StoredEvent.precedes)
+        events.sortInHistoryOrder()
         if events.count > settings.retentionCap { events.removeFirst(events.count - settings.retentionCap) }
         return UserHistory(state: state, events: events)
     }

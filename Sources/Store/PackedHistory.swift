@@ -28,6 +28,23 @@ public struct StoredEvent: Sendable, Equatable {
     }
 }
 
+extension Array where Element == StoredEvent {
+    /// Puts the events in history order. Batches usually arrive nearly in order, so an in-order check
+    /// comes first; otherwise indices are sorted (cheap to move) and the events permuted once.
+    public mutating func sortInHistoryOrder() {
+        var ordered = true
+        for k in 1..<Swift.max(count, 1) where StoredEvent.precedes(self[k], self[k - 1]) {
+            ordered = false
+            break
+        }
+        if ordered { return }
+        let order = indices.sorted { a, b in
+            StoredEvent.precedes(self[a], self[b]) || (!StoredEvent.precedes(self[b], self[a]) && a < b)
+        }
+        self = order.map { self[$0] }
+    }
+}
+
 /// Why a stored blob could not be decoded: the store is damaged or from a newer llatte.
 public struct PackedFormatError: Error, CustomStringConvertible, Sendable {
     public let message: String
