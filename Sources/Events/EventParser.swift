@@ -49,6 +49,7 @@ public final class EventParser {
     /// Little-endian words of the known keys followed by their closing quote, so the common spelling
     /// of a key is recognised with one masked compare before any string scanning.
     let fastWords = FastKeyWords()
+    let canonicalWords = CanonicalWords()
 
     /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
     /// its closing quote; nil leaves `pos` unchanged for the general path.
@@ -86,7 +87,7 @@ public final class EventParser {
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
     public func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        if parseCanonical(line, lineNumber: lineNumber, into: batch) || parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
         return parseGeneral(line, lineNumber: lineNumber, into: batch)
     }
 

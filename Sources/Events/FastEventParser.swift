@@ -188,13 +188,14 @@ enum FastDigits {
     static let ones: UInt64 = 0x0101_0101_0101_0101
 
     /// How many of the 8 bytes of `w` (from the lowest) are ASCII digits before the first non-digit.
+    ///
+    /// `t = w − "00000000"` bytewise; a byte is a digit iff its `t` is below 10, i.e. neither `t` nor
+    /// `t + 0x76` has its high bit set. Borrows and carries only move towards higher bytes, and
+    /// only out of non-digits, so every byte up to the first non-digit is classified exactly.
     @inline(__always)
     static func leadingDigits(_ w: UInt64) -> Int {
-        let x = (w & (ones &* 0xF0)) ^ (ones &* 0x30)
-        let y = ((w &+ ones &* 0x06) & (ones &* 0xF0)) ^ (ones &* 0x30)
-        let z = x | y
-        // High bit of each non-zero byte of z (a carry from a byte >= 0xFA only reaches bytes after a non-digit).
-        let nonDigit = (((z & ~(ones &* 0x80)) &+ ones &* 0x7F) | z) & (ones &* 0x80)
+        let t = w &- ones &* 0x30
+        let nonDigit = (t | (t &+ ones &* 0x76)) & (ones &* 0x80)
         return nonDigit == 0 ? 8 : nonDigit.trailingZeroBitCount >> 3
     }
 
@@ -266,36 +267,50 @@ enum FastDigits {
     /// ten (a table lookup or a jump) is needed.
     @inline(__always)
     static func unsigned(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (UInt64, Int)? {
-        var end = i
-        while end &+ 8 <= n {
-            let k = leadingDigits(UnsafeRawPointer(p + end).loadUnaligned(as: UInt64.self))
-            end &+= k
-            if k < 8 { break }
+        guard i &+ 24 <= n else { return unsignedNearEnd(p, i, n) }
+        let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+        let k0 = leadingDigits(w0)
+        guard k0 > 0, k0 == 1 || p[i] != 0x30 else { return nil }
+        var count = k0
+        if k0 == 8 {
+            let k1 = leadingDigits(UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self))
+            count = 8 &+ k1
+            if k1 == 8 { count = 16 &+ leadingDigits(UnsafeRawPointer(p + (i &+ 16)).loadUnaligned(as: UInt64.self)) }
         }
-        if end &+ 8 > n { while end < n && p[end] &- 0x30 < 10 { end &+= 1 } }
-        let count = end &- i
-        guard count > 0, count <= 20, count == 1 || p[i] != 0x30 else { return nil }
-        guard end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
-        guard i &+ 8 <= n else {
-            var v: UInt64 = 0
-            for k in i..<end { v = v &* 10 &+ UInt64(p[k] &- 0x30) }
-            return (v, end)
-        }
+        let end = i &+ count
+        guard count <= 20, end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
+        // Right-aligned: the leading count % 8 digits, then whole groups of eight (no variable power of ten).
         let head = count & 7
-        var v: UInt64 = head == 0 ? 0 : value(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self), head)
+        if count < 8 { return (value(w0, head), end) }
+        var v: UInt64 = head == 0 ? 0 : value(w0, head)
         var at = i &+ head
-        while at &+ 8 < end {
+        if count >= 16 {
             v = v &* 100_000_000 &+ JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
             at &+= 8
         }
-        if at < end {
-            // The last group of eight, with overflow checks (only a 20-digit value can overflow).
-            let last = JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
-            let (m, o1) = v.multipliedReportingOverflow(by: 100_000_000)
-            let (a, o2) = m.addingReportingOverflow(last)
+        let last = JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
+        if count < 20 { return (v &* 100_000_000 &+ last, end) }
+        // Only a 20-digit value can overflow 64 bits.
+        let (m, o1) = v.multipliedReportingOverflow(by: 100_000_000)
+        let (a, o2) = m.addingReportingOverflow(last)
+        guard !o1 && !o2 else { return nil }
+        return (a, end)
+    }
+
+    /// `unsigned` near the end of the buffer, a byte at a time.
+    static func unsignedNearEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (UInt64, Int)? {
+        var end = i
+        var v: UInt64 = 0
+        while end < n && p[end] &- 0x30 < 10 {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(p[end] &- 0x30))
             guard !o1 && !o2 else { return nil }
             v = a
+            end &+= 1
         }
+        let count = end &- i
+        guard count > 0, count <= 20, count == 1 || p[i] != 0x30 else { return nil }
+        guard end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
         return (v, end)
     }
 

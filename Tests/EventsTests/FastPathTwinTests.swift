@@ -29,6 +29,19 @@ import TestSupport
             } else {
                 #expect(fb.count == 0, "a refused line must append nothing", sourceLocation: sourceLocation)
             }
+            // The canonical path must agree too whenever it takes a line.
+            let canonical = EventParser(rules: FastPathTwinTests.rules), cb = EventBatch()
+            if canonical.parseCanonical(b, lineNumber: 3, into: cb) {
+                #expect(rejection == nil, "canonical path accepted what the general parser rejects", sourceLocation: sourceLocation)
+                if let c = cb.events.first, let g = gb.events.first {
+                    #expect(c.userID == g.userID && c.itemID == g.itemID && c.ts == g.ts && cb.eventID(c) == gb.eventID(g)
+                            && c.dwellMs.bitPattern == g.dwellMs.bitPattern && c.value.bitPattern == g.value.bitPattern
+                            && canonical.types.bytes(c.type) == general.types.bytes(g.type)
+                            && canonical.surfaces.bytes(c.surface) == general.surfaces.bytes(g.surface), sourceLocation: sourceLocation)
+                }
+            } else {
+                #expect(cb.count == 0, sourceLocation: sourceLocation)
+            }
             return took
         }
     }
@@ -99,5 +112,57 @@ import TestSupport
             try reader.forEachLine({ _, line in compare(Array(line)); n += 1 }, overlong: { _, _ in })
         }
         #expect(n > 1000)
+    }
+}
+
+/// `parseCanonical` against the general parser, on canonical lines and near misses.
+@Suite struct CanonicalPathTwinTests {
+    func both(_ line: String) -> (took: Bool, agree: Bool) {
+        let rules = ValidationRules(minTs: 0, maxTs: 1 << 40)
+        let c = EventParser(rules: rules), g = EventParser(rules: rules)
+        let cb = EventBatch(), gb = EventBatch()
+        var bytes = Array(line.utf8)
+        return bytes.withUnsafeMutableBufferPointer { buf -> (Bool, Bool) in
+            let b = UnsafeBufferPointer(buf)
+            let took = c.parseCanonical(b, lineNumber: 1, into: cb)
+            let rejection = g.parseGeneral(b, lineNumber: 1, into: gb)
+            guard took else { return (false, cb.count == 0) }
+            guard rejection == nil, let x = cb.events.first, let y = gb.events.first else { return (true, false) }
+            let same = x.userID == y.userID && x.itemID == y.itemID && x.ts == y.ts && cb.eventID(x) == gb.eventID(y)
+                && x.dwellMs.bitPattern == y.dwellMs.bitPattern && x.value.bitPattern == y.value.bitPattern
+                && c.types.bytes(x.type) == g.types.bytes(y.type) && c.surfaces.bytes(x.surface) == g.surfaces.bytes(y.surface)
+            return (true, same)
+        }
+    }
+
+    @Test func canonicalLinesAreTakenAndAgree() {
+        for l in [
+            #"{"event_id":16464721113893398307,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed","dwell_ms":1046.730}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"purchase","surface":"marketplace","value":80.68}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"purchase","surface":"marketplace","dwell_ms":null,"value":0}"#,
+            #"{"event_id":0,"ts":0,"user_id":0,"item_id":18446744073709551615,"type":"app_install","surface":"notifications"}"#,
+        ] {
+            let r = both(l)
+            #expect(r.took && r.agree, "\(l)")
+        }
+    }
+
+    @Test func nearMissesAreLeftToTheOtherPaths() {
+        for l in [
+            #"{"event_id":"e-1","ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed"}"#,
+            #"{"ts":1790875716,"event_id":5,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed"}"#,
+            #"{"event_id":5, "ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed"}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed",}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":18446744073709551616,"type":"impression","surface":"feed"}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impr\u0065ssion","surface":"feed"}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed","dwell_ms":1e3}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed","value":1,"dwell_ms":2}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed","extra":1}"#,
+            #"{"event_id":5,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed"} "#,
+            #"{"event_id":05,"ts":1790875716,"user_id":100000000000869,"item_id":12409340115248814678,"type":"impression","surface":"feed"}"#,
+        ] {
+            let r = both(l)
+            #expect(!r.took && r.agree, "\(l)")
+        }
     }
 }

@@ -1,0 +1,112 @@
+import Support
+
+extension EventParser {
+    /// The fastest path: a line spelled exactly as most producers write it — compact, keys in the
+    /// declaration order `event_id, ts, user_id, item_id, type, surface[, dwell_ms][, value]`, an
+    /// integer event id. The punctuation and keys between the values are checked as whole words, so
+    /// no key is looked up and no whitespace is skipped. Any other line returns false having appended
+    /// nothing, and `parseFast` (then the general parser) decides; tests compare all three.
+    @inline(__always)
+    public func parseCanonical(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Bool {
+        let p = line.baseAddress!
+        let n = line.count
+        let t = canonicalWords
+        @inline(__always) func word(_ at: Int) -> UInt64 { UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self) }
+        @inline(__always) func tail(_ at: Int, _ mask: UInt64) -> UInt64 { word(at) & mask }
+
+        // {"event_id": <integer>
+        guard n >= 96, word(0) == t.open, tail(8, 0xFFFF_FFFF) == t.openTail else { return false }
+        guard let (eventID, a) = FastDigits.unsigned(p, 12, n), a &+ 24 <= n else { return false }
+        // ,"ts": <integer>
+        guard tail(a, 0xFFFF_FFFF_FFFF) == t.ts, let (ts, b) = FastDigits.unsigned(p, a &+ 6, n), b &+ 24 <= n,
+              ts <= UInt64(Int64.max) else { return false }
+        // ,"user_id": <integer>
+        guard word(b) == t.user, tail(b &+ 8, 0xFF_FFFF) == t.idTail,
+              let (user, c) = FastDigits.unsigned(p, b &+ 11, n), c &+ 24 <= n else { return false }
+        // ,"item_id": <integer>
+        guard word(c) == t.item, tail(c &+ 8, 0xFF_FFFF) == t.idTail,
+              let (item, d) = FastDigits.unsigned(p, c &+ 11, n), d &+ 16 <= n else { return false }
+        // ,"type":"<string>"
+        guard word(d) == t.type, p[d &+ 8] == 0x22, let (typeEnd) = FastStrings.end(p, d &+ 9, n), typeEnd &+ 16 <= n else { return false }
+        // ,"surface":"<string>"
+        guard word(typeEnd &+ 1) == t.surface, tail(typeEnd &+ 9, 0xFFFF_FFFF) == t.surfaceTail,
+              let surfaceEnd = FastStrings.end(p, typeEnd &+ 13, n) else { return false }
+        var i = surfaceEnd &+ 1
+        var dwell = 0.0, value = 0.0
+        // [,"dwell_ms": <number|null>][,"value": <number|null>] }
+        if i &+ 12 <= n && word(i) == t.dwell && tail(i &+ 8, 0xFFFF_FFFF) == t.dwellTail {
+            guard let (x, next) = FastDigits.metadata(p, i &+ 12, n) else { return false }
+            dwell = x
+            i = next
+        }
+        if i &+ 9 <= n && word(i) == t.value && p[i &+ 8] == 0x3A {
+            guard let (x, next) = FastDigits.metadata(p, i &+ 9, n) else { return false }
+            value = x
+            i = next
+        }
+        guard i &+ 1 == n, p[i] == 0x7D else { return false }
+        let tsValue = Int64(ts)
+        guard tsValue >= rules.minTs, tsValue <= rules.maxTs else { return false }
+        let typeStart = d &+ 9, surfaceStart = typeEnd &+ 13
+        let e = Event(userID: user, itemID: item, ts: tsValue, idPayload: eventID, idLength: Event.integerID,
+                      type: types.intern(p + typeStart, count: typeEnd &- typeStart, readable: n &- typeStart),
+                      surface: surfaces.intern(p + surfaceStart, count: surfaceEnd &- surfaceStart, readable: n &- surfaceStart),
+                      dwellMs: dwell, value: value, line: lineNumber)
+        batch.append(e)
+        return true
+    }
+}
+
+/// The separators and keys of the canonical line as little-endian words.
+struct CanonicalWords {
+    let open, openTail, ts, user, item, idTail, type, surface, surfaceTail, dwell, dwellTail, value: UInt64
+
+    init() {
+        func w(_ s: String) -> UInt64 {
+            var x: UInt64 = 0
+            for (k, b) in s.utf8.prefix(8).enumerated() { x |= UInt64(b) << (8 * UInt64(k)) }
+            return x
+        }
+        open = w("{\"event_"); openTail = w("id\":")
+        ts = w(",\"ts\":")
+        user = w(",\"user_i"); item = w(",\"item_i"); idTail = w("d\":")
+        type = w(",\"type\":")
+        surface = w(",\"surfac"); surfaceTail = w("e\":\"")
+        dwell = w(",\"dwell_"); dwellTail = w("ms\":")
+        value = w(",\"value\"")
+    }
+}
+
+/// Plain strings (printable ASCII, no escapes) found eight bytes at a time.
+enum FastStrings {
+    /// The index of the closing quote of a plain string whose contents start at `i`; nil if the
+    /// string has an escape, a control or non-ASCII byte, or does not end.
+    @inline(__always)
+    static func end(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> Int? {
+        var i = i0
+        while i &+ 8 <= n {
+            let mask = JSONScanner.specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+            if mask != 0 {
+                i &+= mask.trailingZeroBitCount >> 3
+                return p[i] == 0x22 ? i : nil
+            }
+            i &+= 8
+        }
+        while i < n {
+            let c = p[i]
+            if c == 0x22 { return i }
+            if c == 0x5C || c < 0x20 || c >= 0x80 { return nil }
+            i &+= 1
+        }
+        return nil
+    }
+}
+
+extension FastDigits {
+    /// `null` (0) or a non-negative decimal within the exact fast path; (value, index after).
+    @inline(__always)
+    static func metadata(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (Double, Int)? {
+        if i &+ 4 <= n && UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) == 0x6C6C_756E { return (0, i &+ 4) }
+        return decimal(p, i, n)
+    }
+}
