@@ -116,6 +116,10 @@ public final class ByteInterner {
     private var shortMask: Int
     /// Per entry, its first 16 bytes as two words (zero-padded).
     private var shortWords: [UInt64] = []
+    /// The last short string looked up, with the masks of its length (count 0 never matches a probe of
+    /// another length).
+    private var lastCount = -1, lastMask0: UInt64 = 0, lastMask1: UInt64 = 0, lastW0: UInt64 = 0, lastW1: UInt64 = 0
+    private var lastID: UInt32 = 0
 
     public init() {
         slots = [Int32](repeating: -1, count: 64)
@@ -147,17 +151,26 @@ public final class ByteInterner {
         if readable >= 16 {
             let raw = UnsafeRawPointer(p)
             let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            if count >= 8 {
-                w0 = a
-                w1 = count == 16 ? b : b & ((1 << (8 * UInt64(count - 8))) &- 1)
-            } else {
-                w0 = a & ((1 << (8 * UInt64(count))) &- 1)
-            }
+            // The same string as last time (the common case: one type dominates a log) costs two compares.
+            if count == lastCount && a & lastMask0 == lastW0 && b & lastMask1 == lastW1 { return lastID }
+            let m0: UInt64 = count >= 8 ? ~0 : (1 << (8 * UInt64(count))) &- 1
+            let m1: UInt64 = count >= 16 ? ~0 : count <= 8 ? 0 : (1 << (8 * UInt64(count - 8))) &- 1
+            w0 = a & m0
+            w1 = b & m1
+            let id = internWords(p, count: count, w0, w1)
+            (lastCount, lastMask0, lastMask1, lastW0, lastW1, lastID) = (count, m0, m1, w0, w1, id)
+            return id
         } else {
             for k in 0..<count {
                 if k < 8 { w0 |= UInt64(p[k]) << (8 * UInt64(k)) } else { w1 |= UInt64(p[k]) << (8 * UInt64(k - 8)) }
             }
         }
+        return internWords(p, count: count, w0, w1)
+    }
+
+    /// Looks up (or adds) a string of at most 16 bytes given its two zero-padded words.
+    @inline(__always)
+    private func internWords(_ p: UnsafePointer<UInt8>, count: Int, _ w0: UInt64, _ w1: UInt64) -> UInt32 {
         var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(count)
         h ^= h >> 31
         var i = Int(truncatingIfNeeded: h) & shortMask
