@@ -33,7 +33,7 @@ public func readEventLog(
     var summary = ReadSummary(path: path)
     var checksum = EventChecksum()
     func flush() throws {
-        for e in batch.events { checksum.add(e, batch: batch, parser: parser) }
+        checksum.add(batch, parser: parser)
         try onBatch(batch)
         batch.removeAll()
     }
@@ -71,14 +71,27 @@ public struct EventChecksum: Sendable {
     /// Adds one event given its fields; `idHash`, `typeHash`, `surfaceHash` are `EventChecksum.bytesHash`.
     public mutating func add(userID: UInt64, itemID: UInt64, ts: Int64, integerID: UInt64?, idHash: UInt64,
                              typeHash: UInt64, surfaceHash: UInt64, dwellMs: Double, value v: Double) {
-        // Fields are mixed independently (so the multiplies overlap) and combined with distinct odd weights.
-        let a = fmix64(userID ^ 0x9E37_79B9_7F4A_7C15) &* 0xA076_1D64_78BD_642F
-        let b = fmix64(itemID ^ 0xE703_7ED1_A0B4_28DB) &* 0x8EBC_6AF0_9C88_C6E3
-        let c = fmix64(UInt64(bitPattern: ts) ^ 0x5899_65CC_7537_4CC3) &* 0x1D8E_4E27_C47D_124F
-        let d = (integerID.map { fmix64($0 ^ 0x2545_F491_4F6C_DD1D) } ?? ~idHash) &* 0xD6E8_FEB8_6659_FD93
-        let t = (typeHash ^ (surfaceHash &* 0x9FB2_1C65_1E98_DF25)) &* 0xCF1B_CE55_8A3E_5B4F
-        let m = fmix64(dwellMs.bitPattern ^ (v.bitPattern &* 0xBF58_476D_1CE4_E5B9))
-        value = value &+ fmix64(a ^ b ^ c ^ d ^ t ^ m)
+        // Pairs of fields are folded by multiplication with distinct odd constants (independent, so
+        // the multiplies overlap), then mixed; any single-field change alters the event's hash.
+        let id = integerID.map { $0 &* 0xD6E8_FEB8_6659_FD93 } ?? ~idHash
+        let a = fmix64((userID &* 0xA076_1D64_78BD_642F) ^ itemID)
+        let b = fmix64((UInt64(bitPattern: ts) &* 0x1D8E_4E27_C47D_124F) ^ id)
+        let c = fmix64((typeHash &* 0xCF1B_CE55_8A3E_5B4F) ^ (surfaceHash &* 0x9FB2_1C65_1E98_DF25)
+                       ^ (dwellMs.bitPattern &* 0xBF58_476D_1CE4_E5B9) ^ v.bitPattern.byteSwapped)
+        value = value &+ fmix64(a &+ (b &* 0x8EBC_6AF0_9C88_C6E3) &+ (c &* 0xE703_7ED1_A0B4_28DB))
+    }
+
+    /// Adds every event of `batch` (strings hashed through the parser's vocabularies).
+    public mutating func add(_ batch: EventBatch, parser: EventParser) {
+        let typeHashes = parser.types.hashes, surfaceHashes = parser.surfaces.hashes
+        batch.idBytes.withUnsafeBufferPointer { ids in
+            for e in batch.events {
+                let idHash = e.hasIntegerID ? 0
+                    : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
+                add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
+                    typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)], dwellMs: e.dwellMs, value: e.value)
+            }
+        }
     }
 
     /// Adds one event of `batch` (its strings hashed through the parser's vocabularies).

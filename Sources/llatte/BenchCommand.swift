@@ -78,11 +78,11 @@ struct BenchCommand: ParsableCommand {
                         if parser.parse(UnsafeBufferPointer(rebasing: all[start..<end]), lineNumber: k + 1, into: batch) == nil { events += 1 }
                         start = end
                         if batch.count >= 1 << 16 {
-                            for e in batch.events { sum.add(e, batch: batch, parser: parser) }
+                            sum.add(batch, parser: parser)
                             batch.removeAll()
                         }
                     }
-                    for e in batch.events { sum.add(e, batch: batch, parser: parser) }
+                    sum.add(batch, parser: parser)
                 }
                 best = min(best, monotonicSeconds() - t0)
                 checksum = sum.value
