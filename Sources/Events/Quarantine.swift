@@ -120,6 +120,21 @@ public final class QuarantineSink {
         return final
     }
 
+    /// Removes temp files left in `directory` by ingests that were killed mid-file (their pid no
+    /// longer runs); a live process's temp file is left alone, so stores may share the directory.
+    /// Returns how many were removed.
+    @discardableResult
+    public static func removeStaleTempFiles(in directory: String) -> Int {
+        guard let names = try? Files.list(directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".quarantine.tmp") {
+            let parts = name.dropLast(".quarantine.tmp".count).split(separator: ".")
+            guard let pidText = parts.last, let pid = Int32(pidText), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink("\(directory)/\(name)") == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     /// Drops the records (the file was not read to the end).
     public func discard() {
         if fd >= 0 { close(fd); unlink(tempPath); fd = -1 }

@@ -137,6 +137,8 @@ public struct Ingestor {
         do { store = try HistoryStore(path: options.historyStore, settings: options.settings) } catch { throw .store(error) }
 
         var report = IngestReport()
+        let stale = QuarantineSink.removeStaleTempFiles(in: options.quarantineDirectory)
+        if stale > 0 { log("removed \(stale) quarantine temp file(s) left by killed ingests") }
         let parser = EventParser(rules: ValidationRules(minTs: store.settings.minTs, maxTs: store.settings.maxTs))
         let batch = EventBatch(capacity: min(options.batchEvents, 1 << 16))
         for file in files {

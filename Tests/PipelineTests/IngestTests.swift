@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Events
 import Pipeline
 import Store
@@ -244,5 +247,19 @@ import TestSupport
         #expect(stored.checksum == r.checksum)
         let h = try #require(try s.history(5))
         #expect(h.events.allSatisfy { $0.value == 0.1 })
+    }
+}
+
+/// Leftovers of an ingest killed mid-file.
+@Suite struct KilledIngestLeftoverTests {
+    @Test func staleQuarantineTempFilesAreRemovedLiveOnesKept() throws {
+        let dir = TempDirectory()
+        // A pid that cannot be running (beyond pid_max), and this process's own pid.
+        dir.write("q/.day.jsonl.2147483646.quarantine.tmp", text: "{}\n")
+        let mine = dir.write("q/.day.jsonl.\(getpid()).quarantine.tmp", text: "{}\n")
+        dir.write("q/day.jsonl.0123456789abcdef.quarantine.jsonl", text: "{}\n")
+        #expect(QuarantineSink.removeStaleTempFiles(in: dir.file("q")) == 1)
+        #expect(try Files.list(dir.file("q")) == [".day.jsonl.\(getpid()).quarantine.tmp", "day.jsonl.0123456789abcdef.quarantine.jsonl"])
+        #expect(Files.exists(mine))
     }
 }
