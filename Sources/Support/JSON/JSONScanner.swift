@@ -13,6 +13,7 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
 /// A fault in otherwise well-formed JSON that makes it unacceptable: invalid UTF-8, a lone
 /// surrogate escape, or a key repeated in one object. Scanning goes on, so a later syntax error wins.
 public struct JSONSoftFault: Sendable, Equatable {
+    /// Which fault: bytes that are not UTF-8, a `\\u` surrogate without its pair, a repeated key.
     public enum Kind: Sendable, Equatable { case invalidUTF8, loneSurrogate, duplicateKey }
     public let kind: Kind
     public let offset: Int
