@@ -94,14 +94,6 @@ public struct EventChecksum: Sendable {
         }
     }
 
-    /// Adds one event of `batch` (its strings hashed through the parser's vocabularies).
-    public mutating func add(_ e: Event, batch: EventBatch, parser: EventParser) {
-        let idHash = e.hasIntegerID ? 0 : batch.withIDBytes(e) { EventChecksum.bytesHash($0) }
-        add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
-            typeHash: parser.types.hashes[Int(e.type)], surfaceHash: parser.surfaces.hashes[Int(e.surface)],
-            dwellMs: e.dwellMs, value: e.value)
-    }
-
     /// The hash of a string's bytes used by the checksum.
     public static func bytesHash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 { fmix64(fnv1a(UnsafeRawBufferPointer(b))) }
 

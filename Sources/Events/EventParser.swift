@@ -58,20 +58,7 @@ public final class EventParser {
         let s = scanner
         let at = s.pos + 1
         guard at + 9 <= s.count, s.base[s.pos] == 0x22 else { return nil }
-        let p = UnsafeRawPointer(s.base + at)
-        let w = p.loadUnaligned(as: UInt64.self)
-        let f: Field
-        let n: Int
-        if w == fastWords.userQ { f = .userID; n = 7 }
-        else if w == fastWords.itemQ { f = .itemID; n = 7 }
-        else if w == fastWords.surfaceQ { f = .surface; n = 7 }
-        else if w & 0xFF_FFFF == fastWords.tsQ { f = .ts; n = 2 }
-        else if w & 0xFF_FFFF_FFFF == fastWords.typeQ { f = .type; n = 4 }
-        else if w & 0xFFFF_FFFF_FFFF == fastWords.valueQ { f = .value; n = 5 }
-        else if p.load(fromByteOffset: 8, as: UInt8.self) == 0x22 && (w == fastWords.eventID8 || w == fastWords.dwell8) {
-            f = w == fastWords.eventID8 ? .eventID : .dwellMs
-            n = 8
-        } else { return nil }
+        guard let (f, n) = fastWords.field(at: s.base + at) else { return nil }
         s.pos = at + n + 1
         return (f, JSONStringToken(start: at, end: at + n, inArena: false))
     }

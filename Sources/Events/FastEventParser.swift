@@ -84,16 +84,11 @@ extension EventParser {
             spaces()
             guard i + 10 <= n, p[i] == 0x22 else { return false }
             // The key and its closing quote, recognised by its first eight bytes.
-            let w = UnsafeRawPointer(p + i + 1).loadUnaligned(as: UInt64.self)
             let field: Field
-            if w == fastWords.userQ { field = .userID; i += 9 }
-            else if w == fastWords.itemQ { field = .itemID; i += 9 }
-            else if w == fastWords.surfaceQ { field = .surface; i += 9 }
-            else if w & 0xFF_FFFF == fastWords.tsQ { field = .ts; i += 4 }
-            else if w & 0xFF_FFFF_FFFF == fastWords.typeQ { field = .type; i += 6 }
-            else if w & 0xFFFF_FFFF_FFFF == fastWords.valueQ { field = .value; i += 7 }
-            else if p[i + 9] == 0x22 && w == fastWords.eventID8 { field = .eventID; i += 10 }
-            else if p[i + 9] == 0x22 && w == fastWords.dwell8 { field = .dwellMs; i += 10 }
+            if let (f, length) = fastWords.field(at: p + (i + 1)) {
+                field = f
+                i += length + 2
+            }
             else {
                 // An unknown key: plain ASCII, distinct from the other unknown keys of the line (two at
                 // most here), its value validated and skipped by the general scanner.
@@ -340,6 +335,23 @@ enum FastDigits {
 /// Little-endian words of the known keys with their closing quote (`ts"` …), for one-compare matching.
 struct FastKeyWords {
     let tsQ, typeQ, valueQ, userQ, itemQ, surfaceQ, eventID8, dwell8: UInt64
+
+    /// The known key spelled at `p` (the byte after its opening quote; 9 bytes readable) with its
+    /// closing quote, and the key's length; nil for any other key.
+    @inline(__always)
+    func field(at p: UnsafePointer<UInt8>) -> (EventParser.Field, Int)? {
+        let w = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
+        if w == userQ { return (.userID, 7) }
+        if w == itemQ { return (.itemID, 7) }
+        if w == surfaceQ { return (.surface, 7) }
+        if w & 0xFF_FFFF == tsQ { return (.ts, 2) }
+        if w & 0xFF_FFFF_FFFF == typeQ { return (.type, 4) }
+        if w & 0xFFFF_FFFF_FFFF == valueQ { return (.value, 5) }
+        guard p[8] == 0x22 else { return nil }
+        if w == eventID8 { return (.eventID, 8) }
+        if w == dwell8 { return (.dwellMs, 8) }
+        return nil
+    }
 
     init() {
         func word(_ s: String) -> UInt64 {

@@ -327,19 +327,15 @@ public final class HistoryStore {
             var evictedBlob: [UInt8]?
             var already = Set<EventID>()
             if known != nil {
-                evictedBlob = try loadEvictedBlob(user, stmts)
+                let wanted = IDLookup(groupIDs)
                 if compact {
                     existing = try loadChunks(user, stmts)
                     for e in existing where groupIDs.contains(e.eventID) { already.insert(e.eventID) }
                 } else {
-                    already = try storedIDs(among: groupIDs, user: user, stmts)
+                    try forEachBlob(stmts.chunks, user) { (blob) throws(StoreError) in try wanted.collect(in: blob, path: path, user: user, into: &already) }
                 }
-                if let evictedBlob {
-                    let hashes = Set(groupIDs.map(PackedHistory.idHash))
-                    try PackedHistory.forEachID(evictedBlob, path: path, user: user) { h, id in
-                        if hashes.contains(h), let id = id(), groupIDs.contains(id) { already.insert(id) }
-                    }
-                }
+                evictedBlob = try loadEvictedBlob(user, stmts)
+                if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
             }
             var added: [StoredEvent] = []
             added.reserveCapacity(fresh.count)
@@ -390,21 +386,11 @@ public final class HistoryStore {
         return counts
     }
 
-    /// The ids among `wanted` that the user's stored chunks hold. Stored ids are decoded in place and
-    /// only hashed; an id is materialized only when its hash matches a wanted one (then compared exactly).
-    private func storedIDs(among wanted: Set<EventID>, user: UInt64, _ st: Statements) throws(StoreError) -> Set<EventID> {
-        var hashes = Set<UInt64>(minimumCapacity: wanted.count)
-        for id in wanted { hashes.insert(PackedHistory.idHash(id)) }
-        var found = Set<EventID>()
-        defer { st.chunks.reset() }
-        try st.chunks.bind(1, user.bitcastSigned)
-        while try st.chunks.step() {
-            let blob = Array(st.chunks.blob(0))
-            try PackedHistory.forEachID(blob, path: path, user: user) { h, id in
-                if hashes.contains(h), let id = id(), wanted.contains(id) { found.insert(id) }
-            }
-        }
-        return found
+    /// Runs `statement` for `user` and hands each row's first column (a blob) to `body`.
+    private func forEachBlob(_ statement: Statement, _ user: UInt64, _ body: ([UInt8]) throws(StoreError) -> Void) throws(StoreError) {
+        defer { statement.reset() }
+        try statement.bind(1, user.bitcastSigned)
+        while try statement.step() { try body(statement.blobArray(0)) }
     }
 
     private func userRow(_ s: UserState, evicted: [UInt8]?) -> [SQLValue] {
@@ -559,6 +545,24 @@ public final class HistoryStore {
             maxHistoryVersion: try int("SELECT coalesce(max(history_version), 0) FROM users"),
             minTs: try db.scalarInt("SELECT min(max_ts) FROM users"),
             maxTs: try db.scalarInt("SELECT max(max_ts) FROM users"))
+    }
+}
+
+/// Finds which of a set of event ids a packed blob holds: stored ids are decoded in place and only
+/// hashed; an id is materialized only when its hash matches a wanted one, then compared exactly.
+struct IDLookup {
+    let wanted: Set<EventID>
+    let hashes: Set<UInt64>
+
+    init(_ wanted: Set<EventID>) {
+        self.wanted = wanted
+        hashes = Set(wanted.map(PackedHistory.idHash))
+    }
+
+    func collect(in blob: [UInt8], path: String, user: UInt64, into found: inout Set<EventID>) throws(StoreError) {
+        try PackedHistory.forEachID(blob, path: path, user: user) { h, id in
+            if hashes.contains(h), let id = id(), wanted.contains(id) { found.insert(id) }
+        }
     }
 }
 
