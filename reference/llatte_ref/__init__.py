@@ -1,0 +1,1 @@
+"""PyTorch reference of the llatte offline model (DESIGN section 4): config, tokenizer, model."""
