@@ -32,13 +32,17 @@ let package = Package(
         .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags),
         // SQLite stores: history store, user features, item catalog.
         .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
+        // Encoder kernels: OpenBLAS products and fused SIMD row kernels with plain twins.
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: hotPathFlags),
+        // The offline model: checkpoint loading, tokenizer, encoder, quantization, self-test.
+        .target(name: "Model", dependencies: ["Support", "Events", "Store", "Tensor"], swiftSettings: hotPathFlags),
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
         .target(name: "Sample", dependencies: ["Support", "Events", "Store", "CLZ4"]),
         // Job wiring: pipeline YAML, ingest stage, locks, reports.
         .target(name: "Pipeline", dependencies: ["Support", "Events", "Store", .product(name: "Yams", package: "Yams")]),
         // The command-line tool; thin over Pipeline.
         .executableTarget(name: "llatte", dependencies: [
-            "Support", "Events", "Store", "Sample", "Pipeline", "COpenBLAS",
+            "Support", "Events", "Store", "Sample", "Pipeline", "Model", "Tensor", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +52,9 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Store", "Events", "Support", "Pipeline", "TestSupport"],
+                    resources: [.copy("Goldens"), .copy("Spec")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),
     ]
 )

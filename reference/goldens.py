@@ -69,7 +69,7 @@ def main() -> None:
         out = os.path.join(args.out, name)
         checkpoint.save(model, out, dtype)
         lines, features, catalog = synth.inputs(cfg, lengths, seed)
-        cases.write(os.path.join(out, "cases.json"), model, lines, features, catalog,
+        cases.write(os.path.join(out, "selftest.json"), model, lines, features, catalog,
                     note=f"reference/goldens.py: config {name}, {dtype} weights, seed {seed}")
         print(f"{name}: {len(lines)} event lines, {len(features)} feature records -> {out}")
 

@@ -14,6 +14,12 @@ public struct UserFeatures: Sendable, Equatable {
     public var snapshot: Int64
     public var fields: [(name: [UInt8], value: FeatureValue)]
 
+    public init(userID: UInt64, snapshot: Int64, fields: [(name: [UInt8], value: FeatureValue)]) {
+        self.userID = userID
+        self.snapshot = snapshot
+        self.fields = fields
+    }
+
     public static func == (a: UserFeatures, b: UserFeatures) -> Bool {
         a.userID == b.userID && a.snapshot == b.snapshot && a.fields.count == b.fields.count
             && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
@@ -198,5 +204,21 @@ enum FeatureRecord {
         }
         guard r.offset == blob.count else { throw PackedFormatError(message: "feature record has trailing bytes") }
         return out
+    }
+}
+
+extension UserFeatures {
+    /// Parses one feature record line exactly as feature ingest does (for inputs that do not come
+    /// from a store, such as a checkpoint's self-test cases).
+    public static func parse(_ line: [UInt8], snapshot: Int64 = 0) -> Result<UserFeatures, Rejection> {
+        line.withUnsafeBufferPointer { p in
+            switch FeatureRecord.parse(p, lineNumber: 1) {
+            case let .failure(r): return .failure(r)
+            case let .success(rec):
+                // Unpacking what was just packed cannot fail; a failure would be a packing bug.
+                let fields = rec.packed.withUnsafeBytes { try? FeatureRecord.unpack($0) }
+                return .success(UserFeatures(userID: rec.userID, snapshot: snapshot, fields: fields!))
+            }
+        }
     }
 }

@@ -20,7 +20,6 @@ from .tokenizer import parse_event_line, user_history, tokenize, RawEvent
 FORMAT = "llatte-cases-v1"
 
 
-
 def expected(model: LLaTTE, lines: list[str], features: list[dict[str, Any]], catalog: dict[int, np.ndarray],
              users: list[int] | None = None) -> list[dict[str, Any]]:
     """Per user (every user with events or features, ascending id, unless `users` names them)."""
@@ -64,7 +63,8 @@ def write(path: str, model: LLaTTE, lines: list[str], features: list[dict[str, A
         "semantic_model": cfg.semantic_model,
         "d_sem": cfg.d_sem,
         "events": lines,
-        "features": features,
+        # Feature records as JSON lines, read by the same parser as feature ingest.
+        "features": [json.dumps(r, separators=(",", ":")) for r in features],
         "catalog": [{"item_id": k, "vector": [float(x) for x in np.asarray(v, dtype=np.float32)]}
                     for k, v in sorted(catalog.items())],
         "expected": expected(model, lines, features, catalog),

@@ -1,0 +1,206 @@
+import Dispatch
+import Synchronization
+import Tensor
+
+/// Per-worker scratch buffers, sized once for the longest user (n_max + Q rows), so encoding
+/// allocates nothing per user or per layer.
+final class Workspace {
+    let rows: Int
+    let x, xn, h, ckv, cq, q, k, v, o, g, u, sem, scores, head: UnsafeMutablePointer<Float>
+    private var all: [UnsafeMutablePointer<Float>] = []
+    static let tileRows = 128
+
+    init(_ c: ModelConfig) {
+        let t = c.nMax + c.queryTokens
+        rows = t
+        func buf(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            return p
+        }
+        x = buf(t * c.d); xn = buf(t * c.d); h = buf(t * c.d)
+        ckv = buf(t * c.rKV); cq = buf(t * c.rQ)
+        q = buf(t * c.hd); k = buf(t * c.hd); v = buf(t * c.hd); o = buf(t * c.hd)
+        g = buf(t * c.ffn); u = buf(t * c.ffn)
+        sem = buf(c.nMax * c.dSem)
+        scores = buf(Workspace.tileRows * t)
+        head = buf(2 * c.loraRank + c.loraHidden + c.d)
+        all = [x, xn, h, ckv, cq, q, k, v, o, g, u, sem, scores, head]
+    }
+    deinit { for p in all { p.deallocate() } }
+}
+
+/// The offline LLaTTE encoder (DESIGN section 4) on OpenBLAS and the fused kernels.
+///
+/// Each user is computed alone: the row count of every product it takes part in (its n + Q rows,
+/// or fixed-size row tiles of them) depends only on that user, so its bits do not depend on the
+/// batch, and no padding exists to leak into attention. Users are spread over worker threads,
+/// each calling single-threaded OpenBLAS, so the result does not depend on the thread count either.
+public final class Encoder: @unchecked Sendable {
+    public let config: ModelConfig
+    private let w: Weights
+    /// Use the plain kernel twins (tests and parity checks of the fused path).
+    public let plainKernels: Bool
+
+    public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
+        config = checkpoint.config
+        w = checkpoint.weights
+        self.plainKernels = plainKernels
+    }
+
+    /// Encodes users on `threads` workers; z[i] is [K·D] for users[i] (not yet checked for finiteness).
+    public func encode(_ users: [TokenizedUser], threads: Int = 1) -> [[Float]] {
+        BLASThreads.set(1)
+        let out = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: users.count)
+        out.initialize(repeating: [])
+        defer { out.deallocate() }
+        // Longest first, so the last users to finish are short ones.
+        let order = users.indices.sorted { users[$0].n > users[$1].n }
+        let next = Atomic<Int>(0)
+        let workers = max(1, min(threads, users.count))
+        let sendableOut = SendablePointer(out)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let ws = Workspace(config)
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= order.count { break }
+                let idx = order[i]
+                var z = [Float](repeating: 0, count: config.outputWidth)
+                z.withUnsafeMutableBufferPointer { encodeOne(users[idx], ws, $0.baseAddress!) }
+                sendableOut.pointer[idx] = z
+            }
+        }
+        return Array(out)
+    }
+
+    /// One user's forward pass into z [K·D].
+    func encodeOne(_ user: TokenizedUser, _ ws: Workspace, _ z: UnsafeMutablePointer<Float>) {
+        let c = config
+        let n = user.n, nq = c.queryTokens, t = n + nq, d = c.d
+        precondition(n <= c.nMax)
+        embed(user, ws)
+        for l in 0..<c.layers {
+            layer(l, n: n, t: t, last: l == c.layers - 1, ws)
+        }
+        // Head: final RMSNorm of the Q query rows, flattened row by row (they are contiguous).
+        let flat = ws.xn
+        rmsNorm(rows: nq, width: d, x: ws.x + n * d, ldx: d, gain: w["final_norm"], out: flat, ldo: d)
+        let a1 = ws.head, b1 = ws.head + c.loraRank, a2 = b1 + c.loraHidden
+        Gemm.nt(m: 1, n: c.loraRank, k: nq * d, a: flat, lda: nq * d, b: w["head.a1"], ldb: nq * d, c: a1, ldc: c.loraRank)
+        Gemm.nt(m: 1, n: c.loraHidden, k: c.loraRank, a: a1, lda: c.loraRank, b: w["head.b1"], ldb: c.loraRank, c: b1, ldc: c.loraHidden)
+        Kernels.silu(count: c.loraHidden, x: b1)
+        Gemm.nt(m: 1, n: c.loraRank, k: c.loraHidden, a: b1, lda: c.loraHidden, b: w["head.a2"], ldb: c.loraHidden, c: a2, ldc: c.loraRank)
+        Gemm.nt(m: 1, n: c.outputWidth, k: c.loraRank, a: a2, lda: c.loraRank, b: w["head.b2"], ldb: c.loraRank, c: z, ldc: c.outputWidth)
+    }
+
+    /// x [n + Q, d]: sequence tokens then query tokens.
+    private func embed(_ user: TokenizedUser, _ ws: Workspace) {
+        let c = config, d = c.d, n = user.n
+        let item = w["embed.item"], type = w["embed.event_type"], surface = w["embed.surface"], time = w["embed.time"]
+        let meta = w["embed.meta"], missing = w["embed.sem_missing"]
+        if n > 0 {
+            // s_t (or sem_missing) rows, then s·W_semᵀ into xn [n, d].
+            user.sem.withUnsafeBufferPointer { sem in
+                for r in 0..<n {
+                    let src = user.semMissing[r] ? missing : sem.baseAddress! + r * c.dSem
+                    (ws.sem + r * c.dSem).update(from: src, count: c.dSem)
+                }
+            }
+            Gemm.nt(m: n, n: d, k: c.dSem, a: ws.sem, lda: c.dSem, b: w["embed.sem"], ldb: c.dSem, c: ws.xn, ldc: d)
+            for r in 0..<n {
+                let e1 = item + Int(user.itemBucket[r]) * d, e2 = type + Int(user.typeIndex[r]) * d
+                let e3 = surface + Int(user.surfaceIndex[r]) * d, e4 = time + Int(user.timeBucket[r]) * d
+                let m0 = user.meta[2 * r], m1 = user.meta[2 * r + 1]
+                let xr = ws.x + r * d, sr = ws.xn + r * d
+                for j in 0..<d {
+                    let metaPart = m0 * meta[2 * j] + m1 * meta[2 * j + 1]
+                    xr[j] = e1[j] + e2[j] + e3[j] + e4[j] + sr[j] + metaPart
+                }
+            }
+        }
+        // q_i = P_i + f·W_userᵀ.
+        let fw = ws.h
+        user.f.withUnsafeBufferPointer { f in
+            Gemm.nt(m: 1, n: d, k: c.dF, a: f.baseAddress!, lda: c.dF, b: w["query.user"], ldb: c.dF, c: fw, ldc: d)
+        }
+        let pos = w["query.pos"]
+        for i in 0..<c.queryTokens {
+            let xr = ws.x + (n + i) * d
+            for j in 0..<d { xr[j] = pos[i * d + j] + fw[j] }
+        }
+    }
+
+    /// One pre-norm layer over rows [0, t); the last layer computes only the query rows [n, t).
+    private func layer(_ l: Int, n: Int, t: Int, last: Bool, _ ws: Workspace) {
+        let c = config, d = c.d, hd = c.hd
+        let p = "layers.\(l)."
+        // Rows that produce output in this layer.
+        let r0 = last ? n : 0, rows = t - r0
+        rmsNorm(rows: t, width: d, x: ws.x, ldx: d, gain: w[p + "attn_norm"], out: ws.xn, ldo: d)
+        // c_kv, k, v for every row (keys and values).
+        Gemm.nt(m: t, n: c.rKV, k: d, a: ws.xn, lda: d, b: w[p + "attn.w_dkv"], ldb: d, c: ws.ckv, ldc: c.rKV)
+        rmsNorm(rows: t, width: c.rKV, x: ws.ckv, ldx: c.rKV, gain: w[p + "attn.kv_norm"], out: ws.ckv, ldo: c.rKV)
+        Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uk"], ldb: c.rKV, c: ws.k, ldc: hd)
+        Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uv"], ldb: c.rKV, c: ws.v, ldc: hd)
+        // c_q, q for the output rows only.
+        Gemm.nt(m: rows, n: c.rQ, k: d, a: ws.xn + r0 * d, lda: d, b: w[p + "attn.w_dq"], ldb: d, c: ws.cq, ldc: c.rQ)
+        rmsNorm(rows: rows, width: c.rQ, x: ws.cq, ldx: c.rQ, gain: w[p + "attn.q_norm"], out: ws.cq, ldo: c.rQ)
+        Gemm.nt(m: rows, n: hd, k: c.rQ, a: ws.cq, lda: c.rQ, b: w[p + "attn.w_uq"], ldb: c.rQ, c: ws.q, ldc: hd)
+        // Attention per head, in row tiles: sequence rows see keys [0, n), query rows keys [0, t).
+        let scale = 1 / Float(c.dHead).squareRoot()
+        for head in 0..<c.heads {
+            let off = head * c.dHead
+            var a = r0
+            while a < t {
+                let segmentEnd = a < n ? n : t
+                let b = min(a + Workspace.tileRows, segmentEnd)
+                let keys = a < n ? n : t
+                let m = b - a
+                Gemm.nt(m: m, n: keys, k: c.dHead, alpha: scale, a: ws.q + (a - r0) * hd + off, lda: hd,
+                        b: ws.k + off, ldb: hd, c: ws.scores, ldc: keys)
+                softmax(rows: m, width: keys, s: ws.scores, lds: keys)
+                Gemm.nn(m: m, n: c.dHead, k: keys, a: ws.scores, lda: keys, b: ws.v + off, ldb: hd,
+                        c: ws.o + (a - r0) * hd + off, ldc: hd)
+                a = b
+            }
+        }
+        // h = x + o·W_oᵀ (output rows), written over x's rows [r0, t).
+        let xr = ws.x + r0 * d
+        Gemm.nt(m: rows, n: d, k: hd, a: ws.o, lda: hd, b: w[p + "attn.w_o"], ldb: hd, beta: 1, c: xr, ldc: d)
+        // x' = h + W_down(SiLU(RMSNorm(h)·W_gateᵀ) ⊙ RMSNorm(h)·W_upᵀ).
+        rmsNorm(rows: rows, width: d, x: xr, ldx: d, gain: w[p + "mlp_norm"], out: ws.xn, ldo: d)
+        Gemm.nt(m: rows, n: c.ffn, k: d, a: ws.xn, lda: d, b: w[p + "mlp.w_gate"], ldb: d, c: ws.g, ldc: c.ffn)
+        Gemm.nt(m: rows, n: c.ffn, k: d, a: ws.xn, lda: d, b: w[p + "mlp.w_up"], ldb: d, c: ws.u, ldc: c.ffn)
+        if plainKernels {
+            Kernels.siluGatePlain(count: rows * c.ffn, gate: ws.g, up: ws.u)
+        } else {
+            Kernels.siluGate(count: rows * c.ffn, gate: ws.g, up: ws.u)
+        }
+        Gemm.nt(m: rows, n: d, k: c.ffn, a: ws.g, lda: c.ffn, b: w[p + "mlp.w_down"], ldb: c.ffn, beta: 1, c: xr, ldc: d)
+    }
+
+    @inline(__always)
+    private func rmsNorm(rows: Int, width: Int, x: UnsafePointer<Float>, ldx: Int, gain: UnsafePointer<Float>,
+                         out: UnsafeMutablePointer<Float>, ldo: Int) {
+        if plainKernels {
+            Kernels.rmsNormPlain(rows: rows, width: width, x: x, ldx: ldx, gain: gain, out: out, ldo: ldo)
+        } else {
+            Kernels.rmsNorm(rows: rows, width: width, x: x, ldx: ldx, gain: gain, out: out, ldo: ldo)
+        }
+    }
+
+    @inline(__always)
+    private func softmax(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
+        if plainKernels {
+            Kernels.softmaxRowsPlain(rows: rows, width: width, s: s, lds: lds)
+        } else {
+            Kernels.softmaxRows(rows: rows, width: width, s: s, lds: lds)
+        }
+    }
+}
+
+/// A pointer handed to worker threads that write disjoint elements.
+struct SendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutableBufferPointer<T>
+    init(_ p: UnsafeMutableBufferPointer<T>) { pointer = p }
+}

@@ -1,0 +1,163 @@
+/// Fused row kernels of the encoder (RMSNorm, SiLU gating, softmax) on Swift SIMD, each with a
+/// plain scalar twin that the tests compare it with. Shapes are in the names: `rows × width`,
+/// row-major with a leading dimension.
+public enum Kernels {
+    public typealias V = SIMD8<Float>
+    public static let rmsEpsilon: Float = 1e-6
+
+    // MARK: RMSNorm
+
+    /// out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + 1e-6) · g, for `rows` rows of `width` (in place allowed).
+    @inline(__always)
+    public static func rmsNorm(rows: Int, width: Int, x: UnsafePointer<Float>, ldx: Int,
+                               gain g: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let vw = width & ~7
+        for r in 0..<rows {
+            let xr = x + r * ldx, orow = out + r * ldo
+            var acc0 = V(), acc1 = V()
+            var j = 0
+            while j + 16 <= vw {
+                let a = load(xr + j), b = load(xr + j + 8)
+                acc0 = acc0.addingProduct(a, a)
+                acc1 = acc1.addingProduct(b, b)
+                j += 16
+            }
+            if j < vw { let a = load(xr + j); acc0 = acc0.addingProduct(a, a); j += 8 }
+            var ss = (acc0 + acc1).sum()
+            while j < width { ss = ss.addingProduct(xr[j], xr[j]); j += 1 }
+            let inv = 1 / (ss / Float(width) + rmsEpsilon).squareRoot()
+            let vinv = V(repeating: inv)
+            j = 0
+            while j < vw { store(load(xr + j) * vinv * load(g + j), orow + j); j += 8 }
+            while j < width { orow[j] = xr[j] * inv * g[j]; j += 1 }
+        }
+    }
+
+    /// Plain twin of `rmsNorm`.
+    public static func rmsNormPlain(rows: Int, width: Int, x: UnsafePointer<Float>, ldx: Int,
+                                    gain g: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        for r in 0..<rows {
+            var ss: Float = 0
+            for j in 0..<width { ss += x[r * ldx + j] * x[r * ldx + j] }
+            let inv = 1 / (ss / Float(width) + rmsEpsilon).squareRoot()
+            for j in 0..<width { out[r * ldo + j] = x[r * ldx + j] * inv * g[j] }
+        }
+    }
+
+    // MARK: SiLU gating
+
+    /// gate[i] = SiLU(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up, over `count` contiguous values.
+    @inline(__always)
+    public static func siluGate(count: Int, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>) {
+        var i = 0
+        let one = V(repeating: 1)
+        while i + 8 <= count {
+            let g = load(gate + i)
+            store(g / (one + exp(-g)) * load(up + i), gate + i)
+            i += 8
+        }
+        while i < count { gate[i] = gate[i] / (1 + expScalar(-gate[i])) * up[i]; i += 1 }
+    }
+
+    /// Plain twin of `siluGate` (libm's expf).
+    public static func siluGatePlain(count: Int, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>) {
+        for i in 0..<count { gate[i] = gate[i] / (1 + libmExp(-gate[i])) * up[i] }
+    }
+
+    /// x[i] = SiLU(x[i]) over `count` contiguous values (the head's hidden layer).
+    public static func silu(count: Int, x: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { x[i] = x[i] / (1 + expScalar(-x[i])) }
+    }
+
+    // MARK: Softmax
+
+    /// Each of `rows` rows of `width` scores becomes softmax(row) in place.
+    @inline(__always)
+    public static func softmaxRows(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
+        let vw = width & ~7
+        for r in 0..<rows {
+            let row = s + r * lds
+            var vm = V(repeating: -.infinity)
+            var j = 0
+            while j < vw { vm = pointwiseMax(vm, load(row + j)); j += 8 }
+            var m = vm.max()
+            while j < width { m = max(m, row[j]); j += 1 }
+            let vmax = V(repeating: m)
+            var vs = V()
+            j = 0
+            while j < vw { let e = exp(load(row + j) - vmax); store(e, row + j); vs += e; j += 8 }
+            var sum = vs.sum()
+            while j < width { let e = expScalar(row[j] - m); row[j] = e; sum += e; j += 1 }
+            let inv = V(repeating: 1 / sum)
+            j = 0
+            while j < vw { store(load(row + j) * inv, row + j); j += 8 }
+            let sinv = 1 / sum
+            while j < width { row[j] *= sinv; j += 1 }
+        }
+    }
+
+    /// Plain twin of `softmaxRows` (libm's expf, sequential sums).
+    public static func softmaxRowsPlain(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
+        for r in 0..<rows {
+            let row = s + r * lds
+            var m = -Float.infinity
+            for j in 0..<width { m = max(m, row[j]) }
+            var sum: Float = 0
+            for j in 0..<width { row[j] = libmExp(row[j] - m); sum += row[j] }
+            for j in 0..<width { row[j] /= sum }
+        }
+    }
+
+    // MARK: exp
+
+    /// e^x for eight lanes: x = k·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, two-part ln2), e^r by a
+    /// degree-6 minimax polynomial, 2^k built in the exponent bits. Relative error ≤ 2 ulp over the
+    /// normal range; below −87.3 the result is 0, above 88.7 it is +∞; NaN stays NaN.
+    @inline(__always)
+    public static func exp(_ x: V) -> V {
+        let hi = V(repeating: 88.72283), lo = V(repeating: -87.33654)
+        let xc = pointwiseMin(pointwiseMax(x, lo), hi)
+        let k = (xc * V(repeating: 1.442695041)).rounded(.toNearestOrEven)
+        var r = xc - k * V(repeating: 0.693359375)
+        r = r + k * V(repeating: 2.12194440e-4)
+        var p = V(repeating: 1.9875691500e-4)
+        p = p * r + V(repeating: 1.3981999507e-3)
+        p = p * r + V(repeating: 8.3334519073e-3)
+        p = p * r + V(repeating: 4.1665795894e-2)
+        p = p * r + V(repeating: 1.6666665459e-1)
+        p = p * r + V(repeating: 5.0000001201e-1)
+        let er = p * (r * r) + r + V(repeating: 1)
+        let ki = SIMD8<Int32>(k, rounding: .towardZero)
+        let scale = unsafeBitCast((ki &+ 127) &<< 23, to: V.self)
+        var out = er * scale
+        out.replace(with: V(repeating: 0), where: x .< lo)
+        out.replace(with: V(repeating: .infinity), where: x .> hi)
+        out.replace(with: x, where: x .!= x)
+        return out
+    }
+
+    /// The scalar lane of `exp`, for row tails (same polynomial, so tails match the vector lanes).
+    @inline(__always)
+    public static func expScalar(_ x: Float) -> Float { exp(V(repeating: x))[0] }
+
+    /// libm's expf, for the plain twins.
+    public static func libmExp(_ x: Float) -> Float { Float(_exp(Double(x))) }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) private func _exp(_ x: Double) -> Double { Glibc.exp(x) }
+#else
+import Darwin
+@inline(__always) private func _exp(_ x: Double) -> Double { Darwin.exp(x) }
+#endif

@@ -1,0 +1,159 @@
+import Foundation
+import Model
+import Support
+import Testing
+import TestSupport
+
+/// Loading refuses every kind of bad checkpoint with an error naming the file and tensor, and
+/// never crashes or allocates absurdly on a hostile file.
+@Suite struct CheckpointTests {
+    /// A copy of the `bf16` golden in a temp directory, with its safetensors header and data apart.
+    struct Copy {
+        let dir = TempDirectory()
+        var header: [String: Any]
+        var data: [UInt8]
+        var config: [String: Any]
+
+        init() throws {
+            let src = Golden.directory("bf16")
+            let bytes = try Files.readAll(src + "/model.safetensors")
+            let n = Int(UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }))
+            header = try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as! [String: Any]
+            data = Array(bytes[(8 + n)...])
+            config = try JSONSerialization.jsonObject(with: Data(try Files.readAll(src + "/config.json"))) as! [String: Any]
+        }
+
+        func tensor(_ name: String) -> [String: Any] { header[name] as! [String: Any] }
+        mutating func set(_ name: String, _ key: String, _ value: Any) {
+            var t = tensor(name)
+            t[key] = value
+            header[name] = t
+        }
+
+        /// Writes config.json and model.safetensors (optionally with raw header bytes) and loads them.
+        func load(rawHeader: [UInt8]? = nil, headerLength: UInt64? = nil, truncateTo: Int? = nil) throws -> Checkpoint {
+            var h = rawHeader ?? []
+            if rawHeader == nil { h = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) }
+            var file = withUnsafeBytes(of: (headerLength ?? UInt64(h.count)).littleEndian) { Array($0) } + h + data
+            if let t = truncateTo { file = Array(file.prefix(t)) }
+            _ = dir.write("ckpt/model.safetensors", file)
+            _ = dir.write("ckpt/config.json", Array(try JSONSerialization.data(withJSONObject: config)))
+            return try Checkpoint(directory: dir.file("ckpt"))
+        }
+    }
+
+    func expectError(_ containing: String, _ body: () throws -> Checkpoint) {
+        do {
+            _ = try body()
+            Issue.record("expected an error containing \"\(containing)\"")
+        } catch let e as CheckpointError {
+            #expect(e.description.contains(containing), "\(e)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func anUntouchedCopyLoadsAndHasTheIdentityOfItsTwoFiles() throws {
+        let c = try Copy()
+        let ck = try c.load()
+        #expect(ck.dtypes == ["BF16"])
+        let h = SHA256Hasher()
+        h.update(try Files.readAll(c.dir.file("ckpt/config.json")))
+        h.update(try Files.readAll(c.dir.file("ckpt/model.safetensors")))
+        #expect(ck.identity == h.finalize().hex)
+    }
+
+    @Test func aMissingTensorIsNamedWithItsExpectedShape() throws {
+        var c = try Copy()
+        c.header.removeValue(forKey: "layers.1.mlp.w_up")
+        expectError("tensor layers.1.mlp.w_up is missing (expected shape [88, 32])") { try c.load() }
+    }
+
+    @Test func aWrongShapeNamesTheTensorAndBothShapes() throws {
+        var c = try Copy()
+        // Same byte count, other shape.
+        c.set("layers.0.attn.w_dq", "shape", [32, 16])
+        expectError("tensor layers.0.attn.w_dq: expected shape [16, 32], found [32, 16]") { try c.load() }
+    }
+
+    @Test func anUnsupportedDtypeIsRefused() throws {
+        var c = try Copy()
+        c.set("final_norm", "dtype", "I16")
+        expectError("tensor final_norm: dtype I16 is not supported") { try c.load() }
+    }
+
+    @Test func aNonFiniteWeightIsRefused() throws {
+        var c = try Copy()
+        let offs = c.tensor("query.pos")["data_offsets"] as! [Int]
+        c.data[offs[0] + 6] = 0x80; c.data[offs[0] + 7] = 0x7F   // element 3 = +inf in BF16
+        expectError("tensor query.pos: element 3 is inf") { try c.load() }
+    }
+
+    @Test func anExtraTensorIsRefused() throws {
+        var c = try Copy()
+        c.header["embed.extra"] = ["dtype": "BF16", "shape": [0], "data_offsets": [0, 0]]
+        expectError("tensor embed.extra is not part of this config's tensor table") { try c.load() }
+    }
+
+    @Test func truncatedFilesAreErrors() throws {
+        let c = try Copy()
+        expectError("truncated") { try c.load(truncateTo: 5) }
+        expectError("past the end of the data") { try c.load(truncateTo: 8 + 4000 + c.data.count / 2) }
+    }
+
+    @Test func anAbsurdHeaderLengthIsRefusedBeforeAnyAllocation() throws {
+        let c = try Copy()
+        expectError("header length 18446744073709551615 exceeds the file") { try c.load(headerLength: .max) }
+        expectError("header length 1099511627776 exceeds the file") { try c.load(headerLength: 1 << 40) }
+    }
+
+    @Test func reversedOverlappingAndOverflowingRangesAreErrors() throws {
+        var c = try Copy()
+        let offs = c.tensor("final_norm")["data_offsets"] as! [Int]
+        c.set("final_norm", "data_offsets", [offs[1], offs[0]])
+        expectError("tensor final_norm: data_offsets") { try c.load() }
+
+        c = try Copy()
+        let a = c.tensor("head.a1")["data_offsets"] as! [Int]
+        let b = c.tensor("head.b1")["data_offsets"] as! [Int]
+        c.set("head.b1", "data_offsets", [a[0], a[0] + (b[1] - b[0])])
+        expectError("overlap") { try c.load() }
+
+        c = try Copy()
+        c.set("final_norm", "shape", [1 << 62, 1 << 62])
+        expectError("tensor final_norm: shape") { try c.load() }
+        c.set("final_norm", "shape", [-1])
+        expectError("tensor final_norm: shape") { try c.load() }
+    }
+
+    @Test func badHeaderJSONIsAnError() throws {
+        let c = try Copy()
+        expectError("header is not valid JSON") { try c.load(rawHeader: Array("{\"a\": [1, 2".utf8)) }
+        expectError("header is not valid JSON") { try c.load(rawHeader: Array("{\"a\":1,\"a\":2}".utf8)) }
+        expectError("header is not a JSON object") { try c.load(rawHeader: Array("[1]".utf8)) }
+    }
+
+    @Test func badConfigFieldsAreNamed() throws {
+        var c = try Copy()
+        c.config["heads"] = "four"
+        expectError("field heads") { try c.load() }
+        c = try Copy()
+        c.config["item_buckets"] = 1000
+        expectError("field item_buckets: a power of two") { try c.load() }
+        c = try Copy()
+        c.config.removeValue(forKey: "semantic_model")
+        expectError("field semantic_model") { try c.load() }
+    }
+
+    @Test func aFailingSelfTestIsReported() throws {
+        let g = try Golden("bf16")
+        var cases = g.cases
+        cases.expected[2].z[0] += 0.05
+        let report = try SelfTest.run(g.checkpoint, cases: cases, file: "selftest.json")
+        #expect(!report.passed)
+        #expect(report.failures.contains { $0.contains("user \(cases.expected[2].userID)") })
+        // A case set for another semantic model is refused outright.
+        cases.semanticModel = "other-sem"
+        #expect(throws: CheckpointError.self) { try SelfTest.run(g.checkpoint, cases: cases, file: "selftest.json") }
+    }
+}
