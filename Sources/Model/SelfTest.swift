@@ -1,3 +1,5 @@
+import Support
+
 /// DESIGN section 8's parity bounds for one user against the reference.
 public enum Parity {
     /// |z − z_ref| ≤ 1e-4 · max|z_ref|.
@@ -99,5 +101,20 @@ public enum SelfTest {
             report.failures += Parity.violations(e, z: zs[i], quantized: q, interestDim: c.interestDim)
         }
         return report
+    }
+}
+
+extension Checkpoint {
+    /// Loads a checkpoint and runs its `selftest.json` (DESIGN section 8): a checkpoint whose
+    /// self-test is missing or fails is refused before it can encode anything.
+    public static func loadVerified(directory: String, threads: Int = 1) throws(CheckpointError) -> (Checkpoint, CaseReport) {
+        let checkpoint = try Checkpoint(directory: directory)
+        let path = directory + "/selftest.json"
+        guard Files.exists(path) else { throw CheckpointError(file: path, "missing: every checkpoint carries its self-test cases") }
+        let report = try SelfTest.run(checkpoint, cases: try CaseSet.load(path), file: path, threads: threads)
+        guard report.passed else {
+            throw CheckpointError(file: path, "self-test failed on \(report.failures.count) check(s): " + report.failures.prefix(3).joined(separator: "; "))
+        }
+        return (checkpoint, report)
     }
 }

@@ -177,11 +177,16 @@ extension Tokenizer {
     /// A tokenizer over a history store's dictionary and an item catalog, after checking that the
     /// catalog's semantic model and width are the checkpoint's.
     public convenience init(config: ModelConfig, store: HistoryStore, catalog: SemanticVectorSource) throws(CheckpointError) {
+        try Tokenizer.checkSemanticModel(config, catalog)
+        self.init(config: config, vectors: catalog, typeBytes: { store.dictionaryBytes($0) }, surfaceBytes: { store.dictionaryBytes($0) })
+    }
+
+    /// The catalog must hold vectors of the semantic model (and width) the checkpoint was trained with.
+    public static func checkSemanticModel(_ config: ModelConfig, _ catalog: SemanticVectorSource) throws(CheckpointError) {
         guard catalog.semanticModel == config.semanticModel, catalog.dSem == config.dSem else {
             throw CheckpointError(file: "config.json",
                                   "the checkpoint was trained with semantic model \(config.semanticModel) (d_sem \(config.dSem)); the catalog holds \(catalog.semanticModel) (d_sem \(catalog.dSem))")
         }
-        self.init(config: config, vectors: catalog, typeBytes: { store.dictionaryBytes($0) }, surfaceBytes: { store.dictionaryBytes($0) })
     }
 
     /// Tokenizes a user straight from the store: history and features as they are now.

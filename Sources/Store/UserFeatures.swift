@@ -222,3 +222,13 @@ extension UserFeatures {
         }
     }
 }
+
+extension HistoryStore {
+    /// Every user with events or a feature record, ascending by unsigned value: who a backfill encodes.
+    public func userIDsWithEventsOrFeatures() throws(StoreError) -> [UInt64] {
+        let s = try db.prepare("SELECT user_id FROM users UNION SELECT user_id FROM user_features")
+        var out: [UInt64] = []
+        while try s.step() { out.append(s.int64(0).bitcastUnsigned) }
+        return out.sorted()
+    }
+}
