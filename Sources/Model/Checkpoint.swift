@@ -71,6 +71,14 @@ public final class Checkpoint: @unchecked Sendable {
     /// Storage dtypes found, for reports (e.g. ["BF16"]).
     public let dtypes: [String]
 
+    init(directory: String, config: ModelConfig, weights: Weights, identity: String, dtypes: [String]) {
+        self.directory = directory
+        self.config = config
+        self.weights = weights
+        self.identity = identity
+        self.dtypes = dtypes
+    }
+
     /// Loads `config.json` and `model.safetensors`, checking every tensor's name, shape and dtype
     /// against the config before reading any weight, then widening each to f32 (non-finite is an
     /// error). Does not run the self-test: see `SelfTest`.

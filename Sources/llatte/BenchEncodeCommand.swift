@@ -1,0 +1,100 @@
+import ArgumentParser
+import Dispatch
+import Model
+import Support
+import Tensor
+
+extension BenchCommand {
+    /// The encoder on the bench config with random weights, beside the BLAS ceiling.
+    struct Encode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the encoder (tokenized users → int8 codes) on the bench config at each n; print users/s, GFLOP/s, peak RSS and the cblas_sgemm ceiling.")
+
+        @Option(name: .customLong("n"), help: "History lengths, comma-separated.") var lengths = "256,1024,4096"
+        @Option(name: .customLong("threads"), help: "Worker threads (each runs single-threaded OpenBLAS).") var threads = 2
+        @Option(name: .customLong("seconds"), help: "Minimum timed seconds per n.") var seconds = 6.0
+        @Option(name: .customLong("repeat"), help: "Timed runs per n; the best is reported.") var repeats = 3
+
+        func run() throws {
+            let ns = lengths.split(separator: ",").compactMap { Int($0) }
+            guard !ns.isEmpty, ns.allSatisfy({ $0 > 0 }) else { throw ValidationError("--n: positive integers, comma-separated") }
+            let sgemm = sgemmCeiling(threads: threads)
+            print("cblas_sgemm 8192x256x256: \(fmt(sgemm.blasThreads)) GFLOP/s with \(threads) OpenBLAS threads, \(fmt(sgemm.workers)) GFLOP/s as \(threads) single-threaded workers; best \(fmt(max(sgemm.blasThreads, sgemm.workers)))")
+            print("FLOP formulas (per user, T = n + Q): nominal = embed + head + L·[T·(2(d·r_kv + 2·r_kv·hd) + 2(d·r_q + r_q·hd + hd·d + 3·d·ffn)) + 4·T²·hd];")
+            print("  executed = embed + head + (L−1)·[T·(kv + rest) + 4·hd·(n² + Q·T)] + [T·kv + Q·rest + 4·hd·Q·T]  (sequence rows attend n keys; last layer: query rows only)")
+            for n in ns {
+                let config = EncoderBench.config(nMax: n)
+                let checkpoint = EncoderBench.randomCheckpoint(config, seed: 42)
+                let flops = EncoderBench.flops(config, n: n)
+                let batch = max(threads, Int((2e10 / flops.executed).rounded(.up)))
+                let users = EncoderBench.users(config, n: n, count: batch, seed: UInt64(n))
+                let encoder = Encoder(checkpoint: checkpoint)
+                // Parity: the fused path against the plain twins on a sample, so speed never comes from a wrong answer.
+                let sample = Array(users.prefix(2))
+                let fast = encoder.encode(sample, threads: threads), plain = Encoder(checkpoint: checkpoint, plainKernels: true).encode(sample, threads: 1)
+                var worst: Float = 0
+                for (a, b) in zip(fast, plain) {
+                    let m = b.reduce(Float(0)) { max($0, abs($1)) }
+                    worst = max(worst, zip(a, b).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) } / max(m, 1e-30))
+                }
+                guard worst <= 1e-4 else { throw exitWith(.failure, "bench encode: fused and plain paths differ by \(worst) (relative) at n = \(n)") }
+                var best = Double.infinity
+                for _ in 0..<max(1, repeats) {
+                    var done = 0
+                    let t0 = monotonicSeconds()
+                    repeat {
+                        let zs = encoder.encode(users, threads: threads)
+                        for z in zs { _ = try quantize(z, interests: config.interests, interestDim: config.interestDim) }
+                        done += users.count
+                    } while monotonicSeconds() - t0 < seconds / Double(max(1, repeats))
+                    best = min(best, (monotonicSeconds() - t0) / Double(done))
+                }
+                let rate = 1 / best
+                print("n=\(n): users/s=\(fmt(rate)) nominal_GFLOP/s=\(fmt(flops.nominal * rate / 1e9)) executed_GFLOP/s=\(fmt(flops.executed * rate / 1e9)) "
+                      + "GFLOP/user nominal=\(fmt(flops.nominal / 1e9)) executed=\(fmt(flops.executed / 1e9)) peak_RSS_MB=\(EncoderBench.peakRSS() / 1_000_000) "
+                      + "batch=\(batch) threads=\(threads) parity_vs_plain=\(worst)")
+            }
+        }
+
+        /// GFLOP/s of an 8192×256×256 product: with OpenBLAS's own threads, and as independent single-threaded workers.
+        func sgemmCeiling(threads: Int) -> (blasThreads: Double, workers: Double) {
+            let m = 8192, k = 256, nn = 256
+            let flop = 2.0 * Double(m * k * nn)
+            func buffers() -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+                let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k), b = UnsafeMutablePointer<Float>.allocate(capacity: nn * k)
+                let c = UnsafeMutablePointer<Float>.allocate(capacity: m * nn)
+                for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.1 }
+                for i in 0..<(nn * k) { b[i] = Float(i % 5) * 0.1 }
+                return (a, b, c)
+            }
+            func time(_ reps: Int, _ body: () -> Void) -> Double {
+                var best = Double.infinity
+                for _ in 0..<5 {
+                    let t0 = monotonicSeconds()
+                    for _ in 0..<reps { body() }
+                    best = min(best, (monotonicSeconds() - t0) / Double(reps))
+                }
+                return best
+            }
+            let (a, b, c) = buffers()
+            defer { a.deallocate(); b.deallocate(); c.deallocate() }
+            BLASThreads.set(threads)
+            let tBLAS = time(10) { Gemm.nt(m: m, n: nn, k: k, a: a, lda: k, b: b, ldb: k, c: c, ldc: nn) }
+            BLASThreads.set(1)
+            struct Operands: @unchecked Sendable { let a, b, c: UnsafeMutablePointer<Float> }
+            let ops = Operands(a: a, b: b, c: c)
+            let tWorkers = time(10) {
+                DispatchQueue.concurrentPerform(iterations: threads) { w in
+                    let rows = m / threads
+                    Gemm.nt(m: rows, n: nn, k: k, a: ops.a + w * rows * k, lda: k, b: ops.b, ldb: k, c: ops.c + w * rows * nn, ldc: nn)
+                }
+            }
+            return (flop / tBLAS / 1e9, flop / tWorkers / 1e9)
+        }
+
+        func fmt(_ x: Double) -> String {
+            let r = (x * 10).rounded() / 10
+            return String(r)
+        }
+    }
+}
