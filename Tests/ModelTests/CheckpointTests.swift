@@ -145,6 +145,32 @@ import TestSupport
         expectError("field semantic_model") { try c.load() }
     }
 
+    @Test func loadingRefusesACheckpointWhoseSelfTestFailsOrIsMissing() throws {
+        let c = try Copy()
+        _ = try c.load()
+        let ckpt = c.dir.file("ckpt")
+        // Missing.
+        #expect(throws: CheckpointError.self) { _ = try Checkpoint.loadVerified(directory: ckpt) }
+        // Present and passing.
+        var doc = try JSONSerialization.jsonObject(with: Data(try Files.readAll(Golden.directory("bf16") + "/selftest.json"))) as! [String: Any]
+        _ = c.dir.write("ckpt/selftest.json", Array(try JSONSerialization.data(withJSONObject: doc)))
+        let (_, report) = try Checkpoint.loadVerified(directory: ckpt)
+        #expect(report.passed && report.users == 8)
+        // One expected value moved far outside the tolerance: the load fails naming the user.
+        var expected = doc["expected"] as! [[String: Any]]
+        var z = expected[1]["z"] as! [[Double]]
+        z[0][0] += 1
+        expected[1]["z"] = z
+        doc["expected"] = expected
+        _ = c.dir.write("ckpt/selftest.json", Array(try JSONSerialization.data(withJSONObject: doc)))
+        do {
+            _ = try Checkpoint.loadVerified(directory: ckpt)
+            Issue.record("a failing self-test must stop the load")
+        } catch {
+            #expect(error.description.contains("self-test failed") && error.description.contains("user \(expected[1]["user_id"]!)"), "\(error)")
+        }
+    }
+
     @Test func aFailingSelfTestIsReported() throws {
         let g = try Golden("bf16")
         var cases = g.cases
