@@ -39,14 +39,15 @@ let package = Package(
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
         .target(name: "Sample", dependencies: ["Support", "Events", "Store", "CLZ4"]),
         // Job wiring: pipeline YAML, ingest stage, locks, reports.
-        .target(name: "Pipeline", dependencies: ["Support", "Events", "Store", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Pipeline", dependencies: ["Support", "Events", "Store", "Model", "Tensor", .product(name: "Yams", package: "Yams")]),
         // The command-line tool; thin over Pipeline.
         .executableTarget(name: "llatte", dependencies: [
             "Support", "Events", "Store", "Sample", "Pipeline", "Model", "Tensor", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport",
+                resources: [.copy("Goldens")]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "Support"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport"]),
@@ -54,7 +55,7 @@ let package = Package(
         .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Store", "Events", "Support", "Pipeline", "TestSupport"],
-                    resources: [.copy("Goldens"), .copy("Spec")]),
+                    resources: [.copy("Spec")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),
     ]
 )

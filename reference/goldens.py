@@ -2,7 +2,7 @@
 """Writes the parity goldens the Swift tests run against: per config, a checkpoint with random
 weights (seeded) and a case set computed by the reference from raw event lines.
 
-    python3 reference/goldens.py --out Tests/ModelTests/Goldens
+    python3 reference/goldens.py --out Tests/TestSupport/Goldens
 """
 from __future__ import annotations
 

@@ -15,6 +15,16 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// The encode keys of a pipeline file.
+public struct EncodeSettings: Sendable {
+    public var embeddingStore: String
+    public var checkpoint: String
+    public var threads: Int
+    public var windowUsers: Int
+    public var lockTimeout: Double
+    public var staleAfterEvents: Int64
+}
+
 /// Which schedule a pipeline file describes.
 public enum PipelineKind: String, Sendable, CaseIterable {
     case backfill, nightly, refresh
@@ -34,6 +44,8 @@ public struct PipelineConfig: Sendable {
     public var lockTimeout: Double
     public var quarantineDirectory: String
     public var batchEvents: Int
+    /// The encode stages: absent when the file stops after ingest.
+    public var encode: EncodeSettings?
 
     /// Reads and validates a pipeline file; unknown keys are errors so typos do not pass silently.
     public static func load(_ path: String) throws(ConfigError) -> PipelineConfig {
@@ -51,7 +63,8 @@ public struct PipelineConfig: Sendable {
             throw ConfigError(file: path, key: "", line: nil, message: "not YAML: \(error)")
         }
         let r = Reader(file: path)
-        let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest"])
+        let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest",
+                                                    "embedding_store", "checkpoint", "encode", "select"])
         let kindName = try r.string(top, "pipeline", required: true)!
         guard let kind = PipelineKind(rawValue: kindName) else {
             throw r.error(top["pipeline"], "pipeline", "must be one of \(PipelineKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -76,9 +89,32 @@ public struct PipelineConfig: Sendable {
         let quarantine = try r.string(ingest, "quarantine_dir", prefix: "ingest.") ?? Files.parentDirectory(historyStore) + "/quarantine"
         let batch = Int(try r.int(ingest, "batch_events", prefix: "ingest.", required: false) ?? 1 << 20)
         guard batch >= 1 else { throw r.error(ingest?["batch_events"], "ingest.batch_events", "must be ≥ 1") }
+        var encode: EncodeSettings?
+        let embeddingStore = try r.string(top, "embedding_store")
+        let checkpoint = try r.string(top, "checkpoint")
+        let enc = try r.mapping(top["encode"], "encode", allowed: ["threads", "window_users", "lock_timeout"], required: false)
+        let sel = try r.mapping(top["select"], "select", allowed: ["stale_after_events"], required: false)
+        if embeddingStore != nil || checkpoint != nil || enc != nil || sel != nil {
+            guard let embeddingStore else { throw ConfigError(file: path, key: "embedding_store", line: nil, message: "required with checkpoint/encode keys") }
+            guard let checkpoint else { throw ConfigError(file: path, key: "checkpoint", line: nil, message: "required with embedding_store") }
+            guard catalog != nil else { throw ConfigError(file: path, key: "inputs.catalog", line: nil, message: "required to encode") }
+            let threads = Int(try r.int(enc, "threads", prefix: "encode.", required: false) ?? 2)
+            guard threads >= 1 && threads <= 1024 else { throw r.error(enc?["threads"], "encode.threads", "must be in 1...1024") }
+            let window = Int(try r.int(enc, "window_users", prefix: "encode.", required: false) ?? 512)
+            guard window >= 1 else { throw r.error(enc?["window_users"], "encode.window_users", "must be ≥ 1") }
+            let encLock = try r.double(enc, "lock_timeout", prefix: "encode.") ?? 0
+            guard encLock >= 0 else { throw r.error(enc?["lock_timeout"], "encode.lock_timeout", "must be ≥ 0 seconds") }
+            let stale = try r.int(sel, "stale_after_events", prefix: "select.", required: false) ?? 0
+            guard stale >= 0 else { throw r.error(sel?["stale_after_events"], "select.stale_after_events", "must be ≥ 0") }
+            if stale > 0 && kind != .nightly {
+                throw r.error(sel?["stale_after_events"], "select.stale_after_events", "applies to nightly pipelines only")
+            }
+            encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, windowUsers: window,
+                                    lockTimeout: encLock, staleAfterEvents: stale)
+        }
         return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
                               catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,
-                              quarantineDirectory: quarantine, batchEvents: batch)
+                              quarantineDirectory: quarantine, batchEvents: batch, encode: encode)
     }
 
     /// The ingest stage's options for this pipeline.
@@ -89,6 +125,17 @@ public struct PipelineConfig: Sendable {
         o.lockTimeout = lockTimeout
         o.batchEvents = batchEvents
         o.pipelineName = kind.rawValue
+        return o
+    }
+
+    /// The encode stages' options for this pipeline (nil when the file has no encode keys).
+    public var encodeOptions: EncodeOptions? {
+        guard let e = encode, let catalog else { return nil }
+        var o = EncodeOptions(kind: kind, historyStore: historyStore, embeddingStore: e.embeddingStore, checkpoint: e.checkpoint, catalog: catalog)
+        o.threads = e.threads
+        o.windowUsers = e.windowUsers
+        o.lockTimeout = e.lockTimeout
+        o.staleAfterEvents = e.staleAfterEvents
         return o
     }
 

@@ -232,3 +232,39 @@ extension HistoryStore {
         return out.sorted()
     }
 }
+
+/// A user the encode stages may select: its versions in the history store (0 for a features-only user).
+public struct Candidate: Sendable, Equatable {
+    public var userID: UInt64
+    public var historyVersion: Int64
+    public var lastConversionVersion: Int64
+    public init(userID: UInt64, historyVersion: Int64, lastConversionVersion: Int64) {
+        self.userID = userID
+        self.historyVersion = historyVersion
+        self.lastConversionVersion = lastConversionVersion
+    }
+}
+
+extension HistoryStore {
+    /// Up to `limit` users with events or features whose id is ≥ `from`, in ascending unsigned id
+    /// order (the store keys ids bit-cast to signed, so ids ≥ 2^63 come from a second key range).
+    /// Forgotten users are not candidates.
+    public func candidates(from: UInt64, limit: Int) throws(StoreError) -> [Candidate] {
+        var out: [Candidate] = []
+        let s = try db.prepare("""
+            SELECT user_id, max(hv), max(lcv) FROM (
+                SELECT user_id, history_version AS hv, last_conversion_version AS lcv FROM users WHERE user_id BETWEEN ?1 AND ?2
+                UNION ALL SELECT user_id, 0, 0 FROM user_features WHERE user_id BETWEEN ?1 AND ?2)
+            WHERE user_id NOT IN (SELECT user_id FROM tombstones)
+            GROUP BY user_id ORDER BY user_id LIMIT ?3
+            """)
+        for (a, b) in signedRanges(from, .max) where out.count < limit {
+            try s.bind([.int(a), .int(b), .int(Int64(limit - out.count))])
+            while try s.step() {
+                out.append(Candidate(userID: s.int64(0).bitcastUnsigned, historyVersion: s.int64(1), lastConversionVersion: s.int64(2)))
+            }
+            s.reset()
+        }
+        return out
+    }
+}

@@ -9,10 +9,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a pipeline file (pipelines/backfill.yaml, nightly.yaml, refresh.yaml).",
         discussion: """
-            Stages: ingest → select → sequence → encode → quantize → write. This version runs the ingest \
-            stage (event logs and user features into the history store) and checks the item catalog; the \
-            encode and write stages arrive with the encoder. Keys are documented in docs/pipelines.md.
-            Exit codes: 0 ok, 1 failure, 3 some files rejected, 4 store locked.
+            Stages: ingest → select → sequence → encode → quantize → write. A file without the \
+            embedding_store/checkpoint keys stops after ingest. Keys are documented in docs/pipelines.md.
+            Exit codes: 0 ok, 1 failure, 3 some files or users rejected, 4 store locked.
             """)
 
     @Argument(help: "Pipeline YAML file.")
@@ -43,7 +42,26 @@ struct RunCommand: ParsableCommand {
             }
         }
         print(summaryLine(report))
-        log("\(config.kind.rawValue): stopped after the ingest stage (this build has no encoder yet: select, encode and write come with it)")
-        if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
+        guard let encodeOptions = config.encodeOptions else {
+            log("\(config.kind.rawValue): no embedding_store/checkpoint in \(pipeline): stopped after the ingest stage")
+            if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
+            return
+        }
+        let encoded: EncodeReport
+        do { encoded = try EncodeStage(options: encodeOptions).run(log: log) } catch let e {
+            switch e {
+            case .locked: throw exitWith(.locked, "llatte run: \(e)")
+            default: throw exitWith(.failure, "llatte run: \(e)")
+            }
+        }
+        print(encodeSummaryLine(encoded))
+        if report.rejectedFiles > 0 || encoded.failed > 0 { throw exitWith(.partialFailure) }
     }
+}
+
+func encodeSummaryLine(_ r: EncodeReport) -> String {
+    "encode: model_version=\(r.modelVersion) status=\(r.status.rawValue) users considered=\(r.considered) selected=\(r.selected) "
+        + "encoded=\(r.encoded) failed=\(r.failed) rows written=\(r.counts.written) kept_newer=\(r.counts.keptNewer) "
+        + "forgotten=\(r.counts.tombstoned) windows=\(r.windows) seconds=\(fixed(r.seconds, 2)) "
+        + "users/s=\(fixed(Double(r.encoded) / max(r.seconds, 1e-9), 1))"
 }

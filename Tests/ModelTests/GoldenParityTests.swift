@@ -15,9 +15,7 @@ struct Golden {
 
     static let names = ["small", "shapes", "tiny4096", "bf16"]
 
-    static func directory(_ name: String) -> String {
-        Bundle.module.resourcePath! + "/Goldens/" + name
-    }
+    static func directory(_ name: String) -> String { Goldens.directory(name) }
 
     init(_ name: String) throws {
         self.name = name

@@ -1,0 +1,327 @@
+import Support
+
+/// One stored embedding (DESIGN section 6): int8 codes, per-interest scales and where they came from.
+public struct EmbeddingRow: Sendable, Equatable {
+    public var userID: UInt64
+    /// K·D codes, interest-major.
+    public var codes: [Int8]
+    /// K scales.
+    public var scales: [Float]
+    /// Events that became tokens (≤ n_max).
+    public var nEvents: Int
+    /// Newest ts of the history encoded; nil for a user with no events.
+    public var asOf: Int64?
+    public var historyVersion: Int64
+    public var computedAt: Int64
+    public var runID: Int64
+
+    public init(userID: UInt64, codes: [Int8], scales: [Float], nEvents: Int, asOf: Int64?, historyVersion: Int64,
+                computedAt: Int64, runID: Int64) {
+        self.userID = userID
+        self.codes = codes
+        self.scales = scales
+        self.nEvents = nEvents
+        self.asOf = asOf
+        self.historyVersion = historyVersion
+        self.computedAt = computedAt
+        self.runID = runID
+    }
+
+    /// The content DESIGN section 8 requires to be bit-identical across runs (not when or by which run).
+    public func sameContent(as o: EmbeddingRow) -> Bool {
+        userID == o.userID && codes == o.codes && scales.map(\.bitPattern) == o.scales.map(\.bitPattern)
+            && nEvents == o.nEvents && asOf == o.asOf && historyVersion == o.historyVersion
+    }
+}
+
+/// A model version's lifecycle in the embedding store.
+public enum VersionStatus: String, Sendable {
+    case building, active, retired
+}
+
+/// A row of `model_versions`.
+public struct ModelVersionInfo: Sendable, Equatable {
+    public var version: String
+    /// The checkpoint identity (sha256 of config.json + model.safetensors).
+    public var identity: String
+    public var status: VersionStatus
+    /// The version's rowid table.
+    public var table: String
+    public var interests: Int
+    public var interestDim: Int
+    /// Rows in the table when last counted (end of each run, promotion).
+    public var coverage: Int64
+    public var created: Int64
+    public var updated: Int64
+}
+
+/// What one write did.
+public struct WriteCounts: Sendable, Equatable {
+    /// Rows inserted or replaced.
+    public var written = 0
+    /// Rows kept because the stored history_version was newer.
+    public var keptNewer = 0
+    /// Users skipped because they were forgotten.
+    public var tombstoned = 0
+    public init() {}
+}
+
+/// The embedding store (DESIGN section 6): SQLite in WAL mode with a busy timeout, one rowid table
+/// per model version keyed by the user id bit-cast to a signed 64-bit integer, `model_versions`,
+/// tombstones and the failed-user list. docs/store.md documents it for readers.
+public final class EmbeddingStore {
+    public static let formatVersion: Int64 = 1
+    public let path: String
+    let db: Database
+
+    /// Opens the store, creating it (and its schema) when `create` is true.
+    public init(path: String, create: Bool = true) throws(StoreError) {
+        if !create && !Files.exists(path) { throw StoreError(path: path, message: "no embedding store here") }
+        self.path = path
+        db = try Database(path: path, create: create)
+        try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS model_versions(
+                    version TEXT PRIMARY KEY, identity TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('building', 'active', 'retired')),
+                    table_name TEXT NOT NULL UNIQUE, interests INTEGER NOT NULL, interest_dim INTEGER NOT NULL,
+                    coverage INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS tombstones(user_id INTEGER PRIMARY KEY, forgotten_at INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS failed_users(
+                    version TEXT NOT NULL, user_id INTEGER NOT NULL, history_version INTEGER NOT NULL,
+                    reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (version, user_id));
+                INSERT OR IGNORE INTO store_meta(key, value) VALUES ('format_version', '\(EmbeddingStore.formatVersion)');
+                COMMIT;
+                """)
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+        let v = try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'")
+        guard v == EmbeddingStore.formatVersion else {
+            throw StoreError(path: path, message: "embedding store format \(v.map(String.init) ?? "unknown"), this llatte reads \(EmbeddingStore.formatVersion)")
+        }
+    }
+
+    /// The underlying connection, for the pipeline's run records committed with the rows.
+    public var database: Database { db }
+
+    // MARK: Model versions
+
+    public func version(_ version: String) throws(StoreError) -> ModelVersionInfo? {
+        let s = try db.prepare("""
+            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated
+            FROM model_versions WHERE version = ?
+            """)
+        try s.bind([.text(version)])
+        guard try s.step() else { return nil }
+        return ModelVersionInfo(version: s.text(0), identity: s.text(1), status: VersionStatus(rawValue: s.text(2)) ?? .retired,
+                                table: s.text(3), interests: Int(s.int64(4)), interestDim: Int(s.int64(5)),
+                                coverage: s.int64(6), created: s.int64(7), updated: s.int64(8))
+    }
+
+    public func versions() throws(StoreError) -> [ModelVersionInfo] {
+        let s = try db.prepare("SELECT version FROM model_versions ORDER BY created, version")
+        var names: [String] = []
+        while try s.step() { names.append(s.text(0)) }
+        var out: [ModelVersionInfo] = []
+        for n in names { if let v = try version(n) { out.append(v) } }
+        return out
+    }
+
+    /// The version's info, creating it as `building` with an empty table if it is new. The same
+    /// version with another checkpoint identity (or output shape) is refused.
+    public func ensureVersion(_ version: String, identity: String, interests: Int, interestDim: Int) throws -> ModelVersionInfo {
+        try db.transaction { () throws -> ModelVersionInfo in
+            if let v = try self.version(version) {
+                guard v.identity == identity else {
+                    throw StoreError(path: path, message: "model version \(version) belongs to checkpoint \(v.identity.prefix(16))…, not \(identity.prefix(16))…; give the new checkpoint its own model_version")
+                }
+                guard v.interests == interests, v.interestDim == interestDim else {
+                    throw StoreError(path: path, message: "model version \(version) stores \(v.interests)×\(v.interestDim) embeddings, not \(interests)×\(interestDim)")
+                }
+                return v
+            }
+            let now = wallClockSeconds()
+            let id = (try db.scalarInt("SELECT coalesce(max(rowid), 0) + 1 FROM model_versions")) ?? 1
+            let table = "emb_\(id)"
+            try db.execute("""
+                CREATE TABLE \(table)(
+                    user_id INTEGER PRIMARY KEY, codes BLOB NOT NULL, scales BLOB NOT NULL, n_events INTEGER NOT NULL,
+                    as_of INTEGER, history_version INTEGER NOT NULL, computed_at INTEGER NOT NULL, run_id INTEGER NOT NULL)
+                """)
+            try db.prepare("""
+                INSERT INTO model_versions(version, identity, status, table_name, interests, interest_dim, coverage, created, updated)
+                VALUES (?, ?, 'building', ?, ?, ?, 0, ?, ?)
+                """).run([.text(version), .text(identity), .text(table), .int(Int64(interests)), .int(Int64(interestDim)), .int(now), .int(now)])
+            return try self.version(version)!
+        }
+    }
+
+    /// Makes a version `active` (and any other active version `retired`), recounting its coverage.
+    public func promote(_ version: String) throws {
+        try db.transaction {
+            guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
+            let now = wallClockSeconds()
+            try db.prepare("UPDATE model_versions SET status = 'retired', updated = ? WHERE status = 'active' AND version != ?")
+                .run([.int(now), .text(version)])
+            let rows = try db.scalarInt("SELECT count(*) FROM \(v.table)") ?? 0
+            try db.prepare("UPDATE model_versions SET status = 'active', coverage = ?, updated = ? WHERE version = ?")
+                .run([.int(rows), .int(now), .text(version)])
+        }
+    }
+
+    /// Recounts a version's rows into `coverage`.
+    public func updateCoverage(_ version: String) throws {
+        guard let v = try self.version(version) else { return }
+        let rows = try db.scalarInt("SELECT count(*) FROM \(v.table)") ?? 0
+        try db.prepare("UPDATE model_versions SET coverage = ?, updated = ? WHERE version = ?").run([.int(rows), .int(wallClockSeconds()), .text(version)])
+    }
+
+    /// Drops a version: its table, its row and its failed users.
+    public func drop(_ version: String) throws {
+        try db.transaction {
+            guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
+            try db.execute("DROP TABLE IF EXISTS \(v.table)")
+            try db.prepare("DELETE FROM model_versions WHERE version = ?").run([.text(version)])
+            try db.prepare("DELETE FROM failed_users WHERE version = ?").run([.text(version)])
+        }
+    }
+
+    // MARK: Rows
+
+    /// Upserts rows (ascending user id; the caller sorts) under DESIGN section 5's rule — a row is
+    /// replaced only by one with history_version ≥ the stored one — skipping forgotten users. Runs
+    /// inside the caller's transaction when one is open (`db.transaction`), so run progress can
+    /// commit with the rows.
+    public func upsert(_ rows: [EmbeddingRow], into v: ModelVersionInfo) throws(StoreError) -> WriteCounts {
+        var counts = WriteCounts()
+        let tomb = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
+        let up = try db.prepare("""
+            INSERT INTO \(v.table)(user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(user_id) DO UPDATE SET codes = excluded.codes, scales = excluded.scales, n_events = excluded.n_events,
+                as_of = excluded.as_of, history_version = excluded.history_version, computed_at = excluded.computed_at,
+                run_id = excluded.run_id
+            WHERE excluded.history_version >= \(v.table).history_version
+            """)
+        let clearFailure = try db.prepare("DELETE FROM failed_users WHERE version = ? AND user_id = ?")
+        var scaleBytes = [UInt8](repeating: 0, count: 4 * v.interests)
+        for r in rows {
+            precondition(r.codes.count == v.interests * v.interestDim && r.scales.count == v.interests)
+            let key = Int64(bitPattern: r.userID)
+            try tomb.bind([.int(key)])
+            let gone = try tomb.step()
+            tomb.reset()
+            if gone { counts.tombstoned += 1; continue }
+            for (k, s) in r.scales.enumerated() {
+                let b = s.bitPattern.littleEndian
+                scaleBytes[4 * k] = UInt8(truncatingIfNeeded: b); scaleBytes[4 * k + 1] = UInt8(truncatingIfNeeded: b >> 8)
+                scaleBytes[4 * k + 2] = UInt8(truncatingIfNeeded: b >> 16); scaleBytes[4 * k + 3] = UInt8(truncatingIfNeeded: b >> 24)
+            }
+            try up.bind(1, key)
+            try up.bind(2, r.codes.map { UInt8(bitPattern: $0) })
+            try up.bind(3, scaleBytes)
+            try up.bind(4, Int64(r.nEvents))
+            if let a = r.asOf { try up.bind(5, a) } else { try up.bindNull(5) }
+            try up.bind(6, r.historyVersion)
+            try up.bind(7, r.computedAt)
+            try up.bind(8, r.runID)
+            _ = try up.step()
+            up.reset()
+            if db.changes > 0 {
+                counts.written += 1
+                try clearFailure.run([.text(v.version), .int(key)])
+            } else {
+                counts.keptNewer += 1
+            }
+        }
+        return counts
+    }
+
+    /// Records users whose encoding failed, with the history_version tried (skipped until it grows).
+    public func recordFailures(_ failures: [(userID: UInt64, historyVersion: Int64, reason: String)], version: String) throws(StoreError) {
+        let s = try db.prepare("""
+            INSERT INTO failed_users(version, user_id, history_version, reason, at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(version, user_id) DO UPDATE SET history_version = excluded.history_version, reason = excluded.reason, at = excluded.at
+            """)
+        for f in failures {
+            try s.run([.text(version), .int(Int64(bitPattern: f.userID)), .int(f.historyVersion), .text(f.reason), .int(wallClockSeconds())])
+        }
+    }
+
+    /// One user's row in a version, if any.
+    public func row(_ user: UInt64, version: String) throws(StoreError) -> EmbeddingRow? {
+        guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
+        let s = try db.prepare("SELECT user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id FROM \(v.table) WHERE user_id = ?")
+        try s.bind([.int(Int64(bitPattern: user))])
+        guard try s.step() else { return nil }
+        return try decodeRow(s, v)
+    }
+
+    /// Every row of a version in user-id (signed key) order; for merges, tests and exports.
+    public func rows(version: String) throws(StoreError) -> [EmbeddingRow] {
+        guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
+        let s = try db.prepare("SELECT user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id FROM \(v.table) ORDER BY user_id")
+        var out: [EmbeddingRow] = []
+        while try s.step() { out.append(try decodeRow(s, v)) }
+        return out
+    }
+
+    private func decodeRow(_ s: Statement, _ v: ModelVersionInfo) throws(StoreError) -> EmbeddingRow {
+        let codes = s.blob(1), scales = s.blob(2)
+        guard codes.count == v.interests * v.interestDim, scales.count == 4 * v.interests else {
+            throw StoreError(path: path, message: "user \(UInt64(bitPattern: s.int64(0))): blob sizes \(codes.count)/\(scales.count) do not match \(v.interests)×\(v.interestDim)")
+        }
+        return EmbeddingRow(userID: UInt64(bitPattern: s.int64(0)), codes: codes.map { Int8(bitPattern: $0) },
+                            scales: (0..<v.interests).map { Float(bitPattern: UInt32(littleEndian: scales.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) },
+                            nEvents: Int(s.int64(3)), asOf: s.isNull(4) ? nil : s.int64(4), historyVersion: s.int64(5),
+                            computedAt: s.int64(6), runID: s.int64(7))
+    }
+
+    /// Stored history_version of each given user that has a row (or a recorded failure, with
+    /// `failed` true) in a version: what selection compares against the history store.
+    public func storedVersions(version v: ModelVersionInfo, from lo: UInt64, through hi: UInt64) throws(StoreError) -> [UInt64: (historyVersion: Int64, failed: Bool)] {
+        var out: [UInt64: (Int64, Bool)] = [:]
+        // Unsigned ranges map to one or two signed key ranges.
+        for (a, b) in signedRanges(lo, hi) {
+            let s = try db.prepare("SELECT user_id, history_version FROM \(v.table) WHERE user_id BETWEEN ? AND ?")
+            try s.bind([.int(a), .int(b)])
+            while try s.step() { out[UInt64(bitPattern: s.int64(0))] = (s.int64(1), false) }
+            let f = try db.prepare("SELECT user_id, history_version FROM failed_users WHERE version = ? AND user_id BETWEEN ? AND ?")
+            try f.bind([.text(v.version), .int(a), .int(b)])
+            while try f.step() {
+                let u = UInt64(bitPattern: f.int64(0))
+                if out[u] == nil { out[u] = (f.int64(1), true) }
+            }
+        }
+        return out
+    }
+
+    /// Whether a user was forgotten.
+    public func isTombstoned(_ user: UInt64) throws(StoreError) -> Bool {
+        try db.scalarInt("SELECT 1 FROM tombstones WHERE user_id = ?", [.int(Int64(bitPattern: user))]) != nil
+    }
+
+    /// Deletes the user from every version and records a tombstone that writes honour.
+    public func forget(_ user: UInt64) throws {
+        try db.transaction {
+            let key = Int64(bitPattern: user)
+            for v in try versions() { try db.prepare("DELETE FROM \(v.table) WHERE user_id = ?").run([.int(key)]) }
+            try db.prepare("DELETE FROM failed_users WHERE user_id = ?").run([.int(key)])
+            try db.prepare("INSERT OR IGNORE INTO tombstones(user_id, forgotten_at) VALUES (?, ?)").run([.int(key), .int(wallClockSeconds())])
+        }
+    }
+}
+
+/// Signed-key ranges covering the unsigned range [lo, hi] (ids ≥ 2^63 are stored as negatives).
+func signedRanges(_ lo: UInt64, _ hi: UInt64) -> [(Int64, Int64)] {
+    precondition(lo <= hi)
+    let split: UInt64 = 1 << 63
+    if hi < split { return [(Int64(lo), Int64(hi))] }
+    if lo >= split { return [(Int64(bitPattern: lo), Int64(bitPattern: hi))] }
+    return [(Int64(lo), Int64.max), (Int64.min, Int64(bitPattern: hi))]
+}
