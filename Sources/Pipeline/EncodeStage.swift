@@ -62,6 +62,8 @@ public struct EncodeReport: Sendable {
     public var windows = 0
     public var seconds = 0.0
     public var status: VersionStatus = .building
+    /// Stopped by a signal before all windows were done.
+    public var interrupted = false
 }
 
 /// Why the encode stages could not run.
@@ -110,80 +112,103 @@ public struct EncodeStage {
         }
     }
 
-    public func run(log: (String) -> Void = { _ in }) throws(EncodeError) -> EncodeReport {
-        let start = monotonicSeconds()
-        var report = EncodeReport()
-        // 1. The checkpoint and catalog, before any store is touched.
+    /// Loads the checkpoint (its self-test must pass) and checks the catalog, before any store is touched.
+    public func prepare(log: (String) -> Void) throws(EncodeError) -> PreparedModel {
         let checkpoint: Checkpoint
         do {
             let (ck, selftest) = try Checkpoint.loadVerified(directory: options.checkpoint, threads: options.threads)
             checkpoint = ck
             log("checkpoint \(options.checkpoint): \(ck.config.modelVersion), identity \(ck.identity.prefix(16))…, self-test passed (\(selftest.users) users)")
         } catch { throw .checkpoint(error) }
-        let config = checkpoint.config
-        report.modelVersion = config.modelVersion
-        let catalog: Catalog
         do {
-            catalog = try Catalog(path: options.catalog)
-            try Tokenizer.checkSemanticModel(config, catalog)
+            let catalog = try Catalog(path: options.catalog)
+            try Tokenizer.checkSemanticModel(checkpoint.config, catalog)
+            return PreparedModel(checkpoint: checkpoint, catalog: catalog, catalogSHA256: try catalog.contentHash().hex)
         } catch let e as CheckpointError {
             throw .checkpoint(e)
         } catch {
             throw .other("\(error)")
         }
+    }
 
-        // 2. This pipeline's lock on the embedding store: one run of a pipeline per store at a time.
+    /// This pipeline's lock on the embedding store: one run of a pipeline per store at a time
+    /// (different pipelines may overlap; the upsert rule keeps them safe).
+    public func lock() throws(EncodeError) -> FileLock {
         do { try Files.makeDirectories(Files.parentDirectory(options.embeddingStore)) } catch { throw .other("\(error)") }
-        let lock: FileLock
         do {
-            lock = try FileLock.acquire(path: options.embeddingStore + ".\(options.kind.rawValue).lock",
+            return try FileLock.acquire(path: options.embeddingStore + ".\(options.kind.rawValue).lock",
                                         holder: LockHolder(pipeline: options.kind.rawValue), timeout: options.lockTimeout)
         } catch { throw .locked(error) }
-        defer { withExtendedLifetime(lock) {} }
+    }
 
+    /// The model version this run writes: backfill creates it (building); nightly and refresh
+    /// require it to exist for this checkpoint and be active.
+    public func version(_ m: PreparedModel, in store: EmbeddingStore) throws(EncodeError) -> ModelVersionInfo {
+        let config = m.checkpoint.config
         do {
-            let history = try HistoryStore(path: options.historyStore, settings: nil)
-            let store = try EmbeddingStore(path: options.embeddingStore)
-            let version: ModelVersionInfo
             switch options.kind {
             case .backfill:
-                version = try store.ensureVersion(config.modelVersion, identity: checkpoint.identity,
-                                                  interests: config.interests, interestDim: config.interestDim)
+                return try store.ensureVersion(config.modelVersion, identity: m.checkpoint.identity,
+                                               interests: config.interests, interestDim: config.interestDim)
             case .nightly, .refresh:
                 guard let v = try store.version(config.modelVersion) else {
                     throw EncodeError.refused("model version \(config.modelVersion) is not in \(options.embeddingStore): run the backfill first")
                 }
-                guard v.identity == checkpoint.identity else {
+                guard v.identity == m.checkpoint.identity else {
                     throw EncodeError.refused("model version \(config.modelVersion) belongs to another checkpoint (\(v.identity.prefix(16))…)")
                 }
                 guard v.status == .active else {
                     throw EncodeError.refused("model version \(config.modelVersion) is \(v.status.rawValue), not active: \(options.kind.rawValue) writes only to the active version")
                 }
-                version = v
+                return v
             }
-            let tokenizer = try Tokenizer(config: config, store: history, catalog: catalog)
-            let encoder = Encoder(checkpoint: checkpoint)
-            let runID = wallClockSeconds()
+        } catch let e as EncodeError {
+            throw e
+        } catch let e as StoreError {
+            throw .store(e)
+        } catch {
+            throw .other("\(error)")
+        }
+    }
 
-            // 3. Windows of ascending user ids.
-            var cursor: UInt64 = 0
+    /// The window loop from `start` (an unsigned user id): select, sequence, encode, quantize and
+    /// write each window in one transaction together with its progress row. Stops after the
+    /// current window when `stop` is raised (the report says so).
+    public func encode(_ m: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore,
+                       runID: Int64, from start: UInt64, firstBatch: Int, stop: StopFlag, hooks: RunHooks,
+                       log: (String) -> Void) throws(EncodeError) -> EncodeReport {
+        let began = monotonicSeconds()
+        var report = EncodeReport()
+        let config = m.checkpoint.config
+        report.modelVersion = config.modelVersion
+        do {
+            let tokenizer = try Tokenizer(config: config, store: history, catalog: m.catalog)
+            let encoder = Encoder(checkpoint: m.checkpoint)
+            var cursor = start
+            var batch = firstBatch
             var done = false
             while !done {
+                if stop.isRaised {
+                    report.interrupted = true
+                    break
+                }
                 let window = try history.candidates(from: cursor, limit: options.windowUsers)
                 if window.count < options.windowUsers { done = true }
                 guard let last = window.last else { break }
-                if last.userID == .max { done = true } else { cursor = last.userID + 1 }
+                let next: UInt64
+                if last.userID == .max { done = true; next = .max } else { next = last.userID + 1 }
                 let owned = window.filter { options.shard.owns($0.userID) }
                 report.considered += owned.count
-                guard let first = owned.first else { continue }
-                let stored = try store.storedVersions(version: version, from: first.userID, through: last.userID)
-                let chosen = owned.filter {
-                    EncodeStage.selects(options.kind, $0, stored: stored[$0.userID], staleAfterEvents: options.staleAfterEvents)
+                var chosen: [Candidate] = []
+                if let first = owned.first {
+                    let stored = try store.storedVersions(version: version, from: first.userID, through: last.userID)
+                    chosen = owned.filter {
+                        EncodeStage.selects(options.kind, $0, stored: stored[$0.userID], staleAfterEvents: options.staleAfterEvents)
+                    }
                 }
-                if chosen.isEmpty { continue }
                 report.selected += chosen.count
 
-                // Sequence: the history and its version come from one read transaction per user.
+                // Sequence: each user's history and its version come from one read transaction.
                 var tokens: [TokenizedUser] = []
                 var versions: [Int64] = []
                 tokens.reserveCapacity(chosen.count)
@@ -207,27 +232,26 @@ public struct EncodeStage {
                         failures.append((t.userID, versions[i], "\(error)"))
                     }
                 }
-                // Write: one transaction, keys in order.
+                // Write: one transaction with the progress row, keys in order.
                 rows.sort { Int64(bitPattern: $0.userID) < Int64(bitPattern: $1.userID) }
                 let counts = try store.database.transaction { () throws -> WriteCounts in
                     let c = try store.upsert(rows, into: version)
                     try store.recordFailures(failures, version: version.version)
+                    try store.recordBatch(runID: runID, batch: batch, nextUser: next, selected: chosen.count, written: c.written, failed: failures.count)
+                    hooks.reached(.midTransaction, batch: batch)
                     return c
                 }
+                hooks.reached(.afterCommit, batch: batch)
+                batch += 1
                 report.counts.written += counts.written
                 report.counts.keptNewer += counts.keptNewer
                 report.counts.tombstoned += counts.tombstoned
                 report.failed += failures.count
                 report.windows += 1
                 for f in failures { log("user \(f.userID): encoding failed (\(f.reason)); skipped until its history grows") }
+                if batch % 8 == 0 { try hooks.checkpointWAL(store.database, batch: batch) }
+                cursor = next
             }
-            if options.kind == .backfill && options.shard == .all {
-                try store.promote(version.version)
-                log("model version \(version.version) is active")
-            } else {
-                try store.updateCoverage(version.version)
-            }
-            report.status = try store.version(version.version)?.status ?? .building
         } catch let e as EncodeError {
             throw e
         } catch let e as StoreError {
@@ -235,7 +259,14 @@ public struct EncodeStage {
         } catch {
             throw .other("\(error)")
         }
-        report.seconds = monotonicSeconds() - start
+        report.seconds = monotonicSeconds() - began
         return report
     }
+}
+
+/// A checkpoint whose self-test passed and the catalog checked against it.
+public struct PreparedModel {
+    public let checkpoint: Checkpoint
+    public let catalog: Catalog
+    public let catalogSHA256: String
 }

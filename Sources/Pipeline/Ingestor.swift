@@ -21,6 +21,9 @@ public struct IngestOptions: Sendable {
     public var batchEvents: Int = 1 << 20
     /// Name recorded in the lock file.
     public var pipelineName: String = "ingest"
+    /// `--shard k/n`: store only users with fmix(user) mod n == k. Every shard reads whole files (so
+    /// a file's bad fraction is the same on each); shard 0 writes the quarantine records.
+    public var shard: Shard = .all
 
     public init(historyStore: String, settings: HistorySettings?, inputs: [String], quarantineDirectory: String? = nil) {
         self.historyStore = historyStore
@@ -199,6 +202,8 @@ public struct Ingestor {
         } catch { throw .store(error) }
 
         let sink = QuarantineSink(directory: options.quarantineDirectory, file: file)
+        let shard = options.shard
+        let owned = EventBatch()
         let seq: Int64
         do { seq = try store.beginFile() } catch { throw .store(error) }
         var counts = AppendCounts()
@@ -206,13 +211,19 @@ public struct Ingestor {
         do {
             summary = try readEventLog(path: file, parser: parser, batch: batch, batchSize: options.batchEvents, hashContent: true,
                                        onBatch: { b in
-                                           let c = try store.append(b, parser: parser, ingestSeq: seq)
+                                           var part = b
+                                           if shard != .all {
+                                               owned.removeAll()
+                                               for e in b.events where shard.owns(e.userID) { owned.append(e, from: b) }
+                                               part = owned
+                                           }
+                                           let c = try store.append(part, parser: parser, ingestSeq: seq)
                                            counts.newEvents += c.newEvents
                                            counts.duplicates += c.duplicates
                                            counts.tombstoned += c.tombstoned
                                            counts.usersTouched += c.usersTouched
                                        },
-                                       onReject: { try sink.add($0) })
+                                       onReject: { r in if shard.index == 0 { try sink.add(r) } })
         } catch let e as LogReadError {
             store.rollbackFile()
             sink.discard()

@@ -93,6 +93,17 @@ public final class EmbeddingStore {
                 CREATE TABLE IF NOT EXISTS failed_users(
                     version TEXT NOT NULL, user_id INTEGER NOT NULL, history_version INTEGER NOT NULL,
                     reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (version, user_id));
+                CREATE TABLE IF NOT EXISTS runs(
+                    run_id INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, shard TEXT NOT NULL, model_version TEXT NOT NULL,
+                    checkpoint_identity TEXT NOT NULL, inputs TEXT NOT NULL, catalog_sha256 TEXT NOT NULL, cpu_kernel TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('running', 'interrupted', 'ok', 'failed')),
+                    host TEXT NOT NULL, pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER,
+                    selected INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0, failed_users INTEGER NOT NULL DEFAULT 0,
+                    files_rejected INTEGER NOT NULL DEFAULT 0, records_quarantined INTEGER NOT NULL DEFAULT 0,
+                    seconds REAL NOT NULL DEFAULT 0, message TEXT);
+                CREATE TABLE IF NOT EXISTS run_progress(
+                    run_id INTEGER NOT NULL, batch INTEGER NOT NULL, next_user TEXT NOT NULL, selected INTEGER NOT NULL,
+                    written INTEGER NOT NULL, failed_users INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (run_id, batch));
                 INSERT OR IGNORE INTO store_meta(key, value) VALUES ('format_version', '\(EmbeddingStore.formatVersion)');
                 COMMIT;
                 """)

@@ -29,4 +29,6 @@ public enum Gemm {
 public enum BLASThreads {
     public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var current: Int { Int(openblas_get_num_threads()) }
+    /// The CPU core OpenBLAS selected its kernels for (e.g. "Zen"): it decides the bits of every product.
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 }

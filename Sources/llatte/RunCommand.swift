@@ -1,7 +1,11 @@
 import ArgumentParser
+import Dispatch
 import Pipeline
 import Store
 import Support
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `llatte run pipelines/<name>.yaml`: one scheduled job (backfill, nightly or refresh).
 struct RunCommand: ParsableCommand {
@@ -10,15 +14,23 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a pipeline file (pipelines/backfill.yaml, nightly.yaml, refresh.yaml).",
         discussion: """
             Stages: ingest → select → sequence → encode → quantize → write. A file without the \
-            embedding_store/checkpoint keys stops after ingest. Keys are documented in docs/pipelines.md.
-            Exit codes: 0 ok, 1 failure, 3 some files or users rejected, 4 store locked.
+            embedding_store/checkpoint keys stops after ingest. An interrupted or killed run is resumed \
+            by the next run of the same pipeline (same inputs and checkpoint), unless --fresh. \
+            SIGINT/SIGTERM stop after the current batch. Keys are documented in docs/pipelines.md.
+            Exit codes: 0 ok, 1 failure, 3 some files or users rejected, 4 locked, 5 interrupted (resumable).
             """)
 
     @Argument(help: "Pipeline YAML file.")
     var pipeline: String
 
-    @Flag(name: .customLong("quiet"), help: "Print only the summary line.")
+    @Flag(name: .customLong("quiet"), help: "Print only the summary lines.")
     var quiet = false
+
+    @Flag(name: .customLong("fresh"), help: "Abandon an interrupted run of this pipeline instead of resuming it.")
+    var fresh = false
+
+    @Option(name: .customLong("shard"), help: "Run shard k of n (0-based, k/n): users with fmix(user_id) mod n == k.")
+    var shard: String?
 
     func run() throws {
         let config: PipelineConfig
@@ -26,6 +38,45 @@ struct RunCommand: ParsableCommand {
             throw exitWith(.failure, "llatte run: \(error)")
         }
         let log: (String) -> Void = quiet ? { (_: String) in } : { logLine($0) }
+        var parsedShard = Shard.all
+        if let shard {
+            guard let s = Shard(shard) else { throw exitWith(.usage, "llatte run: --shard \(shard): expected k/n with 0 ≤ k < n") }
+            parsedShard = s
+        }
+        guard var encode = config.encodeOptions else {
+            try ingestOnly(config, log: log)
+            return
+        }
+        encode.shard = parsedShard
+        var options = PipelineRunOptions(ingest: config.ingestOptions, encode: encode)
+        options.ingest?.shard = parsedShard
+        options.fresh = fresh
+        options.hooks = RunHooks.fromEnvironment()
+
+        let stop = StopFlag()
+        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler {
+                logLine("llatte run: signal \(sig): stopping after the current batch (rerun to resume)")
+                stop.raise()
+            }
+            src.resume()
+            return src
+        }
+        defer { signals.forEach { $0.cancel() } }
+
+        let report: PipelineRunReport
+        do { report = try PipelineRun(options: options).run(stop: stop, log: log) } catch let e {
+            throw exitWith(e.isLocked ? .locked : .failure, "llatte run: \(e)")
+        }
+        if let ingest = report.ingest { print(summaryLine(ingest)) }
+        print(encodeSummaryLine(report))
+        if report.status == .interrupted { throw exitWith(.interrupted) }
+        if (report.ingest?.rejectedFiles ?? 0) > 0 || report.failed > 0 { throw exitWith(.partialFailure) }
+    }
+
+    private func ingestOnly(_ config: PipelineConfig, log: (String) -> Void) throws {
         if let catalogPath = config.catalog {
             do {
                 let c = try Catalog(path: catalogPath)
@@ -34,34 +85,25 @@ struct RunCommand: ParsableCommand {
                 throw exitWith(.failure, "llatte run: \(error)")
             }
         }
+        var options = config.ingestOptions
+        if let shard { options.shard = Shard(shard) ?? .all }
         let report: IngestReport
-        do { report = try Ingestor(options: config.ingestOptions).run(log: log) } catch let e {
+        do { report = try Ingestor(options: options).run(log: log) } catch let e {
             switch e {
             case .locked: throw exitWith(.locked, "llatte run: \(e)")
             default: throw exitWith(.failure, "llatte run: \(e)")
             }
         }
         print(summaryLine(report))
-        guard let encodeOptions = config.encodeOptions else {
-            log("\(config.kind.rawValue): no embedding_store/checkpoint in \(pipeline): stopped after the ingest stage")
-            if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
-            return
-        }
-        let encoded: EncodeReport
-        do { encoded = try EncodeStage(options: encodeOptions).run(log: log) } catch let e {
-            switch e {
-            case .locked: throw exitWith(.locked, "llatte run: \(e)")
-            default: throw exitWith(.failure, "llatte run: \(e)")
-            }
-        }
-        print(encodeSummaryLine(encoded))
-        if report.rejectedFiles > 0 || encoded.failed > 0 { throw exitWith(.partialFailure) }
+        log("\(config.kind.rawValue): no embedding_store/checkpoint in \(pipeline): stopped after the ingest stage")
+        if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
     }
 }
 
-func encodeSummaryLine(_ r: EncodeReport) -> String {
-    "encode: model_version=\(r.modelVersion) status=\(r.status.rawValue) users considered=\(r.considered) selected=\(r.selected) "
-        + "encoded=\(r.encoded) failed=\(r.failed) rows written=\(r.counts.written) kept_newer=\(r.counts.keptNewer) "
-        + "forgotten=\(r.counts.tombstoned) windows=\(r.windows) seconds=\(fixed(r.seconds, 2)) "
-        + "users/s=\(fixed(Double(r.encoded) / max(r.seconds, 1e-9), 1))"
+func encodeSummaryLine(_ r: PipelineRunReport) -> String {
+    let e = r.encode
+    return "encode: run=\(r.runID)\(r.resumed ? " (resumed)" : "") status=\(r.status.rawValue) model_version=\(e.modelVersion) "
+        + "version_status=\(e.status.rawValue) users considered=\(e.considered) selected=\(e.selected) encoded=\(e.encoded) "
+        + "failed=\(e.failed) rows written=\(e.counts.written) kept_newer=\(e.counts.keptNewer) forgotten=\(e.counts.tombstoned) "
+        + "batches=\(e.windows) seconds=\(fixed(e.seconds, 2)) users/s=\(fixed(Double(e.encoded) / max(e.seconds, 1e-9), 1))"
 }

@@ -40,7 +40,11 @@ import TestSupport
             return o
         }
 
-        func run(_ kind: PipelineKind, stale: Int64 = 0) throws -> EncodeReport { try EncodeStage(options: options(kind, stale: stale)).run() }
+        func run(_ kind: PipelineKind, stale: Int64 = 0) throws -> EncodeReport {
+            let r = try PipelineRun(options: PipelineRunOptions(ingest: nil, encode: options(kind, stale: stale))).run()
+            #expect(r.status == .ok)
+            return r.encode
+        }
         func store() throws -> EmbeddingStore { try EmbeddingStore(path: dir.file("embeddings.db"), create: false) }
         func row(_ user: UInt64) throws -> EmbeddingRow? { try store().row(user, version: "golden-small") }
     }
@@ -119,7 +123,7 @@ import TestSupport
     @Test func nightlyAndRefreshRefuseAVersionThatIsNotActive() throws {
         var w = try World()
         try w.ingest(EncodeStageTests.clicks(1, from: 0, count: 3))
-        #expect(throws: EncodeError.self) { try w.run(.refresh) }    // no version yet
+        #expect(throws: PipelineRunError.self) { try w.run(.refresh) }    // no version yet
         _ = try w.run(.backfill)
         try w.store().database.execute("UPDATE model_versions SET status = 'building'")
         do {
@@ -169,8 +173,8 @@ import TestSupport
         do {
             _ = try w.run(.refresh)
             Issue.record("expected the lock to refuse")
-        } catch let e as EncodeError {
-            guard case .locked = e else { Issue.record("\(e)"); return }
+        } catch let e as PipelineRunError {
+            #expect(e.isLocked, "\(e)")
             #expect("\(e)".contains("pipeline=refresh"))
         }
         // Another pipeline may overlap.
