@@ -336,3 +336,36 @@ func signedRanges(_ lo: UInt64, _ hi: UInt64) -> [(Int64, Int64)] {
     if lo >= split { return [(Int64(bitPattern: lo), Int64(bitPattern: hi))] }
     return [(Int64(lo), Int64.max), (Int64.min, Int64(bitPattern: hi))]
 }
+
+extension EmbeddingStore {
+    /// The version nightly and refresh write to and readers default to: the active one, if any.
+    public func activeVersion() throws(StoreError) -> ModelVersionInfo? {
+        try versions().first { $0.status == .active }
+    }
+
+    /// Merges another store (a shard's) into this one: its versions (same identity required), rows
+    /// under the upsert rule in key order, failed users and tombstones. Returns rows written.
+    public func merge(from other: EmbeddingStore) throws -> Int {
+        var written = 0
+        let tombs = try other.db.prepare("SELECT user_id, forgotten_at FROM tombstones")
+        var forgotten: [(Int64, Int64)] = []
+        while try tombs.step() { forgotten.append((tombs.int64(0), tombs.int64(1))) }
+        for v in try other.versions() {
+            let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim)
+            let rows = try other.rows(version: v.version)
+            try db.transaction {
+                for (u, at) in forgotten {
+                    try db.prepare("INSERT OR IGNORE INTO tombstones(user_id, forgotten_at) VALUES (?, ?)").run([.int(u), .int(at)])
+                }
+                written += try upsert(rows, into: mine).written
+                let f = try other.db.prepare("SELECT user_id, history_version, reason FROM failed_users WHERE version = ?")
+                try f.bind([.text(v.version)])
+                var failures: [(userID: UInt64, historyVersion: Int64, reason: String)] = []
+                while try f.step() { failures.append((UInt64(bitPattern: f.int64(0)), f.int64(1), f.text(2))) }
+                try recordFailures(failures, version: v.version)
+            }
+            try updateCoverage(v.version)
+        }
+        return written
+    }
+}

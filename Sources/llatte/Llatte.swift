@@ -10,7 +10,8 @@ struct Llatte: ParsableCommand {
             Stages: ingest event logs into a history store, select users, build token sequences, \
             encode with the offline transformer, quantize to int8, write the embedding store.
             """,
-        subcommands: [RunCommand.self, IngestCommand.self, EncodeCommand.self, VerifyCommand.self, StatsCommand.self, CatalogCommand.self,
+        subcommands: [RunCommand.self, IngestCommand.self, EncodeCommand.self, GetCommand.self, ForgetCommand.self, ModelCommand.self,
+                      MergeCommand.self, VerifyCommand.self, StatsCommand.self, CatalogCommand.self,
                       SampleCommand.self, BenchCommand.self]
     )
 }
