@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "Support"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
-        .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport", "CLZ4"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),

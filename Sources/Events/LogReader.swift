@@ -95,41 +95,28 @@ public final class LogReader {
             return
         }
 
-        let decoder = LZ4FrameDecoder()
-        var inPos = 0
+        let frames = LZ4FrameReader(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
         var filled = 0
-        var hint = 1
-        var atEOF = false
         while true {
-            if inPos == inCount && !atEOF {
-                do { inCount = try file.read(into: input) } catch { throw LogReadError.io(error) }
-                inPos = 0
-                if inCount == 0 { atEOF = true }
-            }
-            if atEOF {
-                if hint != 0 { throw LogReadError.truncatedFrame(path: path) }
-                filled = try splitter.consume(window, filled: filled, atEnd: true, line: line, overlong: overlong)
-                return
-            }
-            let before = filled
-            let r: (consumed: Int, produced: Int, hint: Int)
-            do {
-                r = try decoder.step(src: input.baseAddress! + inPos, srcCount: inCount - inPos,
-                                     dst: window.baseAddress! + filled, dstCount: windowCapacity - filled)
-            } catch {
-                throw LogReadError.corruptFrame(path: path, message: error.message)
-            }
-            inPos += r.consumed
-            filled += r.produced
-            hint = r.hint
-            if r.produced > 0 {
-                hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + before, count: r.produced))
-                decompressedBytes += r.produced
-            }
-            // Hand out complete lines once the window has a block's worth of room no more.
-            if windowCapacity - filled < LogReader.blockRoom || (inPos == inCount && r.produced > 0) {
-                filled = try splitter.consume(window, filled: filled, atEnd: false, line: line, overlong: overlong)
-            }
+            let n: Int?
+            do { n = try frames.nextBlock(into: window.baseAddress! + filled) } catch { throw error.logReadError(path) }
+            guard let n else { break }
+            frames.absorb(window.baseAddress! + filled, count: n)
+            hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + filled, count: n))
+            decompressedBytes += n
+            filled += n
+            filled = try splitter.consume(window, filled: filled, atEnd: false, line: line, overlong: overlong)
+        }
+        _ = try splitter.consume(window, filled: filled, atEnd: true, line: line, overlong: overlong)
+    }
+}
+
+extension LogReadErrorCause {
+    func logReadError(_ path: String) -> LogReadError {
+        switch self {
+        case let .io(e): return .io(e)
+        case let .corrupt(message): return .corruptFrame(path: path, message: message)
+        case .truncated: return .truncatedFrame(path: path)
         }
     }
 }
