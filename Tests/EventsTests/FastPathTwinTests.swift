@@ -42,7 +42,57 @@ import TestSupport
             } else {
                 #expect(cb.count == 0, sourceLocation: sourceLocation)
             }
+            compareInWindow(line, sourceLocation: sourceLocation)
             return took
+        }
+    }
+
+    /// The canonical path on `line` still inside a window, followed by a newline and another line:
+    /// whenever it takes a line, that line ends at the window's first newline and the general parser
+    /// gives the same event for it.
+    func compareInWindow(_ line: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        let next = Array(#"{"event_id":1,"ts":2,"user_id":3,"item_id":4,"type":"click","surface":"feed"}"#.utf8)
+        for window in [line + [0x0A] + next + [0x0A], line + [0x0A], line, line + [0x0D, 0x0A] + next] {
+            let rules = FastPathTwinTests.rules
+            let w = EventParser(rules: rules), g = EventParser(rules: rules)
+            let wb = EventBatch(), gb = EventBatch()
+            window.withUnsafeBufferPointer { buf in
+                let took = w.parseCanonical(buf.baseAddress!, available: buf.count, lineNumber: 3, into: wb)
+                guard took > 0 else {
+                    #expect(wb.count == 0, sourceLocation: sourceLocation)
+                    return
+                }
+                let firstNewline = window.firstIndex(of: 0x0A)
+                #expect(firstNewline == took - 1, "took \(took) bytes: \(String(decoding: window, as: UTF8.self))", sourceLocation: sourceLocation)
+                guard firstNewline == took - 1 else { return }
+                let rejection = g.parseGeneral(UnsafeBufferPointer(rebasing: buf[0..<took - 1]), lineNumber: 3, into: gb)
+                #expect(rejection == nil, "in-window canonical path accepted what the general parser rejects", sourceLocation: sourceLocation)
+                if let c = wb.events.first, let e = gb.events.first {
+                    #expect(c.userID == e.userID && c.itemID == e.itemID && c.ts == e.ts && wb.eventID(c) == gb.eventID(e)
+                            && c.dwellMs.bitPattern == e.dwellMs.bitPattern && c.value.bitPattern == e.value.bitPattern
+                            && c.line == e.line && w.types.bytes(c.type) == g.types.bytes(e.type)
+                            && w.surfaces.bytes(c.surface) == g.surfaces.bytes(e.surface), sourceLocation: sourceLocation)
+                }
+            }
+        }
+    }
+
+    /// Random mutations that may put a newline inside a line: the in-window canonical path never
+    /// reads a line past its first newline, and agrees with the general parser on what it takes.
+    @Test func inWindowCanonicalPathStopsAtTheFirstNewline() {
+        var x: UInt64 = 7
+        func next() -> UInt64 { x = fmix64(x &+ 0x9E37_79B9_7F4A_7C15); return x }
+        let pieces: [String] = ["\n", "\n", "}\n", "0", "\"", ",", "}", " ", "\r", "."]
+        for k in 0..<20_000 {
+            var line = Array(eventLine(user: next() >> UInt64(k % 64), id: String(next() >> UInt64(k % 60)),
+                                       ts: Int64(next() % 1_000_000_000), item: next(), type: ["click", "impression", "save"][k % 3],
+                                       extra: k % 2 == 0 ? ",\"dwell_ms\":\(Double(next() % 100_000) / 1000)" : "").utf8)
+            for _ in 0..<Int(next() % 3) {
+                let at = Int(next() % UInt64(line.count))
+                let piece = Array(pieces[Int(next() % UInt64(pieces.count))].utf8)
+                if next() % 2 == 0 { line.replaceSubrange(at..<at + 1, with: piece) } else { line.insert(contentsOf: piece, at: at) }
+            }
+            compareInWindow(line)
         }
     }
 
