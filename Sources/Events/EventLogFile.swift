@@ -38,8 +38,9 @@ public func readEventLog(
         batch.removeAll()
     }
     try reader.forEachLine(fast: { start, available, number in
-        // Canonical lines are parsed in place, before their end is searched for.
-        let took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
+        // Canonical and compact lines are parsed in place, before their end is searched for.
+        var took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
+        if took == 0 { took = parser.parseCompact(start, available: available, lineNumber: number, into: batch) }
         if took > 0 {
             summary.lines += 1
             summary.events += 1
@@ -48,7 +49,7 @@ public func readEventLog(
         return took
     }, { number, line in
         summary.lines += 1
-        if let r = parser.parse(line, lineNumber: number, into: batch) {
+        if let r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)
