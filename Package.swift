@@ -50,7 +50,7 @@ let package = Package(
                 resources: [.copy("Goldens")]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "Support"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
-        .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport", "CLZ4"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -8,52 +8,77 @@ extension EventParser {
     /// nothing, and `parseFast` (then the general parser) decides; tests compare all three.
     @inline(__always)
     public func parseCanonical(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Bool {
-        let p = line.baseAddress!
-        let n = line.count
+        canonical(line.baseAddress!, line.count, inWindow: false, lineNumber: lineNumber, into: batch) != 0
+    }
+
+    /// `parseCanonical` on a line still inside the decompressed window, before it has been split off:
+    /// `available` bytes from `p` may be read, and the line must end `}\n` within them. Returns the
+    /// line's length with its newline, or 0 (nothing appended) for the other paths to decide.
+    ///
+    /// Why: most lines are canonical, and finding their end while parsing them saves the separate
+    /// newline search over every byte. Every byte a match depends on lies before that newline (no
+    /// word compared contains one, and digits and plain strings stop at it), so the line is judged
+    /// exactly as `parseCanonical` would judge it on its own.
+    @inline(__always)
+    public func parseCanonical(_ p: UnsafePointer<UInt8>, available: Int, lineNumber: Int, into batch: EventBatch) -> Int {
+        canonical(p, available, inWindow: true, lineNumber: lineNumber, into: batch)
+    }
+
+    /// The canonical path over `n` readable bytes; `inWindow` says whether the line ends at `n`
+    /// (false) or at the first `}\n` (true). Returns the bytes the line took, or 0.
+    @inline(__always)
+    func canonical(_ p: UnsafePointer<UInt8>, _ n: Int, inWindow: Bool, lineNumber: Int, into batch: EventBatch) -> Int {
         let t = canonicalWords
         @inline(__always) func word(_ at: Int) -> UInt64 { UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self) }
         @inline(__always) func tail(_ at: Int, _ mask: UInt64) -> UInt64 { word(at) & mask }
 
         // {"event_id": <integer>
-        guard n >= 96, word(0) == t.open, tail(8, 0xFFFF_FFFF) == t.openTail else { return false }
-        guard let (eventID, a) = FastDigits.unsigned(p, 12, n), a &+ 24 <= n else { return false }
+        guard n >= 96, word(0) == t.open, tail(8, 0xFFFF_FFFF) == t.openTail else { return 0 }
+        guard let (eventID, a) = FastDigits.unsigned(p, 12, n), a &+ 24 <= n else { return 0 }
         // ,"ts": <integer>
         guard tail(a, 0xFFFF_FFFF_FFFF) == t.ts, let (ts, b) = FastDigits.unsigned(p, a &+ 6, n), b &+ 24 <= n,
-              ts <= UInt64(Int64.max) else { return false }
+              ts <= UInt64(Int64.max) else { return 0 }
         // ,"user_id": <integer>
         guard word(b) == t.user, tail(b &+ 8, 0xFF_FFFF) == t.idTail,
-              let (user, c) = FastDigits.unsigned(p, b &+ 11, n), c &+ 24 <= n else { return false }
+              let (user, c) = FastDigits.unsigned(p, b &+ 11, n), c &+ 24 <= n else { return 0 }
         // ,"item_id": <integer>
         guard word(c) == t.item, tail(c &+ 8, 0xFF_FFFF) == t.idTail,
-              let (item, d) = FastDigits.unsigned(p, c &+ 11, n), d &+ 16 <= n else { return false }
+              let (item, d) = FastDigits.unsigned(p, c &+ 11, n), d &+ 16 <= n else { return 0 }
         // ,"type":"<string>"
-        guard word(d) == t.type, p[d &+ 8] == 0x22, let (typeEnd) = FastStrings.end(p, d &+ 9, n), typeEnd &+ 16 <= n else { return false }
+        guard word(d) == t.type, p[d &+ 8] == 0x22, let (typeEnd) = FastStrings.end(p, d &+ 9, n), typeEnd &+ 16 <= n else { return 0 }
         // ,"surface":"<string>"
         guard word(typeEnd &+ 1) == t.surface, tail(typeEnd &+ 9, 0xFFFF_FFFF) == t.surfaceTail,
-              let surfaceEnd = FastStrings.end(p, typeEnd &+ 13, n) else { return false }
+              let surfaceEnd = FastStrings.end(p, typeEnd &+ 13, n) else { return 0 }
         var i = surfaceEnd &+ 1
         var dwell = 0.0, value = 0.0
         // [,"dwell_ms": <number|null>][,"value": <number|null>] }
         if i &+ 12 <= n && word(i) == t.dwell && tail(i &+ 8, 0xFFFF_FFFF) == t.dwellTail {
-            guard let (x, next) = FastDigits.metadata(p, i &+ 12, n) else { return false }
+            guard let (x, next) = FastDigits.metadata(p, i &+ 12, n) else { return 0 }
             dwell = x
             i = next
         }
         if i &+ 9 <= n && word(i) == t.value && p[i &+ 8] == 0x3A {
-            guard let (x, next) = FastDigits.metadata(p, i &+ 9, n) else { return false }
+            guard let (x, next) = FastDigits.metadata(p, i &+ 9, n) else { return 0 }
             value = x
             i = next
         }
-        guard i &+ 1 == n, p[i] == 0x7D else { return false }
+        let taken: Int
+        if inWindow {
+            guard i &+ 2 <= n, UnsafeRawPointer(p + i).loadUnaligned(as: UInt16.self) == 0x0A7D else { return 0 }
+            taken = i &+ 2
+        } else {
+            guard i &+ 1 == n, p[i] == 0x7D else { return 0 }
+            taken = n
+        }
         let tsValue = Int64(ts)
-        guard tsValue >= rules.minTs, tsValue <= rules.maxTs else { return false }
+        guard tsValue >= rules.minTs, tsValue <= rules.maxTs else { return 0 }
         let typeStart = d &+ 9, surfaceStart = typeEnd &+ 13
         let e = Event(userID: user, itemID: item, ts: tsValue, idPayload: eventID, idLength: Event.integerID,
                       type: types.intern(p + typeStart, count: typeEnd &- typeStart, readable: n &- typeStart),
                       surface: surfaces.intern(p + surfaceStart, count: surfaceEnd &- surfaceStart, readable: n &- surfaceStart),
                       dwellMs: dwell, value: value, line: lineNumber)
         batch.append(e)
-        return true
+        return taken
     }
 }
 

@@ -37,9 +37,19 @@ public func readEventLog(
         try onBatch(batch)
         batch.removeAll()
     }
-    try reader.forEachLine({ number, line in
+    try reader.forEachLine(fast: { start, available, number in
+        // Canonical and compact lines are parsed in place, before their end is searched for.
+        var took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
+        if took == 0 { took = parser.parseCompact(start, available: available, lineNumber: number, into: batch) }
+        if took > 0 {
+            summary.lines += 1
+            summary.events += 1
+            if batch.count >= batchSize { try flush() }
+        }
+        return took
+    }, { number, line in
         summary.lines += 1
-        if let r = parser.parse(line, lineNumber: number, into: batch) {
+        if let r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)

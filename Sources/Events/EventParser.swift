@@ -74,7 +74,15 @@ public final class EventParser {
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
     public func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if parseCanonical(line, lineNumber: lineNumber, into: batch) || parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        if parseCanonical(line, lineNumber: lineNumber, into: batch) || parseCompact(line, lineNumber: lineNumber, into: batch) { return nil }
+        return parseRefusedInWindow(line, lineNumber: lineNumber, into: batch)
+    }
+
+    /// `parse` for a line the in-window paths (canonical, compact) have already refused: the
+    /// whitespace-tolerant fast path, then the general parser. Any line may be passed; the in-window
+    /// paths are only skipped because they would almost surely refuse it again.
+    public func parseRefusedInWindow(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
+        if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
         return parseGeneral(line, lineNumber: lineNumber, into: batch)
     }
 

@@ -12,36 +12,6 @@ public enum LZ4Magic {
     }
 }
 
-/// A streaming LZ4 frame decoder (liblz4's frame API): concatenated and skippable frames, checksums verified.
-final class LZ4FrameDecoder {
-    private var dctx: OpaquePointer?
-
-    init() {
-        let rc = LZ4F_createDecompressionContext(&dctx, UInt32(LZ4F_VERSION))
-        precondition(LZ4F_isError(rc) == 0 && dctx != nil, "LZ4F_createDecompressionContext failed")
-    }
-
-    deinit { LZ4F_freeDecompressionContext(dctx) }
-
-    /// One decompression step. Returns (bytes consumed, bytes produced, hint) where hint 0 means a
-    /// frame just ended; throws the library's message on corrupt input.
-    func step(src: UnsafeRawPointer, srcCount: Int, dst: UnsafeMutableRawPointer, dstCount: Int) throws(LZ4Failure) -> (consumed: Int, produced: Int, hint: Int) {
-        var srcSize = srcCount
-        var dstSize = dstCount
-        let rc = LZ4F_decompress(dctx, dst, &dstSize, src, &srcSize, nil)
-        if LZ4F_isError(rc) != 0 {
-            throw LZ4Failure(message: String(cString: LZ4F_getErrorName(rc)))
-        }
-        return (srcSize, dstSize, Int(rc))
-    }
-
-    /// Forgets any partial frame so the decoder can start again.
-    func reset() { LZ4F_resetDecompressionContext(dctx) }
-}
-
-/// liblz4's reason for refusing a frame.
-struct LZ4Failure: Error { let message: String }
-
 /// LZ4 frame compression of whole buffers (generator and tests): one frame, content checksum on.
 public enum LZ4FrameWriter {
     /// Compresses `input` into one LZ4 frame as the `lz4` tool writes by default: 4 MiB independent

@@ -62,6 +62,18 @@ public final class LogReader {
         _ line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void,
         overlong: (Int, Int) throws -> Void
     ) throws {
+        try forEachLine(fast: { _, _, _ in 0 }, line, overlong: overlong)
+    }
+
+    /// `forEachLine`, offering each line to `fast(start, available, number)` before its end is
+    /// searched for: `available` bytes from `start` (at most `maxLineBytes + 1`) are readable, and
+    /// `fast` returns the length of the line it took including its `\n`, or 0 to let the line be
+    /// split off and passed to `line` as usual. A taken line never reaches `line`.
+    public func forEachLine(
+        fast: (UnsafePointer<UInt8>, Int, Int) throws -> Int,
+        _ line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void,
+        overlong: (Int, Int) throws -> Void
+    ) throws {
         let file: InputFile
         do { file = try InputFile(path: path) } catch { throw LogReadError.io(error) }
         let windowCapacity = LogReader.blockRoom + maxLineBytes + 1
@@ -85,7 +97,7 @@ public final class LogReader {
                 hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + splitter.carry, count: filled - splitter.carry))
                 decompressedBytes += filled - splitter.carry
                 let eof = filled == splitter.carry
-                filled = try splitter.consume(window, filled: filled, atEnd: eof, line: line, overlong: overlong)
+                filled = try splitter.consume(window, filled: filled, atEnd: eof, fast: fast, line: line, overlong: overlong, frames: nil)
                 if eof { break }
                 let room = UnsafeMutableRawBufferPointer(rebasing: window[filled..<min(windowCapacity, filled + LogReader.blockRoom)])
                 let n: Int
@@ -95,41 +107,28 @@ public final class LogReader {
             return
         }
 
-        let decoder = LZ4FrameDecoder()
-        var inPos = 0
+        let frames = LZ4FrameReader(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
         var filled = 0
-        var hint = 1
-        var atEOF = false
         while true {
-            if inPos == inCount && !atEOF {
-                do { inCount = try file.read(into: input) } catch { throw LogReadError.io(error) }
-                inPos = 0
-                if inCount == 0 { atEOF = true }
-            }
-            if atEOF {
-                if hint != 0 { throw LogReadError.truncatedFrame(path: path) }
-                filled = try splitter.consume(window, filled: filled, atEnd: true, line: line, overlong: overlong)
-                return
-            }
-            let before = filled
-            let r: (consumed: Int, produced: Int, hint: Int)
-            do {
-                r = try decoder.step(src: input.baseAddress! + inPos, srcCount: inCount - inPos,
-                                     dst: window.baseAddress! + filled, dstCount: windowCapacity - filled)
-            } catch {
-                throw LogReadError.corruptFrame(path: path, message: error.message)
-            }
-            inPos += r.consumed
-            filled += r.produced
-            hint = r.hint
-            if r.produced > 0 {
-                hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + before, count: r.produced))
-                decompressedBytes += r.produced
-            }
-            // Hand out complete lines once the window has a block's worth of room no more.
-            if windowCapacity - filled < LogReader.blockRoom || (inPos == inCount && r.produced > 0) {
-                filled = try splitter.consume(window, filled: filled, atEnd: false, line: line, overlong: overlong)
-            }
+            let n: Int?
+            do { n = try frames.nextBlock(into: window.baseAddress! + filled) } catch { throw error.logReadError(path) }
+            guard let n else { break }
+            // The content checksum is computed by the splitter, slice by slice just ahead of the lines.
+            hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + filled, count: n))
+            decompressedBytes += n
+            filled += n
+            filled = try splitter.consume(window, filled: filled, atEnd: false, fast: fast, line: line, overlong: overlong, frames: frames)
+        }
+        _ = try splitter.consume(window, filled: filled, atEnd: true, fast: fast, line: line, overlong: overlong, frames: frames)
+    }
+}
+
+extension LogReadErrorCause {
+    func logReadError(_ path: String) -> LogReadError {
+        switch self {
+        case let .io(e): return .io(e)
+        case let .corrupt(message): return .corruptFrame(path: path, message: message)
+        case .truncated: return .truncatedFrame(path: path)
         }
     }
 }
@@ -146,14 +145,38 @@ struct LineSplitter {
 
     init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
+    /// Bytes of the window already passed to the frame reader's content checksum.
+    var hashed = 0
+    /// How far ahead of the current line the content checksum runs: a few lines, so the bytes are
+    /// hashed while they are in L1 and the hash's multiply chain overlaps the parsing of the line.
+    static let hashAhead = 256
+
     /// Emits every complete line in `window[0..<filled]`; returns the new fill (the carried tail).
+    /// Each line is offered to `fast` first. With `frames`, every byte of the window is passed to its
+    /// content checksum, in order, a little ahead of the line being parsed.
+    @inline(__always)
     mutating func consume(
         _ window: UnsafeMutableRawBufferPointer, filled: Int, atEnd: Bool,
-        line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, overlong: (Int, Int) throws -> Void
+        fast: (UnsafePointer<UInt8>, Int, Int) throws -> Int,
+        line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, overlong: (Int, Int) throws -> Void,
+        frames: LZ4FrameReader?
     ) rethrows -> Int {
         let base = window.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var start = 0
         while start < filled {
+            if let frames, hashed < filled && hashed < start &+ LineSplitter.hashAhead {
+                let count = min(filled &- hashed, LineSplitter.hashAhead)
+                frames.absorb(base + hashed, count: count)
+                hashed &+= count
+            }
+            if !skipping {
+                let took = try fast(base + start, min(filled &- start, maxLineBytes &+ 1), lineNumber &+ 1)
+                if took > 0 {
+                    lineNumber &+= 1
+                    start &+= took
+                    continue
+                }
+            }
             guard let nl = memchr(base + start, 0x0A, filled - start) else { break }
             let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
             lineNumber += 1
@@ -168,7 +191,9 @@ struct LineSplitter {
             }
             start = end + 1
         }
+        if let frames, hashed < filled { frames.absorb(base + hashed, count: filled &- hashed) }
         var tail = filled - start
+        defer { hashed = carry }
         if atEnd {
             if skipping {
                 lineNumber += 1

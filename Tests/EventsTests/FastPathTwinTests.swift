@@ -42,7 +42,107 @@ import TestSupport
             } else {
                 #expect(cb.count == 0, sourceLocation: sourceLocation)
             }
+            // And the compact path.
+            let compact = EventParser(rules: FastPathTwinTests.rules), kb = EventBatch()
+            if compact.parseCompact(b, lineNumber: 3, into: kb) {
+                #expect(rejection == nil, "compact path accepted what the general parser rejects: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
+                if let c = kb.events.first, let g = gb.events.first {
+                    #expect(c.userID == g.userID && c.itemID == g.itemID && c.ts == g.ts && kb.eventID(c) == gb.eventID(g)
+                            && c.dwellMs.bitPattern == g.dwellMs.bitPattern && c.value.bitPattern == g.value.bitPattern
+                            && c.line == g.line && compact.types.bytes(c.type) == general.types.bytes(g.type)
+                            && compact.surfaces.bytes(c.surface) == general.surfaces.bytes(g.surface), sourceLocation: sourceLocation)
+                }
+            } else {
+                #expect(kb.count == 0, sourceLocation: sourceLocation)
+            }
+            compareInWindow(line, sourceLocation: sourceLocation)
             return took
+        }
+    }
+
+    /// The in-window paths (canonical, compact) on `line` still inside a window, followed by a
+    /// newline and another line: whenever one takes a line, that line ends at the window's first
+    /// newline and the general parser gives the same event for it.
+    func compareInWindow(_ line: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        let next = Array(#"{"event_id":1,"ts":2,"user_id":3,"item_id":4,"type":"click","surface":"feed","x":[1,"#.utf8)
+        for window in [line + [0x0A] + next + [0x0A], line + [0x0A], line, line + [0x0D, 0x0A] + next, line + [0x0A, 0x20, 0x32, 0x5D, 0x7D]]
+            where window.count > 0 {
+          for compact in [false, true] {
+            let rules = FastPathTwinTests.rules
+            let w = EventParser(rules: rules), g = EventParser(rules: rules)
+            let wb = EventBatch(), gb = EventBatch()
+            window.withUnsafeBufferPointer { buf in
+                let took = compact ? w.parseCompact(buf.baseAddress!, available: buf.count, lineNumber: 3, into: wb)
+                    : w.parseCanonical(buf.baseAddress!, available: buf.count, lineNumber: 3, into: wb)
+                guard took > 0 else {
+                    #expect(wb.count == 0, sourceLocation: sourceLocation)
+                    return
+                }
+                let firstNewline = window.firstIndex(of: 0x0A)
+                #expect(firstNewline == took - 1, "took \(took) bytes: \(String(decoding: window, as: UTF8.self))", sourceLocation: sourceLocation)
+                guard firstNewline == took - 1 else { return }
+                let rejection = g.parseGeneral(UnsafeBufferPointer(rebasing: buf[0..<took - 1]), lineNumber: 3, into: gb)
+                #expect(rejection == nil, "in-window canonical path accepted what the general parser rejects", sourceLocation: sourceLocation)
+                if let c = wb.events.first, let e = gb.events.first {
+                    #expect(c.userID == e.userID && c.itemID == e.itemID && c.ts == e.ts && wb.eventID(c) == gb.eventID(e)
+                            && c.dwellMs.bitPattern == e.dwellMs.bitPattern && c.value.bitPattern == e.value.bitPattern
+                            && c.line == e.line && w.types.bytes(c.type) == g.types.bytes(e.type)
+                            && w.surfaces.bytes(c.surface) == g.surfaces.bytes(e.surface), sourceLocation: sourceLocation)
+                }
+            }
+          }
+        }
+    }
+
+    /// Lines as a compact log writes them besides the canonical spelling — keys shuffled, string
+    /// ids, unknown fields with nested values — lightly mutated: every path that takes one agrees
+    /// with the general parser.
+    @Test func shuffledAndUnknownFieldLinesAgree() {
+        var x: UInt64 = 11
+        func next() -> UInt64 { x = fmix64(x &+ 0x9E37_79B9_7F4A_7C15); return x }
+        let pieces: [String] = ["0", "\"", ",", "}", "{", ":", " ", "\n", "\\", "[", "]", "\u{e9}", "1e", "x", "null"]
+        let unknown = [#""ctx":{"a":[1,2,{"b":null}],"c":"d"}"#, #""x":1"#, #""y":[true,false]"#, #""x":{"x":{}}"#,
+                       #""ctx":{"a":1,"a":2}"#, #""z":"\u00e9""#, "\"w\": [ 1 ,\n 2 ]", #""v":"tab\there""#]
+        var taken = 0
+        for k in 0..<20_000 {
+            var members = [
+                #""event_id":"# + (k % 4 == 0 ? "\"s-\(next() % 1000)\"" : String(next() >> UInt64(k % 60))),
+                #""ts":\#(next() % 2_000_000_000)"#, #""user_id":\#(next() >> UInt64(k % 64))"#, #""item_id":\#(next())"#,
+                #""type":"\#(["click", "impression", "add_to_cart"][k % 3])""#, #""surface":"\#(["feed", "reels", "marketplace"][k % 3])""#,
+            ]
+            if k % 2 == 0 { members.append(#""dwell_ms":\#(Double(next() % 100_000) / 1000)"#) }
+            if k % 5 == 0 { members.append(#""value":\#(k % 10 == 0 ? "null" : String(next() % 1000))"#) }
+            for _ in 0..<Int(next() % 3) { members.append(unknown[Int(next() % UInt64(unknown.count))]) }
+            for a in stride(from: members.count - 1, to: 0, by: -1) { members.swapAt(a, Int(next() % UInt64(a + 1))) }
+            var line = Array(("{" + members.joined(separator: ",") + "}").utf8)
+            for _ in 0..<Int(next() % 3) {
+                let at = Int(next() % UInt64(line.count))
+                let piece = Array(pieces[Int(next() % UInt64(pieces.count))].utf8)
+                if next() % 2 == 0 { line.replaceSubrange(at..<at + 1, with: piece) } else { line.insert(contentsOf: piece, at: at) }
+            }
+            let p = EventParser(rules: FastPathTwinTests.rules), b = EventBatch()
+            line.withUnsafeBufferPointer { if p.parseCompact($0, lineNumber: 1, into: b) { taken += 1 } }
+            compare(line)
+        }
+        #expect(taken > 5_000, "the compact path should take most of these lines (took \(taken))")
+    }
+
+    /// Random mutations that may put a newline inside a line: the in-window canonical path never
+    /// reads a line past its first newline, and agrees with the general parser on what it takes.
+    @Test func inWindowCanonicalPathStopsAtTheFirstNewline() {
+        var x: UInt64 = 7
+        func next() -> UInt64 { x = fmix64(x &+ 0x9E37_79B9_7F4A_7C15); return x }
+        let pieces: [String] = ["\n", "\n", "}\n", "0", "\"", ",", "}", " ", "\r", "."]
+        for k in 0..<20_000 {
+            var line = Array(eventLine(user: next() >> UInt64(k % 64), id: String(next() >> UInt64(k % 60)),
+                                       ts: Int64(next() % 1_000_000_000), item: next(), type: ["click", "impression", "save"][k % 3],
+                                       extra: k % 2 == 0 ? ",\"dwell_ms\":\(Double(next() % 100_000) / 1000)" : "").utf8)
+            for _ in 0..<Int(next() % 3) {
+                let at = Int(next() % UInt64(line.count))
+                let piece = Array(pieces[Int(next() % UInt64(pieces.count))].utf8)
+                if next() % 2 == 0 { line.replaceSubrange(at..<at + 1, with: piece) } else { line.insert(contentsOf: piece, at: at) }
+            }
+            compareInWindow(line)
         }
     }
 
