@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Events
+import Foundation
 import Pipeline
 import Store
 import Support
@@ -186,18 +187,26 @@ import TestSupport
         withExtendedLifetime(holder) {}
     }
 
-    @Test func waitingIngestProceedsWhenTheLockIsReleased() async throws {
+    @Test func waitingIngestProceedsWhenTheLockIsReleased() throws {
         let dir = TempDirectory()
         let f = dir.writeLines("a.jsonl", [eventLine(user: 1, id: "1", ts: 10)])
         let lockPath = dir.file("history.db") + ".lock"
         var holder: FileLock? = try FileLock.acquire(path: lockPath, holder: LockHolder(pipeline: "nightly"), timeout: 0)
-        let opts = { var o = options(dir, [f]); o.lockTimeout = 10; return o }()
-        let task = Task.detached { try Ingestor(options: opts).run() }
-        try await Task.sleep(nanoseconds: 300_000_000)
+        let opts = { var o = options(dir, [f]); o.lockTimeout = 60; return o }()
+        // A thread of its own, not the test pool's, so a busy pool cannot delay the waiter.
+        final class Outcome: @unchecked Sendable { var files = -1; let done = DispatchSemaphore(value: 0) }
+        let outcome = Outcome()
+        let waiter = Thread {
+            outcome.files = (try? Ingestor(options: opts).run())?.ingestedFiles ?? -2
+            outcome.done.signal()
+        }
+        waiter.start()
+        usleep(300_000)
+        #expect(outcome.files == -1)   // still waiting for the lock
         holder = nil
         _ = holder
-        let r = try await task.value
-        #expect(r.ingestedFiles == 1)
+        outcome.done.wait()
+        #expect(outcome.files == 1)
     }
 
     @Test func tooManyBadLinesRejectTheFileOthersStillLand() throws {
