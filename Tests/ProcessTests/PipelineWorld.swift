@@ -18,11 +18,15 @@ struct PipelineWorld {
         try w.close()
         for day in 0..<days { writeDay(day) }
         dir.writeLines("users.jsonl", (0..<users).filter { $0 % 3 != 0 }.map { "{\"user_id\":\(PipelineWorld.userID($0)),\"country\":\"BR\",\"log_account_age_days\":\($0 % 9).5}" })
-        for kind in ["backfill", "refresh", "nightly"] {
-            dir.write("\(kind).yaml", text: """
+        for kind in ["backfill", "refresh", "nightly"] { writePipeline(kind, out: "out", windowUsers: windowUsers) }
+    }
+
+    /// A pipeline file whose stores live under `out` (shards get their own).
+    func writePipeline(_ kind: String, out: String, windowUsers: Int = 4, name: String? = nil) {
+            dir.write("\(name ?? kind).yaml", text: """
                 pipeline: \(kind)
-                history_store: \(dir.file("out/history.db"))
-                embedding_store: \(dir.file("out/embeddings.db"))
+                history_store: \(dir.file("\(out)/history.db"))
+                embedding_store: \(dir.file("\(out)/embeddings.db"))
                 checkpoint: \(Goldens.directory("small"))
                 inputs:
                   events: [\(dir.file("logs"))]
@@ -35,12 +39,11 @@ struct PipelineWorld {
                   retention_cap: 500
                 ingest:
                   lock_timeout: 0
-                  quarantine_dir: \(dir.file("out/quarantine"))
+                  quarantine_dir: \(dir.file("\(out)/quarantine"))
                 encode:
                   threads: 2
                   window_users: \(windowUsers)
                 """)
-        }
     }
 
     /// User ids spread over the whole unsigned range, some above 2^63.

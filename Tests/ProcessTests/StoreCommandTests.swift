@@ -1,0 +1,85 @@
+import Foundation
+import Store
+import Support
+import Testing
+import TestSupport
+
+/// The store as users see it: `llatte get`, the documented Python reader, `forget`, shard merges.
+@Suite struct StoreCommandTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The ```python block of docs/store.md, as a program.
+    static func pythonReader() throws -> String {
+        let doc = try String(contentsOfFile: repoRoot + "/docs/store.md", encoding: .utf8)
+        guard let start = doc.range(of: "```python\n"), let end = doc.range(of: "```", range: start.upperBound..<doc.endIndex) else {
+            throw POSIXError(.ENOENT)
+        }
+        return String(doc[start.upperBound..<end.lowerBound])
+    }
+
+    @Test func getAndTheDocumentedPythonReaderAgree() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let reader = w.dir.write("reader.py", text: try StoreCommandTests.pythonReader())
+        for i in [0, 3, 7] {   // 3 and 7 are stored under negative keys
+            let user = PipelineWorld.userID(i)
+            let get = try ChildProcess(ChildProcess.llatte, ["get", String(user), "--embedding-store", w.dir.file("out/embeddings.db"), "--json"],
+                                       outputPrefix: w.dir.file("get\(i)"))
+            #expect(get.wait() == 0, "\(get.stderr)")
+            let row = try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as! [String: Any]
+            #expect((row["user_id"] as! NSNumber).uint64Value == user)
+            let codes = (row["codes"] as! [NSNumber]).map(\.doubleValue), scales = (row["scales"] as! [NSNumber]).map(\.doubleValue)
+            let d = (row["interest_dim"] as! NSNumber).intValue
+            let py = try ChildProcess("/usr/bin/env", ["python3", reader, w.dir.file("out/embeddings.db"), String(user)], outputPrefix: w.dir.file("py\(i)"))
+            #expect(py.wait() == 0, "\(py.stderr)")
+            let f = py.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            #expect(Int(f[0]) == scales.count && Int(f[1]) == d)
+            #expect(Int64(f[2]) == (row["as_of"] as! NSNumber).int64Value && Int64(f[3]) == (row["history_version"] as! NSNumber).int64Value)
+            for j in 0..<d {
+                let expected = Float(codes[j]) * Float(scales[0])
+                #expect(abs(Double(f[4 + j])! - Double(expected)) <= 1e-5 * max(1, abs(Double(expected))), "user \(user) component \(j)")
+            }
+        }
+    }
+
+    @Test func forgetRemovesAUserEverywhereAndARedeliveredFileDoesNotBringItBack() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let user = PipelineWorld.userID(5)
+        let forget = try ChildProcess(ChildProcess.llatte, ["forget", String(user), "--history-store", w.dir.file("out/history.db"),
+                                                            "--embedding-store", w.dir.file("out/embeddings.db")], outputPrefix: w.dir.file("forget"))
+        #expect(forget.wait() == 0, "\(forget.stderr)")
+        #expect(try w.store().row(user, version: "golden-small") == nil)
+        let history = try HistoryStore(path: w.dir.file("out/history.db"), settings: nil)
+        #expect(try history.userState(user) == nil && history.features(user) == nil)
+        // The same day re-delivered under a new name, with a conversion for the user: nothing comes back.
+        w.dir.write("logs/redelivered.jsonl", try Files.readAll(w.dir.file("logs/day0.jsonl"))
+                    + Array((eventLine(user: user, id: "\"late\"", ts: 1_790_500_000, item: 1001, type: "purchase") + "\n").utf8))
+        #expect(try w.run("refresh").wait() == 0)
+        #expect(try w.store().row(user, version: "golden-small") == nil)
+        #expect(try HistoryStore(path: w.dir.file("out/history.db"), settings: nil).userState(user) == nil)
+        #expect(try w.rows().count == 39)
+    }
+
+    @Test func fourShardsMergedEqualTheSingleRunRowForRow() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let single = try w.rows()
+        var stores: [String] = []
+        for k in 0..<4 {
+            w.writePipeline("backfill", out: "shard\(k)", name: "shard\(k)")
+            let p = try ChildProcess(ChildProcess.llatte, ["run", w.dir.file("shard\(k).yaml"), "--shard", "\(k)/4"], outputPrefix: w.dir.file("shard\(k)"))
+            #expect(p.wait() == 0, "\(p.stderr)")
+            stores.append(w.dir.file("shard\(k)/embeddings.db"))
+            // Each shard holds only its own users, and its version stays building until merged.
+            let rows = try EmbeddingStore(path: stores[k], create: false).rows(version: "golden-small")
+            #expect(rows.allSatisfy { fmix64($0.userID) % 4 == UInt64(k) })
+            #expect(try EmbeddingStore(path: stores[k], create: false).version("golden-small")?.status == .building)
+        }
+        let merge = try ChildProcess(ChildProcess.llatte, ["merge", "--into", w.dir.file("merged.db"), "--promote"] + stores, outputPrefix: w.dir.file("merge"))
+        #expect(merge.wait() == 0, "\(merge.stderr)")
+        let merged = try EmbeddingStore(path: w.dir.file("merged.db"), create: false)
+        #expect(sameRows(try merged.rows(version: "golden-small"), single))
+        #expect(try merged.version("golden-small")?.status == .active && merged.version("golden-small")?.coverage == 40)
+    }
+}
