@@ -171,97 +171,36 @@ public struct EncodeStage {
         }
     }
 
-    /// The window loop from `start` (an unsigned user id): select, sequence, encode, quantize and
-    /// write each window in one transaction together with its progress row. Stops after the
-    /// current window when `stop` is raised (the report says so).
+    /// The window loop from `start` (an unsigned user id) as three overlapping stages joined by
+    /// bounded queues (back-pressure: at most two windows wait between stages, so memory does not
+    /// grow with the user count): select + sequence on one thread, encode + quantize on the worker
+    /// threads, write on a third — each window in one transaction with its progress row, in window
+    /// order. When `stop` is raised no new window is selected; those in flight are finished.
     public func encode(_ m: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore,
                        runID: Int64, from start: UInt64, firstBatch: Int, stop: StopFlag, hooks: RunHooks,
-                       log: (String) -> Void) throws(EncodeError) -> EncodeReport {
+                       progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in },
+                       log: @escaping @Sendable (String) -> Void) throws(EncodeError) -> EncodeReport {
         let began = monotonicSeconds()
-        var report = EncodeReport()
         let config = m.checkpoint.config
+        let total: Int
+        do { total = try history.candidateCount() } catch { throw .store(error) }
+        let pipeline = WindowPipeline(stage: self, model: m, version: version, history: history, store: store, runID: runID,
+                                      hooks: hooks, stop: stop, progress: progress, log: log, total: total, began: began)
+        var report = try pipeline.run(from: start, firstBatch: firstBatch)
         report.modelVersion = config.modelVersion
-        do {
-            let tokenizer = try Tokenizer(config: config, store: history, catalog: m.catalog)
-            let encoder = Encoder(checkpoint: m.checkpoint)
-            var cursor = start
-            var batch = firstBatch
-            var done = false
-            while !done {
-                if stop.isRaised {
-                    report.interrupted = true
-                    break
-                }
-                let window = try history.candidates(from: cursor, limit: options.windowUsers)
-                if window.count < options.windowUsers { done = true }
-                guard let last = window.last else { break }
-                let next: UInt64
-                if last.userID == .max { done = true; next = .max } else { next = last.userID + 1 }
-                let owned = window.filter { options.shard.owns($0.userID) }
-                report.considered += owned.count
-                var chosen: [Candidate] = []
-                if let first = owned.first {
-                    let stored = try store.storedVersions(version: version, from: first.userID, through: last.userID)
-                    chosen = owned.filter {
-                        EncodeStage.selects(options.kind, $0, stored: stored[$0.userID], staleAfterEvents: options.staleAfterEvents)
-                    }
-                }
-                report.selected += chosen.count
-
-                // Sequence: each user's history and its version come from one read transaction.
-                var tokens: [TokenizedUser] = []
-                var versions: [Int64] = []
-                tokens.reserveCapacity(chosen.count)
-                for c in chosen {
-                    let h = try history.history(c.userID)
-                    tokens.append(try tokenizer.tokenize(userID: c.userID, events: h?.events ?? [], features: try history.features(c.userID)))
-                    versions.append(h?.state.historyVersion ?? 0)
-                }
-                // Encode + quantize.
-                let zs = encoder.encode(tokens, threads: options.threads)
-                report.encoded += tokens.count
-                var rows: [EmbeddingRow] = []
-                var failures: [(userID: UInt64, historyVersion: Int64, reason: String)] = []
-                let now = wallClockSeconds()
-                for (i, t) in tokens.enumerated() {
-                    do {
-                        let q = try quantize(zs[i], interests: config.interests, interestDim: config.interestDim)
-                        rows.append(EmbeddingRow(userID: t.userID, codes: q.codes, scales: q.scales, nEvents: t.n, asOf: t.asOf,
-                                                 historyVersion: versions[i], computedAt: now, runID: runID))
-                    } catch {
-                        failures.append((t.userID, versions[i], "\(error)"))
-                    }
-                }
-                // Write: one transaction with the progress row, keys in order.
-                rows.sort { Int64(bitPattern: $0.userID) < Int64(bitPattern: $1.userID) }
-                let counts = try store.database.transaction { () throws -> WriteCounts in
-                    let c = try store.upsert(rows, into: version)
-                    try store.recordFailures(failures, version: version.version)
-                    try store.recordBatch(runID: runID, batch: batch, nextUser: next, selected: chosen.count, written: c.written, failed: failures.count)
-                    hooks.reached(.midTransaction, batch: batch)
-                    return c
-                }
-                hooks.reached(.afterCommit, batch: batch)
-                batch += 1
-                report.counts.written += counts.written
-                report.counts.keptNewer += counts.keptNewer
-                report.counts.tombstoned += counts.tombstoned
-                report.failed += failures.count
-                report.windows += 1
-                for f in failures { log("user \(f.userID): encoding failed (\(f.reason)); skipped until its history grows") }
-                if batch % 8 == 0 { try hooks.checkpointWAL(store.database, batch: batch) }
-                cursor = next
-            }
-        } catch let e as EncodeError {
-            throw e
-        } catch let e as StoreError {
-            throw .store(e)
-        } catch {
-            throw .other("\(error)")
-        }
         report.seconds = monotonicSeconds() - began
         return report
     }
+}
+
+/// Where a run is, for progress displays: users considered of the total, selected, written.
+public struct EncodeProgress: Sendable {
+    public var considered: Int
+    public var total: Int
+    public var selected: Int
+    public var encoded: Int
+    public var written: Int
+    public var seconds: Double
 }
 
 /// A checkpoint whose self-test passed and the catalog checked against it.

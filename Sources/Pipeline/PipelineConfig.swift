@@ -23,6 +23,8 @@ public struct EncodeSettings: Sendable {
     public var windowUsers: Int
     public var lockTimeout: Double
     public var staleAfterEvents: Int64
+    /// Prometheus textfile of the last run's metrics.
+    public var metricsFile: String
 }
 
 /// Which schedule a pipeline file describes.
@@ -64,7 +66,7 @@ public struct PipelineConfig: Sendable {
         }
         let r = Reader(file: path)
         let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest",
-                                                    "embedding_store", "checkpoint", "encode", "select"])
+                                                    "embedding_store", "checkpoint", "encode", "select", "metrics_file"])
         let kindName = try r.string(top, "pipeline", required: true)!
         guard let kind = PipelineKind(rawValue: kindName) else {
             throw r.error(top["pipeline"], "pipeline", "must be one of \(PipelineKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -109,8 +111,9 @@ public struct PipelineConfig: Sendable {
             if stale > 0 && kind != .nightly {
                 throw r.error(sel?["stale_after_events"], "select.stale_after_events", "applies to nightly pipelines only")
             }
+            let metrics = try r.string(top, "metrics_file") ?? Files.parentDirectory(embeddingStore) + "/llatte_\(kind.rawValue).prom"
             encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, windowUsers: window,
-                                    lockTimeout: encLock, staleAfterEvents: stale)
+                                    lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics)
         }
         return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
                               catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,

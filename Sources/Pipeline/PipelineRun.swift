@@ -58,7 +58,8 @@ public struct PipelineRun {
 
     public init(options: PipelineRunOptions) { self.options = options }
 
-    public func run(stop: StopFlag = StopFlag(), log: (String) -> Void = { _ in }) throws(PipelineRunError) -> PipelineRunReport {
+    public func run(stop: StopFlag = StopFlag(), progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in },
+                    log: @escaping @Sendable (String) -> Void = { _ in }) throws(PipelineRunError) -> PipelineRunReport {
         let started = monotonicSeconds()
         let enc = options.encode
         let stage = EncodeStage(options: enc)
@@ -124,7 +125,7 @@ public struct PipelineRun {
             do { history = try HistoryStore(path: enc.historyStore, settings: nil) } catch { throw EncodeError.store(error) }
             report.encode = try stage.encode(model, version: version, history: history, store: store, runID: runID,
                                              from: before.nextUser ?? 0, firstBatch: before.batches, stop: stop,
-                                             hooks: options.hooks, log: log)
+                                             hooks: options.hooks, progress: progress, log: log)
             let after = try wrap { try store.progress(runID: runID) }
             report.selected = after.selected
             report.written = after.written

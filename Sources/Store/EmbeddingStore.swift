@@ -117,6 +117,12 @@ public final class EmbeddingStore {
         }
     }
 
+    /// A second, reading connection to an existing store (no schema work), for a stage thread.
+    public init(readingAt path: String) throws(StoreError) {
+        self.path = path
+        db = try Database(path: path, readOnly: true, create: false)
+    }
+
     /// The underlying connection, for the pipeline's run records committed with the rows.
     public var database: Database { db }
 

@@ -285,3 +285,13 @@ extension HistoryStore {
         }
     }
 }
+
+extension HistoryStore {
+    /// How many users have events or features (not forgotten): the denominator of progress displays.
+    public func candidateCount() throws(StoreError) -> Int {
+        Int(try db.scalarInt("""
+            SELECT count(*) FROM (SELECT user_id FROM users UNION SELECT user_id FROM user_features)
+            WHERE user_id NOT IN (SELECT user_id FROM tombstones)
+            """) ?? 0)
+    }
+}

@@ -37,7 +37,8 @@ struct RunCommand: ParsableCommand {
         do { config = try PipelineConfig.load(pipeline) } catch {
             throw exitWith(.failure, "llatte run: \(error)")
         }
-        let log: (String) -> Void = quiet ? { (_: String) in } : { logLine($0) }
+        let quiet = self.quiet
+        let log: @Sendable (String) -> Void = { if !quiet { logLine($0) } }
         var parsedShard = Shard.all
         if let shard {
             guard let s = Shard(shard) else { throw exitWith(.usage, "llatte run: --shard \(shard): expected k/n with 0 ≤ k < n") }
@@ -66,10 +67,19 @@ struct RunCommand: ParsableCommand {
         }
         defer { signals.forEach { $0.cancel() } }
 
+        let display = ProgressDisplay(label: config.kind.rawValue, quiet: quiet)
+        let started = wallClockSeconds()
         let report: PipelineRunReport
-        do { report = try PipelineRun(options: options).run(stop: stop, log: log) } catch let e {
+        do {
+            report = try PipelineRun(options: options).run(stop: stop, progress: { display.update($0) },
+                                                           log: { line in display.finish(); log(line) })
+        } catch let e {
+            display.finish()
+            Metrics.write(config: config, shard: parsedShard, report: nil, started: started, log: log)
             throw exitWith(e.isLocked ? .locked : .failure, "llatte run: \(e)")
         }
+        display.finish()
+        Metrics.write(config: config, shard: parsedShard, report: report, started: started, log: log)
         if let ingest = report.ingest { print(summaryLine(ingest)) }
         print(encodeSummaryLine(report))
         if report.status == .interrupted { throw exitWith(.interrupted) }

@@ -83,3 +83,27 @@ import TestSupport
         #expect(try merged.version("golden-small")?.status == .active && merged.version("golden-small")?.coverage == 40)
     }
 }
+
+/// Prometheus textfile metrics: written atomically after each run; the last success survives a failure.
+@Suite struct MetricsFileTests {
+    func value(_ text: String, _ name: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(name + "{") }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+    }
+
+    @Test func aRunWritesItsMetricsAndAFailedRunKeepsTheLastSuccessTime() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let path = w.dir.file("out/llatte_backfill.prom")
+        let first = String(decoding: try Files.readAll(path), as: UTF8.self)
+        #expect(first.contains("# TYPE llatte_rows_written gauge"))
+        #expect(value(first, "llatte_rows_written") == 40 && value(first, "llatte_last_run_ok") == 1)
+        let success = try #require(value(first, "llatte_last_success_timestamp_seconds"))
+        #expect(success > 1_700_000_000)
+        // A run that fails (its catalog is gone) records the failure and keeps the last success.
+        try FileManager.default.removeItem(atPath: w.dir.file("catalog.db"))
+        #expect(try w.run("backfill").wait() == 1)
+        let second = String(decoding: try Files.readAll(path), as: UTF8.self)
+        #expect(value(second, "llatte_last_run_ok") == 0 && value(second, "llatte_last_success_timestamp_seconds") == success)
+        #expect(try Files.list(w.dir.file("out")).allSatisfy { !$0.contains(".tmp") })
+    }
+}
