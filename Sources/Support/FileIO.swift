@@ -173,3 +173,10 @@ public func wallClockSeconds() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec)
 }
+
+/// Unix time in seconds with the fraction (latency reports).
+public func wallClockSecondsPrecise() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -32,6 +32,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("shard"), help: "Run shard k of n (0-based, k/n): users with fmix(user_id) mod n == k.")
     var shard: String?
 
+    @Flag(name: .customLong("follow"), help: "Refresh only: keep running, refreshing converters as new log files are renamed into the input directories.")
+    var follow = false
+
+    @Option(name: .customLong("poll-interval"), help: "With --follow: seconds between looks at the input directories.")
+    var pollInterval = 2.0
+
     func run() throws {
         let config: PipelineConfig
         do { config = try PipelineConfig.load(pipeline) } catch {
@@ -67,6 +73,21 @@ struct RunCommand: ParsableCommand {
         }
         defer { signals.forEach { $0.cancel() } }
 
+        if follow {
+            guard config.kind == .refresh else { throw exitWith(.usage, "llatte run: --follow applies to refresh pipelines") }
+            try followLoop(config, options, parsedShard, stop: stop, log: log)
+            return
+        }
+        let report = try runOnce(config, options, parsedShard, stop: stop, log: log)
+        if let ingest = report.ingest { print(summaryLine(ingest)) }
+        print(encodeSummaryLine(report))
+        if report.status == .interrupted { throw exitWith(.interrupted) }
+        if (report.ingest?.rejectedFiles ?? 0) > 0 || report.failed > 0 { throw exitWith(.partialFailure) }
+    }
+
+    /// One pipeline run with progress display and metrics.
+    private func runOnce(_ config: PipelineConfig, _ options: PipelineRunOptions, _ shard: Shard, stop: StopFlag,
+                         log: @escaping @Sendable (String) -> Void) throws -> PipelineRunReport {
         let display = ProgressDisplay(label: config.kind.rawValue, quiet: quiet)
         let started = wallClockSeconds()
         let report: PipelineRunReport
@@ -75,15 +96,40 @@ struct RunCommand: ParsableCommand {
                                                            log: { line in display.finish(); log(line) })
         } catch let e {
             display.finish()
-            Metrics.write(config: config, shard: parsedShard, report: nil, started: started, log: log)
+            Metrics.write(config: config, shard: shard, report: nil, started: started, log: log)
             throw exitWith(e.isLocked ? .locked : .failure, "llatte run: \(e)")
         }
         display.finish()
-        Metrics.write(config: config, shard: parsedShard, report: report, started: started, log: log)
-        if let ingest = report.ingest { print(summaryLine(ingest)) }
+        Metrics.write(config: config, shard: shard, report: report, started: started, log: log)
+        return report
+    }
+
+    /// `--follow`: refresh now, then each time new log files appear (a file counts once it has its
+    /// final name: `*.tmp` and dotfiles are ignored, so writers rename into place), until a signal.
+    /// Reports, per cycle, the latency from noticing the files to their converters' stored rows.
+    private func followLoop(_ config: PipelineConfig, _ options: PipelineRunOptions, _ shard: Shard, stop: StopFlag,
+                            log: @escaping @Sendable (String) -> Void) throws {
+        var seen = Set((try? Ingestor.logFiles(config.eventInputs)) ?? [])
+        var report = try runOnce(config, options, shard, stop: stop, log: log)
         print(encodeSummaryLine(report))
-        if report.status == .interrupted { throw exitWith(.interrupted) }
-        if (report.ingest?.rejectedFiles ?? 0) > 0 || report.failed > 0 { throw exitWith(.partialFailure) }
+        log("refresh --follow: watching \(config.eventInputs.joined(separator: ", ")) every \(pollInterval) s")
+        while !stop.isRaised {
+            usleep(UInt32(max(0.01, pollInterval) * 1e6))
+            guard let files = try? Ingestor.logFiles(config.eventInputs) else { continue }
+            let arrived = Set(files).subtracting(seen)
+            if arrived.isEmpty { continue }
+            let noticed = monotonicSeconds()
+            // The newest file's last write (its content was complete then; the rename keeps it).
+            let written = arrived.compactMap { try? Files.status($0).mtimeNs }.max().map { Double($0) / 1e9 }
+            report = try runOnce(config, options, shard, stop: stop, log: log)
+            let fromNotice = monotonicSeconds() - noticed
+            let fromWrite = written.map { wallClockSecondsPrecise() - $0 }
+            seen.formUnion(arrived)
+            print(encodeSummaryLine(report))
+            print("follow: files=\(arrived.count) refreshed=\(report.encode.counts.written) conversion_to_embedding_seconds=\(fixed(fromWrite ?? fromNotice, 3)) "
+                  + "(from file written; \(fixed(fromNotice, 3)) from noticed)")
+            if report.status == .interrupted { throw exitWith(.interrupted) }
+        }
     }
 
     private func ingestOnly(_ config: PipelineConfig, log: (String) -> Void) throws {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Store
 import Support
@@ -105,5 +108,35 @@ import TestSupport
         let second = String(decoding: try Files.readAll(path), as: UTF8.self)
         #expect(value(second, "llatte_last_run_ok") == 0 && value(second, "llatte_last_success_timestamp_seconds") == success)
         #expect(try Files.list(w.dir.file("out")).allSatisfy { !$0.contains(".tmp") })
+    }
+}
+
+/// `refresh --follow`: converters are refreshed as files are renamed into place; `*.tmp` files wait.
+@Suite struct FollowTests {
+    @Test func followRefreshesConvertersOfRenamedFilesAndIgnoresTempFiles() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let store = try w.store()
+        let a = PipelineWorld.userID(2), b = PipelineWorld.userID(5)
+        let before = (try store.row(a, version: "golden-small")!.historyVersion, try store.row(b, version: "golden-small")!.historyVersion)
+        let follow = try w.run("refresh", extra: ["--follow", "--poll-interval", "0.1"])
+        defer { follow.kill(); _ = follow.wait() }
+        func version(_ u: UInt64) -> Int64 { (try? store.row(u, version: "golden-small")?.historyVersion) ?? -1 }
+        func waitFor(_ cond: () -> Bool) -> Bool {
+            for _ in 0..<600 { if cond() { return true }; usleep(50_000) }
+            return false
+        }
+        // A file still being written (*.tmp) is not taken.
+        w.dir.writeLines("logs/incoming.jsonl.tmp", [eventLine(user: b, id: "\"conv-b\"", ts: 1_790_900_000, item: 1003, type: "purchase")])
+        // A file renamed into place is.
+        let tmp = w.dir.writeLines("logs/.staging-a", [eventLine(user: a, id: "\"conv-a\"", ts: 1_790_900_000, item: 1002, type: "purchase")])
+        #expect(rename(tmp, w.dir.file("logs/day9.jsonl")) == 0)
+        #expect(waitFor { version(a) == before.0 + 1 }, "\(follow.stderr)")
+        #expect(version(b) == before.1)
+        #expect(rename(w.dir.file("logs/incoming.jsonl.tmp"), w.dir.file("logs/incoming.jsonl")) == 0)
+        #expect(waitFor { version(b) == before.1 + 1 }, "\(follow.stderr)")
+        follow.kill(SIGTERM)
+        #expect(follow.wait() == 0, "\(follow.stderr)")
+        #expect(follow.stdout.contains("follow: files=1 refreshed=1 conversion_to_embedding_seconds="))
     }
 }
