@@ -57,7 +57,8 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Store", "Events", "Support", "Pipeline", "TestSupport"],
                     resources: [.copy("Spec")]),
         // Real `llatte` processes: crashes, signals, locks, concurrent readers.
-        .testTarget(name: "ProcessTests", dependencies: ["llatte", "Pipeline", "Store", "Support", "TestSupport"]),
+        .testTarget(name: "ProcessTests", dependencies: ["llatte", "Pipeline", "Store", "Support", "TestSupport",
+                                                       .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),
     ]
 )
