@@ -49,7 +49,8 @@ public func readEventLog(
         return took
     }, { number, line in
         summary.lines += 1
-        if let r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
+        if var r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
+            r.userID = Rejection.parsableUserID(line)
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)

@@ -30,12 +30,16 @@ public struct Rejection: Error, Sendable, Equatable {
     /// The field concerned, when there is one.
     public var field: String?
     public var detail: String
+    /// The line's user_id when the line is a JSON object with a valid one: it routes the
+    /// quarantine record to the user's shard (nil: shard 0 records it).
+    public var userID: UInt64?
 
-    public init(line: Int, reason: ReasonCode, field: String?, detail: String) {
+    public init(line: Int, reason: ReasonCode, field: String?, detail: String, userID: UInt64? = nil) {
         self.line = line
         self.reason = reason
         self.field = field
         self.detail = detail
+        self.userID = userID
     }
 
     /// The quarantine file's line for this record of `file`: one JSON object, keys in fixed order.
@@ -140,5 +144,13 @@ public final class QuarantineSink {
         if fd >= 0 { close(fd); unlink(tempPath); fd = -1 }
         buffer.removeAll()
         count = 0
+    }
+}
+
+extension Rejection {
+    /// The user_id of a rejected line, if the line is a JSON object holding a valid unsigned one.
+    public static func parsableUserID(_ line: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard let v = try? JSONValue.parse(line) else { return nil }
+        return v["user_id"]?.numberValue?.uint64
     }
 }

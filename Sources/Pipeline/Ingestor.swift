@@ -22,7 +22,8 @@ public struct IngestOptions: Sendable {
     /// Name recorded in the lock file.
     public var pipelineName: String = "ingest"
     /// `--shard k/n`: store only users with fmix(user) mod n == k. Every shard reads whole files (so
-    /// a file's bad fraction is the same on each); shard 0 writes the quarantine records.
+    /// a file's bad fraction is the same on each); a bad line is quarantined by its user's shard, or
+    /// by shard 0 when it has no parsable user_id.
     public var shard: Shard = .all
 
     public init(historyStore: String, settings: HistorySettings?, inputs: [String], quarantineDirectory: String? = nil) {
@@ -223,7 +224,10 @@ public struct Ingestor {
                                            counts.tombstoned += c.tombstoned
                                            counts.usersTouched += c.usersTouched
                                        },
-                                       onReject: { r in if shard.index == 0 { try sink.add(r) } })
+                                       onReject: { r in
+                                           // Each record once over all shards: its user's shard, or shard 0 without a user.
+                                           if r.userID.map(shard.owns) ?? (shard.index == 0) { try sink.add(r) }
+                                       })
         } catch let e as LogReadError {
             store.rollbackFile()
             sink.discard()

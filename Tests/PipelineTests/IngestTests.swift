@@ -272,3 +272,41 @@ import TestSupport
         #expect(Files.exists(mine))
     }
 }
+
+/// Sharded ingest: each shard stores its own users; every bad line is quarantined exactly once
+/// over all shards (by its user's shard, or shard 0 without a parsable user_id).
+@Suite struct ShardedIngestTests {
+    @Test func shardsPartitionUsersAndQuarantineEachBadLineOnce() throws {
+        let dir = TempDirectory()
+        var lines = (0..<40).map { eventLine(user: UInt64($0) * 7919, id: String($0), ts: 100 + Int64($0)) }
+        lines += (0..<8).map { "{\"event_id\":\"b\($0)\",\"ts\":\"late\",\"user_id\":\(UInt64($0) * 104_729),\"item_id\":1,\"type\":\"click\",\"surface\":\"feed\"}" }
+        lines += ["not json at all", "{\"user_id\": 5, \"user_id\": 6}"]
+        let log = dir.writeLines("day.jsonl", lines)
+        func quarantined(_ q: String) throws -> [String] {
+            guard Files.exists(q) else { return [] }
+            return try Files.list(q).filter { $0.hasSuffix(".quarantine.jsonl") }
+                .flatMap { String(decoding: try Files.readAll(q + "/" + $0), as: UTF8.self).split(separator: "\n").map(String.init) }
+        }
+        var all: [String] = []
+        var users = Set<UInt64>()
+        for k in 0..<4 {
+            var o = IngestOptions(historyStore: dir.file("s\(k)/history.db"), settings: IngestTests.settings, inputs: [log], quarantineDirectory: dir.file("s\(k)/q"))
+            o.shard = Shard(index: k, count: 4)
+            o.maxBadFraction = 0.5
+            let r = try Ingestor(options: o).run()
+            #expect(r.ingestedFiles == 1)
+            let ids = try HistoryStore(path: dir.file("s\(k)/history.db"), settings: nil).userIDs()
+            #expect(ids.allSatisfy { fmix64($0) % 4 == UInt64(k) })
+            users.formUnion(ids)
+            let q = try quarantined(dir.file("s\(k)/q"))
+            if k != 0 { #expect(!q.contains { $0.contains("\"line\":49") || $0.contains("\"line\":50") }) }
+            all += q
+        }
+        #expect(users.count == 40)
+        var single = IngestOptions(historyStore: dir.file("one/history.db"), settings: IngestTests.settings, inputs: [log], quarantineDirectory: dir.file("one/q"))
+        single.maxBadFraction = 0.5
+        _ = try Ingestor(options: single).run()
+        #expect(all.sorted() == (try quarantined(dir.file("one/q"))).sorted())
+        #expect(all.count == 10)
+    }
+}
