@@ -36,10 +36,11 @@ nightly: build
 refresh: build
 	$(LLATTE) run pipelines/refresh.yaml
 
-## bench: ingest throughput on a generated log of >= 1 GB, then the encoder next to PyTorch (docs/performance.md)
+## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory (docs/performance.md)
 bench: build
 	LLATTE=$(LLATTE) bash scripts/bench-ingest.sh
 	LLATTE=$(LLATTE) bash scripts/bench-encode.sh
+	LLATTE=$(LLATTE) bash scripts/bench-pipeline.sh
 
 clean:
 	rm -rf .build out bench-data

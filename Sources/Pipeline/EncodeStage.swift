@@ -64,6 +64,8 @@ public struct EncodeReport: Sendable {
     public var status: VersionStatus = .building
     /// Stopped by a signal before all windows were done.
     public var interrupted = false
+    /// Busy seconds of each stage (they overlap, so they may sum to more than `seconds`).
+    public var selectSeconds = 0.0, encodeSeconds = 0.0, writeSeconds = 0.0
 }
 
 /// Why the encode stages could not run.
@@ -208,4 +210,11 @@ public struct PreparedModel {
     public let checkpoint: Checkpoint
     public let catalog: Catalog
     public let catalogSHA256: String
+
+    /// For benchmarks that build their checkpoint in memory; pipelines use `EncodeStage.prepare`.
+    public init(checkpoint: Checkpoint, catalog: Catalog, catalogSHA256: String) {
+        self.checkpoint = checkpoint
+        self.catalog = catalog
+        self.catalogSHA256 = catalogSHA256
+    }
 }

@@ -118,6 +118,7 @@ final class WindowPipeline: @unchecked Sendable {
         let c = model.checkpoint.config
         while var w = toEncode.take() {
             if failed { continue }
+            let t0 = monotonicSeconds()
             let zs = encoder.encode(w.tokens, threads: stage.options.threads)
             let now = wallClockSeconds()
             for (i, t) in w.tokens.enumerated() {
@@ -130,7 +131,7 @@ final class WindowPipeline: @unchecked Sendable {
                 }
             }
             w.rows.sort { Int64(bitPattern: $0.userID) < Int64(bitPattern: $1.userID) }
-            lock.lock(); report.encoded += w.tokens.count; lock.unlock()
+            lock.lock(); report.encoded += w.tokens.count; report.encodeSeconds += monotonicSeconds() - t0; lock.unlock()
             w.tokens = []
             toWrite.put(w)
         }
@@ -153,6 +154,7 @@ final class WindowPipeline: @unchecked Sendable {
         let tokenizer = try Tokenizer(config: model.checkpoint.config, store: history, catalog: model.catalog)
         var cursor = start, batch = firstBatch
         while !stop.isRaised && !failed {
+            let t0 = monotonicSeconds()
             let window = try history.candidates(from: cursor, limit: opts.windowUsers)
             guard let last = window.last else { break }
             let next: UInt64 = last.userID == .max ? .max : last.userID + 1
@@ -173,6 +175,7 @@ final class WindowPipeline: @unchecked Sendable {
             lock.lock()
             report.considered += owned.count
             report.selected += chosen.count
+            report.selectSeconds += monotonicSeconds() - t0
             lock.unlock()
             if !out.put(w) { return }
             batch += 1
@@ -186,6 +189,7 @@ final class WindowPipeline: @unchecked Sendable {
 
     /// Write: the window's rows, failures and progress row in one transaction, keys in order.
     private func write(_ w: WindowWork) throws {
+        let t0 = monotonicSeconds()
         let counts = try store.database.transaction { () throws -> WriteCounts in
             let c = try store.upsert(w.rows, into: version)
             try store.recordFailures(w.failures, version: version.version)
@@ -202,6 +206,7 @@ final class WindowPipeline: @unchecked Sendable {
         report.counts.tombstoned += counts.tombstoned
         report.failed += w.failures.count
         report.windows += 1
+        report.writeSeconds += monotonicSeconds() - t0
         considered += w.considered
         let p = EncodeProgress(considered: considered, total: total, selected: report.selected, encoded: report.encoded,
                                written: report.counts.written, seconds: monotonicSeconds() - began)

@@ -216,7 +216,7 @@ public final class EmbeddingStore {
     /// commit with the rows.
     public func upsert(_ rows: [EmbeddingRow], into v: ModelVersionInfo) throws(StoreError) -> WriteCounts {
         var counts = WriteCounts()
-        let tomb = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
+        guard !rows.isEmpty else { return counts }
         let up = try db.prepare("""
             INSERT INTO \(v.table)(user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -225,22 +225,31 @@ public final class EmbeddingStore {
                 run_id = excluded.run_id
             WHERE excluded.history_version >= \(v.table).history_version
             """)
+        // Tombstones and recorded failures are rare: fetch those of this batch's key range once,
+        // instead of a lookup per row.
+        let keys = rows.map { Int64(bitPattern: $0.userID) }
+        let lo = keys.min()!, hi = keys.max()!
+        var forgotten = Set<Int64>(), failed = Set<Int64>()
+        let t = try db.prepare("SELECT user_id FROM tombstones WHERE user_id BETWEEN ? AND ?")
+        try t.bind([.int(lo), .int(hi)])
+        while try t.step() { forgotten.insert(t.int64(0)) }
+        let f = try db.prepare("SELECT user_id FROM failed_users WHERE version = ? AND user_id BETWEEN ? AND ?")
+        try f.bind([.text(v.version), .int(lo), .int(hi)])
+        while try f.step() { failed.insert(f.int64(0)) }
         let clearFailure = try db.prepare("DELETE FROM failed_users WHERE version = ? AND user_id = ?")
         var scaleBytes = [UInt8](repeating: 0, count: 4 * v.interests)
-        for r in rows {
+        var codeBytes = [UInt8](repeating: 0, count: v.interests * v.interestDim)
+        for (r, key) in zip(rows, keys) {
             precondition(r.codes.count == v.interests * v.interestDim && r.scales.count == v.interests)
-            let key = Int64(bitPattern: r.userID)
-            try tomb.bind([.int(key)])
-            let gone = try tomb.step()
-            tomb.reset()
-            if gone { counts.tombstoned += 1; continue }
+            if forgotten.contains(key) { counts.tombstoned += 1; continue }
             for (k, s) in r.scales.enumerated() {
-                let b = s.bitPattern.littleEndian
+                let b = s.bitPattern
                 scaleBytes[4 * k] = UInt8(truncatingIfNeeded: b); scaleBytes[4 * k + 1] = UInt8(truncatingIfNeeded: b >> 8)
                 scaleBytes[4 * k + 2] = UInt8(truncatingIfNeeded: b >> 16); scaleBytes[4 * k + 3] = UInt8(truncatingIfNeeded: b >> 24)
             }
+            for (j, c) in r.codes.enumerated() { codeBytes[j] = UInt8(bitPattern: c) }
             try up.bind(1, key)
-            try up.bind(2, r.codes.map { UInt8(bitPattern: $0) })
+            try up.bind(2, codeBytes)
             try up.bind(3, scaleBytes)
             try up.bind(4, Int64(r.nEvents))
             if let a = r.asOf { try up.bind(5, a) } else { try up.bindNull(5) }
@@ -251,7 +260,7 @@ public final class EmbeddingStore {
             up.reset()
             if db.changes > 0 {
                 counts.written += 1
-                try clearFailure.run([.text(v.version), .int(key)])
+                if failed.contains(key) { try clearFailure.run([.text(v.version), .int(key)]) }
             } else {
                 counts.keptNewer += 1
             }

@@ -295,3 +295,17 @@ extension HistoryStore {
             """) ?? 0)
     }
 }
+
+extension HistoryStore {
+    /// Every candidate user id, ascending (benchmarks; pipelines walk windows instead).
+    public func candidatesAll() -> [UInt64] {
+        var out: [UInt64] = []
+        var cursor: UInt64 = 0
+        while let page = try? candidates(from: cursor, limit: 4096), let last = page.last {
+            out += page.map(\.userID)
+            if page.count < 4096 || last.userID == .max { break }
+            cursor = last.userID + 1
+        }
+        return out
+    }
+}
