@@ -31,7 +31,8 @@ public enum EncoderBench {
             let amplitude: Float = name.hasSuffix("norm") ? 0.1
                 : (name.hasPrefix("embed.") && name != "embed.sem" && name != "embed.meta") || name == "query.pos" ? 0.02
                 : 1.7 / Float(shape.last!).squareRoot()
-            for i in 0..<count { storage[at + i] = (name.hasSuffix("norm") ? 1 : 0) + amplitude * rng.uniform() }
+            let base: Float = name.hasSuffix("norm") ? 1 : 0
+            for i in 0..<count { storage[at + i] = base + amplitude * rng.uniform() }
             at += count
         }
         return Checkpoint(directory: "(random)", config: config, weights: Weights(storage: storage, offsets: offsets),

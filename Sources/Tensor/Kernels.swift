@@ -117,7 +117,11 @@ public enum Kernels {
     public static func exp(_ x: V) -> V {
         let hi = V(repeating: 88.72283), lo = V(repeating: -87.33654)
         let xc = pointwiseMin(pointwiseMax(x, lo), hi)
-        let k = (xc * V(repeating: 1.442695041)).rounded(.toNearestOrEven)
+        // k = round(x·log2 e) by the 1.5·2^23 trick: the sum's low mantissa bits hold k exactly
+        // (|k| ≤ 128), so no per-lane float→int conversion is needed.
+        let magic = V(repeating: 12_582_912)
+        let shifted = xc * V(repeating: 1.442695041) + magic
+        let k = shifted - magic
         var r = xc - k * V(repeating: 0.693359375)
         r = r + k * V(repeating: 2.12194440e-4)
         var p = V(repeating: 1.9875691500e-4)
@@ -127,7 +131,7 @@ public enum Kernels {
         p = p * r + V(repeating: 1.6666665459e-1)
         p = p * r + V(repeating: 5.0000001201e-1)
         let er = p * (r * r) + r + V(repeating: 1)
-        let ki = SIMD8<Int32>(k, rounding: .towardZero)
+        let ki = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
         let scale = unsafeBitCast((ki &+ 127) &<< 23, to: V.self)
         var out = er * scale
         out.replace(with: V(repeating: 0), where: x .< lo)
