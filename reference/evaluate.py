@@ -98,6 +98,26 @@ def popularity(corpus: dataset.Corpus, split: int, rows: list[dict]) -> dict[str
     }
 
 
+def category_share(data_dir: str, corpus: dataset.Corpus, split: int, rows: list[dict]) -> np.ndarray:
+    """Diagnostic, not a deployable baseline (it reads truth/items.jsonl): the share of the user's
+    pre-split events whose item is in the impressed item's category, lightly smoothed."""
+    cat = {}
+    with open(os.path.join(data_dir, "truth", "items.jsonl")) as fh:
+        for line in fh:
+            r = json.loads(line)
+            cat[r["item_id"]] = r["category"]
+    hist: dict[int, collections.Counter] = {}
+    out = np.zeros(len(rows))
+    for j, r in enumerate(rows):
+        uid = r["user_id"]
+        if uid not in hist:
+            u = corpus.users.get(uid)
+            hist[uid] = collections.Counter(cat.get(i, -1) for i in (u.item[u.ts < split].tolist() if u else []))
+        h = hist[uid]
+        out[j] = (h[r["category"]] + 0.1) / (sum(h.values()) + 2.4)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="sample-data")
@@ -146,6 +166,7 @@ def main() -> None:
         mu.load_state_dict(ustate["encoder"])
         scorers["untrained encoder + trained tower"] = tower_scores(ustate, corpus, encode(mu, corpus, uids, split), rows)
     scorers.update(popularity(corpus, split, rows))
+    scorers["diagnostic: history category share"] = category_share(args.data, corpus, split, rows)
     scorers["oracle p_convert"] = np.array([r["p_convert"] for r in rows])
 
     main_name = "llatte int8 (checkpoint)" if args.checkpoint else "llatte int8 (f32 weights)"
