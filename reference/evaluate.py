@@ -119,6 +119,7 @@ def category_share(data_dir: str, corpus: dataset.Corpus, split: int, rows: list
 
 
 def main() -> None:
+    """Parses the arguments, scores the held-out impressions and prints the AUC table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="sample-data")
     ap.add_argument("--checkpoint", help="exported checkpoint directory (the encoder evaluated, as stored)")

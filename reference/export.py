@@ -67,6 +67,7 @@ def pick_cases(lines: dict[int, list[str]], features: dict[int, dict], catalog: 
 
 
 def main() -> None:
+    """Parses the arguments and writes the checkpoint directory."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--state", required=True, help="train.py output")
     ap.add_argument("--data", default="sample-data")

@@ -135,6 +135,7 @@ def rescale_inputs(model: LLaTTE) -> None:
 
 
 def main() -> None:
+    """Parses the arguments, trains, and writes the state file."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="sample-data")
     ap.add_argument("--out", required=True, help="trained state (.pt): encoder, tower, config, training record")

@@ -52,7 +52,7 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class _DupKey(Exception):
-    pass
+    """Raised by the object hook on a repeated key."""
 
 
 def _has_lone_surrogate(v: Any) -> bool:

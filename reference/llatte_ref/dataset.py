@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import math
 import os
 from typing import Any
@@ -159,7 +160,6 @@ def load(data_dir: str, cfg: ModelConfig) -> Corpus:
             clicks={k: np.sort(np.array(v, np.int64)) for k, v in clk.items()},
         )
     features = data.read_features(os.path.join(data_dir, "users.jsonl"))
-    import json
     with open(os.path.join(data_dir, "manifest.json")) as fh:
         start_ts = int(json.load(fh)["options"]["start_ts"])
     return Corpus(cfg, users, features, catalog, sem_matrix, sem_index, start_ts, stats)
