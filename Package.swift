@@ -9,6 +9,10 @@ let hotPathFlags: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
 ]
 
+// The encoder's modules are optimized in debug builds too: the tests run real models (the sample
+// backfill, n = 4096 goldens), which take minutes at -Onone; release semantics are what ships.
+let encoderFlags: [SwiftSetting] = hotPathFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "llatte",
     platforms: [.macOS(.v13)],
@@ -33,9 +37,9 @@ let package = Package(
         // SQLite stores: history store, user features, item catalog.
         .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
         // Encoder kernels: OpenBLAS products and fused SIMD row kernels with plain twins.
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: hotPathFlags),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: encoderFlags),
         // The offline model: checkpoint loading, tokenizer, encoder, quantization, self-test.
-        .target(name: "Model", dependencies: ["Support", "Events", "Store", "Tensor"], swiftSettings: hotPathFlags),
+        .target(name: "Model", dependencies: ["Support", "Events", "Store", "Tensor"], swiftSettings: encoderFlags),
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
         .target(name: "Sample", dependencies: ["Support", "Events", "Store", "CLZ4"]),
         // Job wiring: pipeline YAML, ingest stage, locks, reports.

@@ -26,6 +26,35 @@ import TestSupport
         #expect(c.kind == kind)
         #expect(c.settings.conversionTypes == ["app_install", "lead", "purchase"])
         #expect(c.eventInputs == ["sample-data/events"])
+        #expect(c.encode?.checkpoint == "sample-data/checkpoint" && c.encode?.embeddingStore == "out/embeddings.db")
+    }
+
+    /// What `make backfill` does, into a temp directory: every sample user gets an active int8
+    /// embedding from the shipped checkpoint (whose self-test passes), and a refresh after it selects nobody.
+    @Test func sampleBackfillWithTheShippedCheckpointEncodesEveryUser() throws {
+        let dir = TempDirectory()
+        let root = SampleDataTests.root
+        let config = try PipelineConfig.load(root + "/pipelines/backfill.yaml")
+        var ingest = config.ingestOptions
+        ingest.historyStore = dir.file("history.db")
+        ingest.quarantineDirectory = dir.file("q")
+        ingest.inputs = [root + "/sample-data/events"]
+        ingest.featureFiles = [root + "/sample-data/users.jsonl"]
+        var encode = try #require(config.encodeOptions)
+        encode.historyStore = ingest.historyStore
+        encode.embeddingStore = dir.file("embeddings.db")
+        encode.checkpoint = root + "/sample-data/checkpoint"
+        encode.catalog = root + "/sample-data/catalog.db"
+        let r = try PipelineRun(options: PipelineRunOptions(ingest: ingest, encode: encode)).run()
+        #expect(r.status == .ok && r.written == 2000 && r.failed == 0)
+        let store = try EmbeddingStore(path: encode.embeddingStore, create: false)
+        let v = try #require(try store.version("sample-v1"))
+        #expect(v.status == .active && v.coverage == 2000 && v.interests == 4 && v.interestDim == 16)
+        let row = try #require(try store.row(100000000000712, version: "sample-v1"))
+        #expect(row.nEvents == 15 && row.historyVersion == 15 && row.scales.allSatisfy { $0 > 0 })
+        encode.kind = .refresh
+        let again = try PipelineRun(options: PipelineRunOptions(ingest: nil, encode: encode)).run()
+        #expect(again.status == .ok && again.selected == 0 && again.written == 0)
     }
 
     @Test func sampleDataIngestsAsTheManifestSays() throws {
