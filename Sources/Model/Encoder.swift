@@ -53,7 +53,10 @@ public final class Encoder: @unchecked Sendable {
         BLASThreads.set(1)
         let out = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: users.count)
         out.initialize(repeating: [])
-        defer { out.deallocate() }
+        defer {
+            _ = out.deinitialize()   // releases the arrays; `Array(out)` below holds its own references
+            out.deallocate()
+        }
         // Longest first, so the last users to finish are short ones.
         let order = users.indices.sorted { users[$0].n > users[$1].n }
         let next = Atomic<Int>(0)

@@ -65,16 +65,25 @@ extension HistoryStore {
     /// A file whose bad fraction exceeds `maxBadFraction` is rejected whole (returns with `snapshot` nil
     /// and the rejections; nothing written).
     public func ingestFeatures(path file: String, maxBadFraction: Double) throws -> FeatureIngestReport {
-        var latest: [UInt64: [UInt8]] = [:]
-        var order: [UInt64] = []
+        // Streamed into one open transaction in file order (a later record of a user overwrites an
+        // earlier one), so memory does not grow with the file; whether to keep it — content seen
+        // before, or too many bad records — is decided at the end, by commit or rollback.
         var rejections: [Rejection] = []
         var records = 0
         let reader = LogReader(path: file, hashContent: true)
+        try db.execute("BEGIN IMMEDIATE")
+        var open = true
+        defer { if open { try? db.execute("ROLLBACK") } }
+        let snap = (try db.scalarInt("SELECT coalesce(max(snapshot), 0) + 1 FROM feature_snapshots")) ?? 1
+        let up = try db.prepare("""
+            INSERT INTO user_features(user_id, snapshot, record) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE user_id = ?1)
+            ON CONFLICT(user_id) DO UPDATE SET snapshot = excluded.snapshot, record = excluded.record
+            """)
         try reader.forEachLine({ number, line in
             switch FeatureRecord.parse(line, lineNumber: number) {
             case let .success(rec):
                 records += 1
-                if latest.updateValue(rec.packed, forKey: rec.userID) == nil { order.append(rec.userID) }
+                try up.run([.int(rec.userID.bitcastSigned), .int(snap), .blob(rec.packed)])
             case let .failure(r):
                 rejections.append(r)
             }
@@ -82,33 +91,21 @@ extension HistoryStore {
             rejections.append(Rejection(line: number, reason: .notJSONObject, field: nil, detail: "line of \(length) bytes exceeds the limit"))
         })
         let digest = reader.contentDigest()!
-        var report = FeatureIngestReport(path: file, digest: digest, snapshot: nil, records: records, users: latest.count, rejections: rejections)
+        // Users this file wrote (each user's row now carries this snapshot).
+        let users = Int(try db.scalarInt("SELECT count(*) FROM user_features WHERE snapshot = ?", [.int(snap)]) ?? 0)
+        var report = FeatureIngestReport(path: file, digest: digest, snapshot: nil, records: records, users: users, rejections: rejections)
         if try db.scalarInt("SELECT snapshot FROM feature_snapshots WHERE sha256 = ?", [.blob(digest.bytes)]) != nil {
-            return report
+            return report   // the deferred rollback undoes the writes: a no-op
         }
         if report.badFraction > maxBadFraction {
             report.rejected = "\(rejections.count) of \(records + rejections.count) records bad (limit \(maxBadFraction))"
             return report
         }
-        let snapshot = try db.transaction { () throws -> Int64 in
-            let snap = (try db.scalarInt("SELECT coalesce(max(snapshot), 0) + 1 FROM feature_snapshots")) ?? 1
-            try db.prepare("INSERT INTO feature_snapshots(snapshot, sha256, path, records, quarantined, ingested_at) VALUES (?,?,?,?,?,?)")
-                .run([.int(snap), .blob(digest.bytes), .text(file), .int(Int64(records)), .int(Int64(rejections.count)), .int(wallClockSeconds())])
-            let up = try db.prepare("""
-                INSERT INTO user_features(user_id, snapshot, record) VALUES (?,?,?)
-                ON CONFLICT(user_id) DO UPDATE SET snapshot = excluded.snapshot, record = excluded.record
-                """)
-            let tomb = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
-            for u in order.sorted() {
-                try tomb.bind([.int(u.bitcastSigned)])
-                let gone = try tomb.step()
-                tomb.reset()
-                if gone { continue }
-                try up.run([.int(u.bitcastSigned), .int(snap), .blob(latest[u]!)])
-            }
-            return snap
-        }
-        report.snapshot = snapshot
+        try db.prepare("INSERT INTO feature_snapshots(snapshot, sha256, path, records, quarantined, ingested_at) VALUES (?,?,?,?,?,?)")
+            .run([.int(snap), .blob(digest.bytes), .text(file), .int(Int64(records)), .int(Int64(rejections.count)), .int(wallClockSeconds())])
+        try db.execute("COMMIT")
+        open = false
+        report.snapshot = snap
         return report
     }
 
@@ -251,11 +248,17 @@ extension HistoryStore {
     /// Forgotten users are not candidates.
     public func candidates(from: UInt64, limit: Int) throws(StoreError) -> [Candidate] {
         var out: [Candidate] = []
+        // Each side is an ordered index scan cut at `limit` before the merge, so a window costs
+        // O(limit) whatever the number of users after it (a plain UNION + GROUP BY would sort them all).
         let s = try db.prepare("""
             SELECT user_id, max(hv), max(lcv) FROM (
-                SELECT user_id, history_version AS hv, last_conversion_version AS lcv FROM users WHERE user_id BETWEEN ?1 AND ?2
-                UNION ALL SELECT user_id, 0, 0 FROM user_features WHERE user_id BETWEEN ?1 AND ?2)
-            WHERE user_id NOT IN (SELECT user_id FROM tombstones)
+                SELECT * FROM (SELECT user_id, history_version AS hv, last_conversion_version AS lcv FROM users
+                               WHERE user_id BETWEEN ?1 AND ?2 AND user_id NOT IN (SELECT user_id FROM tombstones)
+                               ORDER BY user_id LIMIT ?3)
+                UNION ALL
+                SELECT * FROM (SELECT user_id, 0, 0 FROM user_features
+                               WHERE user_id BETWEEN ?1 AND ?2 AND user_id NOT IN (SELECT user_id FROM tombstones)
+                               ORDER BY user_id LIMIT ?3))
             GROUP BY user_id ORDER BY user_id LIMIT ?3
             """)
         for (a, b) in signedRanges(from, .max) where out.count < limit {
