@@ -4,7 +4,7 @@ import Tensor
 
 /// Per-worker scratch buffers, sized once for the longest user (n_max + Q rows), so encoding
 /// allocates nothing per user or per layer.
-final class Workspace {
+final class Workspace: @unchecked Sendable {
     let rows: Int
     let x, xn, h, ckv, cq, q, k, v, o, g, u, sem, scores, head: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
@@ -42,13 +42,25 @@ public final class Encoder: @unchecked Sendable {
     /// Use the plain kernel twins (tests and parity checks of the fused path).
     public let plainKernels: Bool
 
+    /// One workspace per worker slot, made on first use and kept: buffers are reused across calls
+    /// (allocating them per call churned the allocator's per-thread arenas and raised peak RSS).
+    private let workspaces = Mutex<[Workspace]>([])
+
     public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
         config = checkpoint.config
         w = checkpoint.weights
         self.plainKernels = plainKernels
     }
 
+    private func workspace(_ slot: Int) -> Workspace {
+        workspaces.withLock { list in
+            while list.count <= slot { list.append(Workspace(config)) }
+            return list[slot]
+        }
+    }
+
     /// Encodes users on `threads` workers; z[i] is [K·D] for users[i] (not yet checked for finiteness).
+    /// One call at a time per encoder (its workspaces belong to the call's workers).
     public func encode(_ users: [TokenizedUser], threads: Int = 1) -> [[Float]] {
         BLASThreads.set(1)
         let out = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: users.count)
@@ -62,8 +74,8 @@ public final class Encoder: @unchecked Sendable {
         let next = Atomic<Int>(0)
         let workers = max(1, min(threads, users.count))
         let sendableOut = SendablePointer(out)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let ws = Workspace(config)
+        DispatchQueue.concurrentPerform(iterations: workers) { slot in
+            let ws = workspace(slot)
             while true {
                 let i = next.add(1, ordering: .relaxed).oldValue
                 if i >= order.count { break }
