@@ -45,11 +45,24 @@ public final class Encoder: @unchecked Sendable {
     /// One workspace per worker slot, made on first use and kept: buffers are reused across calls
     /// (allocating them per call churned the allocator's per-thread arenas and raised peak RSS).
     private let workspaces = Mutex<[Workspace]>([])
+    /// Worker threads by count, made on first use.
+    private let pools = Mutex<[Int: WorkerPool]>([:])
 
     public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
         config = checkpoint.config
         w = checkpoint.weights
         self.plainKernels = plainKernels
+    }
+
+    deinit { pools.withLock { for p in $0.values { p.shutdown() } } }
+
+    private func pool(_ count: Int) -> WorkerPool {
+        pools.withLock { p in
+            if let existing = p[count] { return existing }
+            let made = WorkerPool(count: count)
+            p[count] = made
+            return made
+        }
     }
 
     private func workspace(_ slot: Int) -> Workspace {
@@ -71,13 +84,13 @@ public final class Encoder: @unchecked Sendable {
         }
         // Longest first, so the last users to finish are short ones.
         let order = users.indices.sorted { users[$0].n > users[$1].n }
-        let next = Atomic<Int>(0)
-        let workers = max(1, min(threads, users.count))
+        let next = NextIndex()
+        let workers = max(1, threads)
         let sendableOut = SendablePointer(out)
-        DispatchQueue.concurrentPerform(iterations: workers) { slot in
+        pool(workers).run { [self] slot in
             let ws = workspace(slot)
             while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
+                let i = next.value.add(1, ordering: .relaxed).oldValue
                 if i >= order.count { break }
                 let idx = order[i]
                 var z = [Float](repeating: 0, count: config.outputWidth)
@@ -212,6 +225,11 @@ public final class Encoder: @unchecked Sendable {
             Kernels.softmaxRows(rows: rows, width: width, s: s, lds: lds)
         }
     }
+}
+
+/// The next user index for workers to take.
+final class NextIndex: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// A pointer handed to worker threads that write disjoint elements.

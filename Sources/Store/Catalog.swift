@@ -13,7 +13,7 @@ public struct CatalogItem: Sendable, Equatable {
 }
 
 /// The item catalog: a SQLite file of semantic vectors keyed by item id, naming the semantic model
-/// that made them. Lookups are point reads through a bounded SQLite page cache (8 MiB; not
+/// that made them. Lookups are point reads through a bounded SQLite page cache (2 MiB; not
 /// memory-mapped, whose touched pages would count in RSS and grow with the catalog), so the
 /// catalog is never loaded whole into the heap; any SQLite client can grow it.
 ///
@@ -31,7 +31,7 @@ public final class Catalog {
     public init(path: String) throws(StoreError) {
         guard Files.exists(path) else { throw StoreError(path: path, message: "catalog not found") }
         db = try Database(path: path, readOnly: true, create: false)
-        try db.execute("PRAGMA mmap_size = 0; PRAGMA cache_size = -8192")
+        try db.execute("PRAGMA mmap_size = 0; PRAGMA cache_size = -2048")
         guard try db.tableExists("catalog_meta"), try db.tableExists("items") else {
             throw StoreError(path: path, message: "not an llatte catalog (tables catalog_meta and items missing)")
         }

@@ -1,0 +1,51 @@
+import Dispatch
+import Foundation
+
+/// A fixed set of worker threads, created once and reused by every call. Encoding on the same
+/// threads each time keeps OpenBLAS's per-thread buffers (and the allocator's per-thread arenas)
+/// to one set, so memory does not drift with how many pool threads the system happened to use.
+final class WorkerPool: @unchecked Sendable {
+    let count: Int
+    private let wake: [DispatchSemaphore]
+    private let finished = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var job: (@Sendable (Int) -> Void)?
+    private var stopping = false
+
+    init(count: Int) {
+        self.count = count
+        wake = (0..<count).map { _ in DispatchSemaphore(value: 0) }
+        for slot in 0..<count {
+            let t = Thread { [unowned self] in self.loop(slot) }
+            t.name = "llatte-encode-\(slot)"
+            t.start()
+        }
+    }
+
+    private func loop(_ slot: Int) {
+        while true {
+            wake[slot].wait()
+            lock.lock()
+            let (body, stop) = (job, stopping)
+            lock.unlock()
+            if stop { finished.signal(); return }
+            body?(slot)
+            finished.signal()
+        }
+    }
+
+    /// Runs `body(slot)` on every worker and returns when all are done. One call at a time.
+    func run(_ body: @escaping @Sendable (Int) -> Void) {
+        lock.lock(); job = body; lock.unlock()
+        for w in wake { w.signal() }
+        for _ in 0..<count { finished.wait() }
+        lock.lock(); job = nil; lock.unlock()
+    }
+
+    /// Ends the threads (they hold a reference to the pool until then).
+    func shutdown() {
+        lock.lock(); stopping = true; lock.unlock()
+        for w in wake { w.signal() }
+        for _ in 0..<count { finished.wait() }
+    }
+}
