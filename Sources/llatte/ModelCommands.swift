@@ -68,7 +68,7 @@ struct EncodeCommand: ParsableCommand {
     var float = false
 
     func validate() throws {
-        if users.isEmpty != all { return }
+        if !users.isEmpty != all { return }
         throw ValidationError("give --user (one or more) or --all")
     }
 

@@ -140,3 +140,30 @@ import TestSupport
         #expect(follow.stdout.contains("follow: files=1 refreshed=1 conversion_to_embedding_seconds="))
     }
 }
+
+/// `llatte encode` prints what a backfill stores.
+@Suite struct EncodeCommandTests {
+    @Test func encodePrintsTheStoredCodesForGivenUsersOrAll() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let args = ["encode", "--checkpoint", Goldens.directory("small"), "--history-store", w.dir.file("out/history.db"),
+                    "--catalog", w.dir.file("catalog.db")]
+        let users = [PipelineWorld.userID(1), PipelineWorld.userID(3)]
+        let some = try ChildProcess(ChildProcess.llatte, args + users.flatMap { ["--user", String($0)] }, outputPrefix: w.dir.file("enc"))
+        #expect(some.wait() == 0, "\(some.stderr)")
+        let lines = some.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        for (line, user) in zip(lines, users) {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let row = try #require(try w.store().row(user, version: "golden-small"))
+            #expect((o["user_id"] as! NSNumber).uint64Value == user)
+            #expect((o["codes"] as! [NSNumber]).map(\.int8Value) == row.codes)
+            #expect((o["history_version"] as! NSNumber).int64Value == row.historyVersion)
+        }
+        let all = try ChildProcess(ChildProcess.llatte, args + ["--all"], outputPrefix: w.dir.file("all"))
+        #expect(all.wait() == 0)
+        #expect(all.stdout.split(separator: "\n").count == 40)
+        let neither = try ChildProcess(ChildProcess.llatte, args, outputPrefix: w.dir.file("neither"))
+        #expect(neither.wait() == 64)
+    }
+}
