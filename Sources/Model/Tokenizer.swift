@@ -189,9 +189,11 @@ extension Tokenizer {
         }
     }
 
-    /// Tokenizes a user straight from the store: history and features as they are now.
-    public func tokenize(userID: UInt64, store: HistoryStore) throws -> TokenizedUser {
+    /// Tokenizes a user straight from the store: history and features as they are now, with the
+    /// history_version read in the same transaction as the history (0 for a features-only user).
+    public func tokenize(userID: UInt64, store: HistoryStore) throws -> (tokens: TokenizedUser, historyVersion: Int64) {
         let h = try store.history(userID)
-        return try tokenize(userID: userID, events: h?.events ?? [], features: try store.features(userID))
+        let tokens = try tokenize(userID: userID, events: h?.events ?? [], features: try store.features(userID))
+        return (tokens, h?.state.historyVersion ?? 0)
     }
 }

@@ -168,9 +168,9 @@ final class WindowPipeline: @unchecked Sendable {
             var w = WindowWork(batch: batch, next: next, considered: owned.count, tokens: [], versions: [])
             w.tokens.reserveCapacity(chosen.count)
             for c in chosen {
-                let h = try history.history(c.userID)
-                w.tokens.append(try tokenizer.tokenize(userID: c.userID, events: h?.events ?? [], features: try history.features(c.userID)))
-                w.versions.append(h?.state.historyVersion ?? 0)
+                let (tokens, version) = try tokenizer.tokenize(userID: c.userID, store: history)
+                w.tokens.append(tokens)
+                w.versions.append(version)
             }
             lock.lock()
             report.considered += owned.count

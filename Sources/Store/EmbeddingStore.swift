@@ -129,23 +129,25 @@ public final class EmbeddingStore {
     // MARK: Model versions
 
     public func version(_ version: String) throws(StoreError) -> ModelVersionInfo? {
-        let s = try db.prepare("""
-            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated
-            FROM model_versions WHERE version = ?
-            """)
-        try s.bind([.text(version)])
-        guard try s.step() else { return nil }
-        return ModelVersionInfo(version: s.text(0), identity: s.text(1), status: VersionStatus(rawValue: s.text(2)) ?? .retired,
-                                table: s.text(3), interests: Int(s.int64(4)), interestDim: Int(s.int64(5)),
-                                coverage: s.int64(6), created: s.int64(7), updated: s.int64(8))
+        try versions(where: "WHERE version = ?", [.text(version)]).first
     }
 
     public func versions() throws(StoreError) -> [ModelVersionInfo] {
-        let s = try db.prepare("SELECT version FROM model_versions ORDER BY created, version")
-        var names: [String] = []
-        while try s.step() { names.append(s.text(0)) }
+        try versions(where: "ORDER BY created, version", [])
+    }
+
+    private func versions(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [ModelVersionInfo] {
+        let s = try db.prepare("""
+            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated
+            FROM model_versions \(clause)
+            """)
+        try s.bind(args)
         var out: [ModelVersionInfo] = []
-        for n in names { if let v = try version(n) { out.append(v) } }
+        while try s.step() {
+            out.append(ModelVersionInfo(version: s.text(0), identity: s.text(1), status: VersionStatus(rawValue: s.text(2)) ?? .retired,
+                                        table: s.text(3), interests: Int(s.int64(4)), interestDim: Int(s.int64(5)),
+                                        coverage: s.int64(6), created: s.int64(7), updated: s.int64(8)))
+        }
         return out
     }
 
@@ -334,11 +336,19 @@ public final class EmbeddingStore {
 
     /// Deletes the user from every version and records a tombstone that writes honour.
     public func forget(_ user: UInt64) throws {
-        try db.transaction {
-            let key = Int64(bitPattern: user)
-            for v in try versions() { try db.prepare("DELETE FROM \(v.table) WHERE user_id = ?").run([.int(key)]) }
-            try db.prepare("DELETE FROM failed_users WHERE user_id = ?").run([.int(key)])
-            try db.prepare("INSERT OR IGNORE INTO tombstones(user_id, forgotten_at) VALUES (?, ?)").run([.int(key), .int(wallClockSeconds())])
+        try db.transaction { try tombstone([(Int64(bitPattern: user), wallClockSeconds())]) }
+    }
+
+    /// Inside a transaction: removes these users' rows everywhere and records their tombstones.
+    private func tombstone(_ users: [(key: Int64, at: Int64)]) throws(StoreError) {
+        guard !users.isEmpty else { return }
+        let deletes = try versions().map { v throws(StoreError) in try db.prepare("DELETE FROM \(v.table) WHERE user_id = ?") }
+        let failure = try db.prepare("DELETE FROM failed_users WHERE user_id = ?")
+        let insert = try db.prepare("INSERT OR IGNORE INTO tombstones(user_id, forgotten_at) VALUES (?, ?)")
+        for (key, at) in users {
+            for d in deletes { try d.run([.int(key)]) }
+            try failure.run([.int(key)])
+            try insert.run([.int(key), .int(at)])
         }
     }
 }
@@ -362,16 +372,15 @@ extension EmbeddingStore {
     /// under the upsert rule in key order, failed users and tombstones. Returns rows written.
     public func merge(from other: EmbeddingStore) throws -> Int {
         var written = 0
+        // Its tombstones first: they remove those users here too, and the upserts below skip them.
         let tombs = try other.db.prepare("SELECT user_id, forgotten_at FROM tombstones")
-        var forgotten: [(Int64, Int64)] = []
+        var forgotten: [(key: Int64, at: Int64)] = []
         while try tombs.step() { forgotten.append((tombs.int64(0), tombs.int64(1))) }
+        try db.transaction { try tombstone(forgotten) }
         for v in try other.versions() {
             let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim)
             let rows = try other.rows(version: v.version)
             try db.transaction {
-                for (u, at) in forgotten {
-                    try db.prepare("INSERT OR IGNORE INTO tombstones(user_id, forgotten_at) VALUES (?, ?)").run([.int(u), .int(at)])
-                }
                 written += try upsert(rows, into: mine).written
                 let f = try other.db.prepare("SELECT user_id, history_version, reason FROM failed_users WHERE version = ?")
                 try f.bind([.text(v.version)])

@@ -301,10 +301,12 @@ extension HistoryStore {
 
 extension HistoryStore {
     /// Every candidate user id, ascending (benchmarks; pipelines walk windows instead).
-    public func candidatesAll() -> [UInt64] {
+    public func candidatesAll() throws(StoreError) -> [UInt64] {
         var out: [UInt64] = []
         var cursor: UInt64 = 0
-        while let page = try? candidates(from: cursor, limit: 4096), let last = page.last {
+        while true {
+            let page = try candidates(from: cursor, limit: 4096)
+            guard let last = page.last else { break }
             out += page.map(\.userID)
             if page.count < 4096 || last.userID == .max { break }
             cursor = last.userID + 1

@@ -29,12 +29,12 @@ extension BenchCommand {
             let checkpoint = EncoderBench.randomCheckpoint(config, seed: 7)
             let model = PreparedModel(checkpoint: checkpoint, catalog: cat, catalogSHA256: "bench")
             let history = try HistoryStore(path: historyStore, settings: nil)
-            let users = history.candidatesAll()
+            let users = try history.candidatesAll()
             print("bench pipeline: \(users.count) users, bench config at n_max \(nMax), \(threads) threads, windows of \(windowUsers) users")
 
             // (a) Encode only: the same users tokenized in memory first (not timed).
             let tokenizer = try Tokenizer(config: config, store: history, catalog: cat)
-            let tokens = try users.map { try tokenizer.tokenize(userID: $0, store: history) }
+            let tokens = try users.map { try tokenizer.tokenize(userID: $0, store: history).tokens }
             let meanN = Double(tokens.reduce(0) { $0 + $1.n }) / Double(max(1, tokens.count))
             let encoder = Encoder(checkpoint: checkpoint)
             var t0 = monotonicSeconds()

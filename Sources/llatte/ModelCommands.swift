@@ -86,13 +86,13 @@ struct EncodeCommand: ParsableCommand {
                 var tokens: [TokenizedUser] = []
                 var versions: [Int64] = []
                 for u in window {
-                    let state = try store.userState(u)
-                    if state == nil, try store.features(u) == nil {
+                    let (t, version) = try tokenizer.tokenize(userID: u, store: store)
+                    if t.asOf == nil, try store.features(u) == nil {
                         logLine("llatte encode: user \(u) has neither events nor features in \(historyStore)")
                         continue
                     }
-                    tokens.append(try tokenizer.tokenize(userID: u, store: store))
-                    versions.append(state?.historyVersion ?? 0)
+                    tokens.append(t)
+                    versions.append(version)
                 }
                 let zs = encoder.encode(tokens, threads: threads)
                 for (i, u) in tokens.enumerated() {

@@ -63,7 +63,7 @@ struct Golden {
 
         let store = try HistoryStore(path: dir.file("history.db"), settings: nil)
         let tokenizer = try Tokenizer(config: g.checkpoint.config, store: store, catalog: try Catalog(path: dir.file("catalog.db")))
-        let users = try g.cases.expected.map { try tokenizer.tokenize(userID: $0.userID, store: store) }
+        let users = try g.cases.expected.map { try tokenizer.tokenize(userID: $0.userID, store: store).tokens }
         let zs = Encoder(checkpoint: g.checkpoint).encode(users, threads: 2)
         let report = SelfTest.compare(g.cases.expected, users: users, zs: zs, config: g.checkpoint.config)
         #expect(report.failures.isEmpty, "\(name): \(report.failures.prefix(5))")

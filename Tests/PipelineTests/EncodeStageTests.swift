@@ -69,7 +69,7 @@ import TestSupport
         let ck = try Checkpoint(directory: Goldens.directory("small"))
         let history = try HistoryStore(path: w.dir.file("history.db"), settings: nil)
         let tok = try Tokenizer(config: ck.config, store: history, catalog: try Catalog(path: w.dir.file("catalog.db")))
-        let z = Encoder(checkpoint: ck).encode([try tok.tokenize(userID: 2, store: history)])[0]
+        let z = Encoder(checkpoint: ck).encode([try tok.tokenize(userID: 2, store: history).tokens])[0]
         let q = try quantize(z, interests: ck.config.interests, interestDim: ck.config.interestDim)
         #expect(try w.row(2)?.codes == q.codes && w.row(2)?.scales == q.scales)
 
@@ -163,6 +163,17 @@ import TestSupport
         let r = try w.run(.refresh)
         #expect(r.counts.tombstoned == 1 && r.counts.written == 0)
         #expect(try w.row(1) == nil)
+    }
+
+    @Test func mergingAStoreThatForgotAUserRemovesItsRowsHere() throws {
+        var w = try World()
+        try w.ingest(EncodeStageTests.clicks(1, from: 0, count: 3) + EncodeStageTests.clicks(2, from: 0, count: 3))
+        _ = try w.run(.backfill)
+        let other = try EmbeddingStore(path: w.dir.file("other.db"))
+        try other.forget(1)   // a store with no model version, only the tombstone
+        #expect(try w.store().merge(from: other) == 0)
+        #expect(try w.row(1) == nil && w.row(2) != nil)
+        #expect(try w.store().isTombstoned(1))
     }
 
     @Test func aSecondRunOfTheSamePipelineIsRefusedNamingTheHolder() throws {
