@@ -2,6 +2,10 @@
 SWIFT ?= swift
 CONFIG ?= release
 LLATTE := .build/$(CONFIG)/llatte
+# The CPU level the encoder kernels are compiled for: x86-64-v3 (AVX2 + FMA) on a CPU that has it,
+# else portable. Set LLATTE_CPU=portable to build a binary for any x86-64 (docs/performance.md).
+LLATTE_CPU ?= $(shell sh scripts/cpu-level.sh)
+export LLATTE_CPU
 # Debian packages the build links against (and the lz4 tool the benchmark compares with).
 DEBIAN_PACKAGES := liblz4-dev libopenblas-dev libsqlite3-dev libssl-dev lz4
 

@@ -1,6 +1,24 @@
 // swift-tools-version:6.0
 // llatte: offline LLaTTE user-interest embeddings, from event logs to an int8 SQLite store.
+import Foundation
 import PackageDescription
+
+// The CPU level the encoder's kernels are compiled for (docs/performance.md, "Build target"):
+// LLATTE_CPU=x86-64-v3 compiles them for AVX2 + FMA (what `make` picks on a CPU that has them);
+// unset or `portable`, the build runs on any CPU of its architecture.
+let cpuLevel = ProcessInfo.processInfo.environment["LLATTE_CPU"] ?? "portable"
+// The kernels' modules get the target CPU; the command line only learns the level, so that it can
+// check the machine before any kernel runs.
+let cpuFlags: [SwiftSetting], cpuLevelDefine: [SwiftSetting]
+switch cpuLevel {
+case "portable", "":
+    cpuFlags = []; cpuLevelDefine = []
+case "x86-64-v3":
+    cpuFlags = [.unsafeFlags(["-target-cpu", "haswell"]), .define("LLATTE_FMA")]
+    cpuLevelDefine = [.define("LLATTE_X86_64_V3")]
+default:
+    fatalError("LLATTE_CPU must be `portable` or `x86-64-v3`, not `\(cpuLevel)`")
+}
 
 // Release builds: the byte scanner and store code hold their state in classes, whose dynamic
 // exclusivity checks cost more than the parsing itself (measured: docs/performance.md). Debug
@@ -11,7 +29,7 @@ let hotPathFlags: [SwiftSetting] = [
 
 // The encoder's modules are optimized in debug builds too: the tests run real models (the sample
 // backfill, n = 4096 goldens), which take minutes at -Onone; release semantics are what ships.
-let encoderFlags: [SwiftSetting] = hotPathFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let encoderFlags: [SwiftSetting] = hotPathFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))] + cpuFlags
 
 let package = Package(
     name: "llatte",
@@ -48,7 +66,7 @@ let package = Package(
         .executableTarget(name: "llatte", dependencies: [
             "Support", "Events", "Store", "Sample", "Pipeline", "Model", "Tensor", "COpenBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: cpuLevelDefine),
 
         .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport",
                 resources: [.copy("Goldens")]),

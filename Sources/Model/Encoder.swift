@@ -6,16 +6,22 @@ import Tensor
 /// allocates nothing per user or per layer.
 final class Workspace: @unchecked Sendable {
     let rows: Int
-    let x, xn, h, ckv, cq, q, k, v, o, g, u, sem, scores, head: UnsafeMutablePointer<Float>
+    let x, xn, h, ckv, cq, q, k, v, o, g, u, sem, head: UnsafeMutablePointer<Float>
+    /// One head's packed keys and values and the fused attention's scratch.
+    let kp, vp, attention: UnsafeMutablePointer<Float>
+    /// The plain path's score tile [tileRows, n_max + Q] (only when the encoder runs plain kernels).
+    let scores: UnsafeMutablePointer<Float>?
     private var all: [UnsafeMutablePointer<Float>] = []
     static let tileRows = 128
 
-    init(_ c: ModelConfig) {
+    init(_ c: ModelConfig, plain: Bool) {
         let t = c.nMax + c.queryTokens
         rows = t
+        var made: [UnsafeMutablePointer<Float>] = []
         func buf(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             p.initialize(repeating: 0, count: max(count, 1))
+            made.append(p)
             return p
         }
         x = buf(t * c.d); xn = buf(t * c.d); h = buf(t * c.d)
@@ -23,9 +29,12 @@ final class Workspace: @unchecked Sendable {
         q = buf(t * c.hd); k = buf(t * c.hd); v = buf(t * c.hd); o = buf(t * c.hd)
         g = buf(t * c.ffn); u = buf(t * c.ffn)
         sem = buf(c.nMax * c.dSem)
-        scores = buf(Workspace.tileRows * t)
         head = buf(2 * c.loraRank + c.loraHidden + c.d)
-        all = [x, xn, h, ckv, cq, q, k, v, o, g, u, sem, scores, head]
+        kp = buf(Attention.packedKeyCount(keys: t, dHead: c.dHead))
+        vp = buf(Attention.packedKeyCount(keys: t, dHead: c.dHead))
+        attention = buf(Attention.scratchCount(dHead: c.dHead))
+        scores = plain ? buf(Workspace.tileRows * t) : nil
+        all = made
     }
     deinit { for p in all { p.deallocate() } }
 }
@@ -67,7 +76,7 @@ public final class Encoder: @unchecked Sendable {
 
     private func workspace(_ slot: Int) -> Workspace {
         workspaces.withLock { list in
-            while list.count <= slot { list.append(Workspace(config)) }
+            while list.count <= slot { list.append(Workspace(config, plain: plainKernels)) }
             return list[slot]
         }
     }
@@ -174,22 +183,22 @@ public final class Encoder: @unchecked Sendable {
         Gemm.nt(m: rows, n: c.rQ, k: d, a: ws.xn + r0 * d, lda: d, b: w[p + "attn.w_dq"], ldb: d, c: ws.cq, ldc: c.rQ)
         rmsNorm(rows: rows, width: c.rQ, x: ws.cq, ldx: c.rQ, gain: w[p + "attn.q_norm"], out: ws.cq, ldo: c.rQ)
         Gemm.nt(m: rows, n: hd, k: c.rQ, a: ws.cq, lda: c.rQ, b: w[p + "attn.w_uq"], ldb: c.rQ, c: ws.q, ldc: hd)
-        // Attention per head, in row tiles: sequence rows see keys [0, n), query rows keys [0, t).
+        // Attention per head: sequence rows see keys [0, n), query rows keys [0, t).
         let scale = 1 / Float(c.dHead).squareRoot()
-        for head in 0..<c.heads {
-            let off = head * c.dHead
-            var a = r0
-            while a < t {
-                let segmentEnd = a < n ? n : t
-                let b = min(a + Workspace.tileRows, segmentEnd)
-                let keys = a < n ? n : t
-                let m = b - a
-                Gemm.nt(m: m, n: keys, k: c.dHead, alpha: scale, a: ws.q + (a - r0) * hd + off, lda: hd,
-                        b: ws.k + off, ldb: hd, c: ws.scores, ldc: keys)
-                softmax(rows: m, width: keys, s: ws.scores, lds: keys)
-                Gemm.nn(m: m, n: c.dHead, k: keys, a: ws.scores, lda: keys, b: ws.v + off, ldb: hd,
-                        c: ws.o + (a - r0) * hd + off, ldc: hd)
-                a = b
+        if plainKernels {
+            attentionPlain(n: n, t: t, r0: r0, scale: scale, ws)
+        } else {
+            for head in 0..<c.heads {
+                let off = head * c.dHead
+                Attention.packKeys(keys: t, dHead: c.dHead, k: ws.k + off, ldk: hd, into: ws.kp)
+                Attention.packValues(keys: t, dHead: c.dHead, v: ws.v + off, ldv: hd, into: ws.vp)
+                if r0 < n {
+                    Attention.forward(rows: n - r0, keys: n, dHead: c.dHead, scale: scale, q: ws.q + off, ldq: hd,
+                                      kp: ws.kp, vp: ws.vp, o: ws.o + off, ldo: hd, scratch: ws.attention)
+                }
+                let qr = (n - r0) * hd + off
+                Attention.forward(rows: t - n, keys: t, dHead: c.dHead, scale: scale, q: ws.q + qr, ldq: hd,
+                                  kp: ws.kp, vp: ws.vp, o: ws.o + qr, ldo: hd, scratch: ws.attention)
             }
         }
         // h = x + o·W_oᵀ (output rows), written over x's rows [r0, t).
@@ -207,6 +216,29 @@ public final class Encoder: @unchecked Sendable {
         Gemm.nt(m: rows, n: d, k: c.ffn, a: ws.g, lda: c.ffn, b: w[p + "mlp.w_down"], ldb: c.ffn, beta: 1, c: xr, ldc: d)
     }
 
+    /// The plain twin of the fused attention: per head, row tiles of scores by `cblas_sgemm`, the
+    /// plain softmax, then weights times values by `cblas_sgemm`.
+    private func attentionPlain(n: Int, t: Int, r0: Int, scale: Float, _ ws: Workspace) {
+        let c = config, hd = c.hd
+        guard let scores = ws.scores else { preconditionFailure("plain workspace without a score tile") }
+        for head in 0..<c.heads {
+            let off = head * c.dHead
+            var a = r0
+            while a < t {
+                let segmentEnd = a < n ? n : t
+                let b = min(a + Workspace.tileRows, segmentEnd)
+                let keys = a < n ? n : t
+                let m = b - a
+                Gemm.nt(m: m, n: keys, k: c.dHead, alpha: scale, a: ws.q + (a - r0) * hd + off, lda: hd,
+                        b: ws.k + off, ldb: hd, c: scores, ldc: keys)
+                Kernels.softmaxRowsPlain(rows: m, width: keys, s: scores, lds: keys)
+                Gemm.nn(m: m, n: c.dHead, k: keys, a: scores, lda: keys, b: ws.v + off, ldb: hd,
+                        c: ws.o + (a - r0) * hd + off, ldc: hd)
+                a = b
+            }
+        }
+    }
+
     @inline(__always)
     private func rmsNorm(rows: Int, width: Int, x: UnsafePointer<Float>, ldx: Int, gain: UnsafePointer<Float>,
                          out: UnsafeMutablePointer<Float>, ldo: Int) {
@@ -214,15 +246,6 @@ public final class Encoder: @unchecked Sendable {
             Kernels.rmsNormPlain(rows: rows, width: width, x: x, ldx: ldx, gain: gain, out: out, ldo: ldo)
         } else {
             Kernels.rmsNorm(rows: rows, width: width, x: x, ldx: ldx, gain: gain, out: out, ldo: ldo)
-        }
-    }
-
-    @inline(__always)
-    private func softmax(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
-        if plainKernels {
-            Kernels.softmaxRowsPlain(rows: rows, width: width, s: s, lds: lds)
-        } else {
-            Kernels.softmaxRows(rows: rows, width: width, s: s, lds: lds)
         }
     }
 }

@@ -213,6 +213,6 @@ public enum CPUKernel {
         #else
         let arch = "other"
         #endif
-        return "\(arch)/openblas-\(BLASThreads.coreName)/swift-simd8"
+        return "\(arch)/openblas-\(BLASThreads.coreName)/swift-simd8-\(Kernels.cpuLevel)"
     }
 }

@@ -1,9 +1,16 @@
-/// Fused row kernels of the encoder (RMSNorm, SiLU gating, softmax) on Swift SIMD, each with a
+/// Fused row kernels of the encoder (RMSNorm, SiLU gating, exp) on Swift SIMD, each with a
 /// plain scalar twin that the tests compare it with. Shapes are in the names: `rows × width`,
 /// row-major with a leading dimension.
 public enum Kernels {
     public typealias V = SIMD8<Float>
     public static let rmsEpsilon: Float = 1e-6
+
+    /// The CPU level these kernels were compiled for (`LLATTE_CPU` at build time).
+    #if LLATTE_FMA
+    public static let cpuLevel = "x86-64-v3"
+    #else
+    public static let cpuLevel = "portable"
+    #endif
 
     // MARK: RMSNorm
 
@@ -18,13 +25,13 @@ public enum Kernels {
             var j = 0
             while j + 16 <= vw {
                 let a = load(xr + j), b = load(xr + j + 8)
-                acc0 = acc0.addingProduct(a, a)
-                acc1 = acc1.addingProduct(b, b)
+                acc0 = fma(acc0, a, a)
+                acc1 = fma(acc1, b, b)
                 j += 16
             }
-            if j < vw { let a = load(xr + j); acc0 = acc0.addingProduct(a, a); j += 8 }
+            if j < vw { let a = load(xr + j); acc0 = fma(acc0, a, a); j += 8 }
             var ss = (acc0 + acc1).sum()
-            while j < width { ss = ss.addingProduct(xr[j], xr[j]); j += 1 }
+            while j < width { ss += xr[j] * xr[j]; j += 1 }
             let inv = 1 / (ss / Float(width) + rmsEpsilon).squareRoot()
             let vinv = V(repeating: inv)
             j = 0
@@ -71,32 +78,8 @@ public enum Kernels {
 
     // MARK: Softmax
 
-    /// Each of `rows` rows of `width` scores becomes softmax(row) in place.
-    @inline(__always)
-    public static func softmaxRows(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
-        let vw = width & ~7
-        for r in 0..<rows {
-            let row = s + r * lds
-            var vm = V(repeating: -.infinity)
-            var j = 0
-            while j < vw { vm = pointwiseMax(vm, load(row + j)); j += 8 }
-            var m = vm.max()
-            while j < width { m = max(m, row[j]); j += 1 }
-            let vmax = V(repeating: m)
-            var vs = V()
-            j = 0
-            while j < vw { let e = exp(load(row + j) - vmax); store(e, row + j); vs += e; j += 8 }
-            var sum = vs.sum()
-            while j < width { let e = expScalar(row[j] - m); row[j] = e; sum += e; j += 1 }
-            let inv = V(repeating: 1 / sum)
-            j = 0
-            while j < vw { store(load(row + j) * inv, row + j); j += 8 }
-            let sinv = 1 / sum
-            while j < width { row[j] *= sinv; j += 1 }
-        }
-    }
-
-    /// Plain twin of `softmaxRows` (libm's expf, sequential sums).
+    /// Each of `rows` rows of `width` scores becomes softmax(row) in place (libm's expf, sequential
+    /// sums): the plain attention's softmax, the twin the fused attention is tested against.
     public static func softmaxRowsPlain(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
         for r in 0..<rows {
             let row = s + r * lds
@@ -116,7 +99,7 @@ public enum Kernels {
     @inline(__always)
     public static func exp(_ x: V) -> V {
         let hi = V(repeating: 88.72283), lo = V(repeating: -87.33654)
-        let xc = pointwiseMin(pointwiseMax(x, lo), hi)
+        let xc = minimum(maximum(x, lo), hi)
         // k = round(x·log2 e) by the 1.5·2^23 trick: the sum's low mantissa bits hold k exactly
         // (|k| ≤ 128), so no per-lane float→int conversion is needed.
         let magic = V(repeating: 12_582_912)
@@ -140,12 +123,49 @@ public enum Kernels {
         return out
     }
 
+    /// 2^x for x ≤ 0 (the attention's softmax weights, with log2 e folded into the score scale):
+    /// k = round(x), f = x − k in [−½, ½], 2^f by a degree-5 polynomial fitted for relative error
+    /// (≤ 2.4e-7 over [−½, ½]), 2^k put in the exponent bits. Below −126 (and at −∞) the result is 0;
+    /// NaN stays NaN (the clamp keeps it). Half the multiply work of `exp`: no two-part ln 2 reduction.
+    @inline(__always)
+    public static func exp2NonPositive(_ x: V) -> V {
+        let lo = V(repeating: -126)
+        let xc = maximum(x, lo)
+        let magic = V(repeating: 12_582_912)   // 1.5·2^23: the sum's low mantissa bits hold round(x)
+        let shifted = xc + magic
+        let f = xc - (shifted - magic)
+        var p = fma(V(repeating: 0.009675542), V(repeating: 0.0013276458), f)
+        p = fma(V(repeating: 0.055507135), p, f)
+        p = fma(V(repeating: 0.2402212), p, f)
+        p = fma(V(repeating: 0.69314694), p, f)
+        p = fma(V(repeating: 1.0000001), p, f)
+        let k = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        var out = p * unsafeBitCast((k &+ 127) &<< 23, to: V.self)
+        out.replace(with: V(repeating: 0), where: x .< lo)
+        return out
+    }
+
     /// The scalar lane of `exp`, for row tails (same polynomial, so tails match the vector lanes).
     @inline(__always)
     public static func expScalar(_ x: Float) -> Float { exp(V(repeating: x))[0] }
 
     /// libm's expf, for the plain twins.
     public static func libmExp(_ x: Float) -> Float { Float(_exp(Double(x))) }
+
+    /// acc + a·b, fused where the build targets a CPU with FMA (arm64, or `LLATTE_FMA`: docs/performance.md);
+    /// elsewhere `addingProduct` would be a libm call per lane.
+    @inline(__always) static func fma(_ acc: V, _ a: V, _ b: V) -> V {
+        #if LLATTE_FMA || arch(arm64)
+        return acc.addingProduct(a, b)
+        #else
+        return acc + a * b
+        #endif
+    }
+
+    /// Lane-wise max, NaN in `a` kept (one `maxps`; the generic `pointwiseMax` is not inlined across modules).
+    @inline(__always) static func maximum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+    /// Lane-wise min, NaN in `a` kept.
+    @inline(__always) static func minimum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)

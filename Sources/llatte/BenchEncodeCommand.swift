@@ -20,13 +20,18 @@ extension BenchCommand {
             guard !ns.isEmpty, ns.allSatisfy({ $0 > 0 }) else { throw ValidationError("--n: positive integers, comma-separated") }
             let sgemm = sgemmCeiling(threads: threads)
             print("cblas_sgemm 8192x256x256: \(fmt(sgemm.blasThreads)) GFLOP/s with \(threads) OpenBLAS threads, \(fmt(sgemm.workers)) GFLOP/s as \(threads) single-threaded workers; best \(fmt(max(sgemm.blasThreads, sgemm.workers)))")
+            print("kernels (one core, \(Kernels.cpuLevel) build): exp \(fmt(KernelBench.expRate())) G/s; fused attention of one head "
+                  + "(d_head 32, 4096 rows x 4096 keys) \(fmt(KernelBench.attentionRate(n: 4096))) GFLOP/s")
             print("FLOP formulas (per user, T = n + Q): nominal = embed + head + L·[T·(2(d·r_kv + 2·r_kv·hd) + 2(d·r_q + r_q·hd + hd·d + 3·d·ffn)) + 4·T²·hd];")
             print("  executed = embed + head + (L−1)·[T·(kv + rest) + 4·hd·(n² + Q·T)] + [T·kv + Q·rest + 4·hd·Q·T]  (sequence rows attend n keys; last layer: query rows only)")
             for n in ns {
                 let config = EncoderBench.config(nMax: n)
                 let checkpoint = EncoderBench.randomCheckpoint(config, seed: 42)
                 let flops = EncoderBench.flops(config, n: n)
-                let batch = max(threads, Int((2e10 / flops.executed).rounded(.up)))
+                // About 2·10¹⁰ FLOP a call, in whole rounds of the workers: a batch of 3 on 2 workers
+                // would leave one idle for a third of the time.
+                let rounds = max(1, Int((2e10 / flops.executed / Double(threads)).rounded(.up)))
+                let batch = threads * rounds
                 let users = EncoderBench.users(config, n: n, count: batch, seed: UInt64(n))
                 let encoder = Encoder(checkpoint: checkpoint)
                 // Parity: the fused path against the plain twins on a sample, so speed never comes from a wrong answer.

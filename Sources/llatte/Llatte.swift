@@ -1,4 +1,9 @@
 import ArgumentParser
+import Pipeline
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `llatte` command: offline LLaTTE user-interest embeddings, from event logs to SQLite.
 @main
@@ -14,4 +19,18 @@ struct Llatte: ParsableCommand {
                       MergeCommand.self, VerifyCommand.self, StatsCommand.self, CatalogCommand.self,
                       SampleCommand.self, BenchCommand.self]
     )
+
+    /// Refuses to start on a CPU below the level the encoder kernels were built for, with a message
+    /// instead of an illegal-instruction crash mid-run.
+    static func main() {
+        #if LLATTE_X86_64_V3
+        let missing = CPULevel.missing(CPULevel.x86_64_v3Flags)
+        if !missing.isEmpty {
+            logLine("llatte: this build's encoder kernels need an x86-64-v3 CPU (AVX2, FMA); this one lacks "
+                    + missing.joined(separator: ", ") + ". Rebuild with `make build LLATTE_CPU=portable`.")
+            Glibc.exit(ExitStatus.failure.rawValue)
+        }
+        #endif
+        main(nil)
+    }
 }

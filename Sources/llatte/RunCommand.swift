@@ -112,6 +112,7 @@ struct RunCommand: ParsableCommand {
         var seen = Set((try? Ingestor.logFiles(config.eventInputs)) ?? [])
         var report = try runOnce(config, options, shard, stop: stop, log: log)
         print(encodeSummaryLine(report))
+        fflush(nil)
         log("refresh --follow: watching \(config.eventInputs.joined(separator: ", ")) every \(pollInterval) s")
         while !stop.isRaised {
             usleep(UInt32(max(0.01, pollInterval) * 1e6))
@@ -128,6 +129,7 @@ struct RunCommand: ParsableCommand {
             print(encodeSummaryLine(report))
             print("follow: files=\(arrived.count) refreshed=\(report.encode.counts.written) conversion_to_embedding_seconds=\(fixed(fromWrite ?? fromNotice, 3)) "
                   + "(from file written; \(fixed(fromNotice, 3)) from noticed)")
+            fflush(nil)   // a long-running follower reports each cycle as it ends, also into a pipe or file
             if report.status == .interrupted { throw exitWith(.interrupted) }
         }
     }

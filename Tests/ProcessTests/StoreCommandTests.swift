@@ -126,6 +126,8 @@ import TestSupport
             for _ in 0..<600 { if cond() { return true }; usleep(50_000) }
             return false
         }
+        // Files arrive once the follower watches (before that, its first refresh would take them).
+        #expect(waitFor { follow.stderr.contains("refresh --follow: watching") }, "\(follow.stderr)")
         // A file still being written (*.tmp) is not taken.
         w.dir.writeLines("logs/incoming.jsonl.tmp", [eventLine(user: b, id: "\"conv-b\"", ts: 1_790_900_000, item: 1003, type: "purchase")])
         // A file renamed into place is.
@@ -135,6 +137,9 @@ import TestSupport
         #expect(version(b) == before.1)
         #expect(rename(w.dir.file("logs/incoming.jsonl.tmp"), w.dir.file("logs/incoming.jsonl")) == 0)
         #expect(waitFor { version(b) == before.1 + 1 }, "\(follow.stderr)")
+        // Stop it between cycles (a signal during a refresh ends it with the interrupted code): the
+        // second cycle's report comes after that run has finished.
+        #expect(waitFor { follow.stdout.components(separatedBy: "follow: files=1 refreshed=1").count == 3 }, "\(follow.stdout)")
         follow.kill(SIGTERM)
         #expect(follow.wait() == 0, "\(follow.stderr)")
         #expect(follow.stdout.contains("follow: files=1 refreshed=1 conversion_to_embedding_seconds="))

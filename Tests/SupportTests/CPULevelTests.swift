@@ -1,0 +1,21 @@
+import Support
+import TestSupport
+import Testing
+
+/// The start-up check of a build's CPU level against the machine's flags.
+@Suite struct CPULevelTests {
+    @Test func namesTheFlagsTheCPULacks() {
+        let dir = TempDirectory()
+        let old = dir.write("old", Array("processor\t: 0\nflags\t\t: fpu sse sse2 avx fma\nbogomips\t: 4000\n\nprocessor\t: 1\nflags\t\t: fpu\n".utf8))
+        #expect(CPULevel.missing(CPULevel.x86_64_v3Flags, cpuinfo: old) == ["avx2", "bmi1", "bmi2", "f16c", "movbe", "abm"])
+        let new = dir.write("new", Array(("flags\t\t: " + CPULevel.x86_64_v3Flags.reversed().joined(separator: " ") + " sse4_2\n").utf8))
+        #expect(CPULevel.missing(CPULevel.x86_64_v3Flags, cpuinfo: new).isEmpty)
+        // Substrings do not count: "avx512f" is not "avx".
+        let partial = dir.write("partial", Array("flags: avx512f avx2x fma\n".utf8))
+        #expect(CPULevel.missing(["avx", "avx2", "fma"], cpuinfo: partial) == ["avx", "avx2"])
+    }
+
+    @Test func anUnreadableCpuinfoChecksNothing() {
+        #expect(CPULevel.missing(CPULevel.x86_64_v3Flags, cpuinfo: "/nonexistent/cpuinfo").isEmpty)
+    }
+}
