@@ -42,7 +42,11 @@ def flops(c: ModelConfig, n: int) -> tuple[float, float]:
     embed = 2 * n * c.d_sem * c.d + 2 * c.d_f * c.d
     head = 2 * (q * c.d * c.lora_rank + 2 * c.lora_rank * c.lora_hidden + c.lora_rank * c.interests * c.interest_dim)
     nominal = embed + head + c.layers * (t * (kv + rest) + 4 * t * t * hd)
-    executed = embed + head + (c.layers - 1) * (t * (kv + rest) + 4 * hd * (n * n + q * t)) + t * kv + q * rest + 4 * hd * q * t
+    if hd > c.heads * q:   # llatte's last layer attends in latent space (no k, v for the sequence rows)
+        last = t * 2 * c.d * c.r_kv + q * rest + 4 * q * hd * c.r_kv + 4 * c.heads * q * t * c.r_kv
+    else:
+        last = t * kv + q * rest + 4 * hd * q * t
+    executed = embed + head + (c.layers - 1) * (t * (kv + rest) + 4 * hd * (n * n + q * t)) + last
     return float(nominal), float(executed)
 
 
@@ -102,11 +106,11 @@ def main() -> None:
                 except RuntimeError as e:  # out of memory at a large batch ends the sweep
                     print(f"n={n} batch={b}: {e}", file=sys.stderr)
                     break
-            print(f"  n={n} batch={b}: users/s={rate:.2f}", file=sys.stderr)
+            print(f"  n={n} batch={b}: users/s={rate:.4g}", file=sys.stderr)
             if rate > best[0]:
                 best = (rate, b)
         rate, b = best
-        print(f"n={n}: users/s={rate:.2f} nominal_GFLOP/s={nominal * rate / 1e9:.1f} batch={b} threads={args.threads}")
+        print(f"n={n}: users/s={rate:.4g} nominal_GFLOP/s={nominal * rate / 1e9:.1f} batch={b} threads={args.threads}")
 
 
 if __name__ == "__main__":

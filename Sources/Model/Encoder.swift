@@ -9,6 +9,8 @@ final class Workspace: @unchecked Sendable {
     let x, xn, h, ckv, cq, q, k, v, o, g, u, sem, head: UnsafeMutablePointer<Float>
     /// One head's packed keys and values and the fused attention's scratch.
     let kp, vp, attention: UnsafeMutablePointer<Float>
+    /// The last layer's latent attention: q̃ [H·Q, r_kv], scores [H·Q, n_max + Q], ō [H·Q, r_kv].
+    let latent: UnsafeMutablePointer<Float>
     /// The plain path's score tile [tileRows, n_max + Q] (only when the encoder runs plain kernels).
     let scores: UnsafeMutablePointer<Float>?
     private var all: [UnsafeMutablePointer<Float>] = []
@@ -33,6 +35,7 @@ final class Workspace: @unchecked Sendable {
         kp = buf(Attention.packedKeyCount(keys: t, dHead: c.dHead))
         vp = buf(Attention.packedKeyCount(keys: t, dHead: c.dHead))
         attention = buf(Attention.scratchCount(dHead: c.dHead))
+        latent = buf(c.heads * c.queryTokens * (2 * c.rKV + t))
         scores = plain ? buf(Workspace.tileRows * t) : nil
         all = made
     }
@@ -57,10 +60,16 @@ public final class Encoder: @unchecked Sendable {
     /// Worker threads by count, made on first use.
     private let pools = Mutex<[Int: WorkerPool]>([:])
 
+    /// Whether the last layer attends in latent space: expanding keys and values costs 4·r_kv·hd a
+    /// row, attending in latent space 4·H·Q·r_kv a row (plus per-query terms), so it pays when
+    /// hd > H·Q (the bench config: 256 > 64).
+    let latentLastLayer: Bool
+
     public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
         config = checkpoint.config
         w = checkpoint.weights
         self.plainKernels = plainKernels
+        latentLastLayer = config.hd > config.heads * config.queryTokens
     }
 
     deinit { pools.withLock { for p in $0.values { p.shutdown() } } }
@@ -174,11 +183,14 @@ public final class Encoder: @unchecked Sendable {
         // Rows that produce output in this layer.
         let r0 = last ? n : 0, rows = t - r0
         rmsNorm(rows: t, width: d, x: ws.x, ldx: d, gain: w[p + "attn_norm"], out: ws.xn, ldo: d)
-        // c_kv, k, v for every row (keys and values).
+        // c_kv for every row; k and v from it, unless the last layer attends in latent space.
+        let latent = last && !plainKernels && latentLastLayer
         Gemm.nt(m: t, n: c.rKV, k: d, a: ws.xn, lda: d, b: w[p + "attn.w_dkv"], ldb: d, c: ws.ckv, ldc: c.rKV)
         rmsNorm(rows: t, width: c.rKV, x: ws.ckv, ldx: c.rKV, gain: w[p + "attn.kv_norm"], out: ws.ckv, ldo: c.rKV)
-        Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uk"], ldb: c.rKV, c: ws.k, ldc: hd)
-        Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uv"], ldb: c.rKV, c: ws.v, ldc: hd)
+        if !latent {
+            Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uk"], ldb: c.rKV, c: ws.k, ldc: hd)
+            Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uv"], ldb: c.rKV, c: ws.v, ldc: hd)
+        }
         // c_q, q for the output rows only.
         Gemm.nt(m: rows, n: c.rQ, k: d, a: ws.xn + r0 * d, lda: d, b: w[p + "attn.w_dq"], ldb: d, c: ws.cq, ldc: c.rQ)
         rmsNorm(rows: rows, width: c.rQ, x: ws.cq, ldx: c.rQ, gain: w[p + "attn.q_norm"], out: ws.cq, ldo: c.rQ)
@@ -187,6 +199,8 @@ public final class Encoder: @unchecked Sendable {
         let scale = 1 / Float(c.dHead).squareRoot()
         if plainKernels {
             attentionPlain(n: n, t: t, r0: r0, scale: scale, ws)
+        } else if latent {
+            latentAttention(l, t: t, scale: scale, ws)
         } else {
             for head in 0..<c.heads {
                 let off = head * c.dHead
@@ -214,6 +228,28 @@ public final class Encoder: @unchecked Sendable {
             Kernels.siluGate(count: rows * c.ffn, gate: ws.g, up: ws.u)
         }
         Gemm.nt(m: rows, n: d, k: c.ffn, a: ws.g, lda: c.ffn, b: w[p + "mlp.w_down"], ldb: c.ffn, beta: 1, c: xr, ldc: d)
+    }
+
+    /// The last layer's attention for its Q query rows, in MLA's latent space (the absorbed form):
+    /// scores q_h·W_uk,h·c_kvᵀ and outputs (P·c_kv)·W_uv,hᵀ, so keys and values are never expanded
+    /// for the sequence rows. Every head's query rows meet the shared latent keys in one product.
+    private func latentAttention(_ l: Int, t: Int, scale: Float, _ ws: Workspace) {
+        let c = config, hd = c.hd, dh = c.dHead, r = c.rKV, nq = c.queryTokens, hq = c.heads * nq
+        let p = "layers.\(l)."
+        let wuk = w[p + "attn.w_uk"], wuv = w[p + "attn.w_uv"]
+        let qt = ws.latent, s = qt + hq * r, ob = s + hq * t
+        for h in 0..<c.heads {
+            // q̃_h [Q, r_kv] = q_h [Q, d_head] · W_uk,h [d_head, r_kv]
+            Gemm.nn(m: nq, n: r, k: dh, a: ws.q + h * dh, lda: hd, b: wuk + h * dh * r, ldb: r, c: qt + h * nq * r, ldc: r)
+        }
+        // S [H·Q, t] = scale · q̃ · c_kvᵀ, then softmax per row; ō [H·Q, r_kv] = P · c_kv.
+        Gemm.nt(m: hq, n: t, k: r, alpha: scale, a: qt, lda: r, b: ws.ckv, ldb: r, c: s, ldc: t)
+        Kernels.softmaxRows(rows: hq, width: t, s: s, lds: t)
+        Gemm.nn(m: hq, n: r, k: t, a: s, lda: t, b: ws.ckv, ldb: r, c: ob, ldc: r)
+        for h in 0..<c.heads {
+            // o_h [Q, d_head] = ō_h [Q, r_kv] · W_uv,hᵀ
+            Gemm.nt(m: nq, n: dh, k: r, a: ob + h * nq * r, lda: r, b: wuv + h * dh * r, ldb: r, c: ws.o + h * dh, ldc: hd)
+        }
     }
 
     /// The plain twin of the fused attention: per head, row tiles of scores by `cblas_sgemm`, the

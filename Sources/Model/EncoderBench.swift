@@ -66,7 +66,8 @@ public enum EncoderBench {
     /// attending over all T keys (a mask zeroes the rest): per layer 2·T·(d·r_q + r_q·hd + d·r_kv +
     /// 2·r_kv·hd + hd·d + 3·d·ffn) + 4·T²·hd, plus the embedding and head products.
     /// executed: what this engine computes — sequence rows attend over n keys, query rows over T,
-    /// and the last layer computes q, attention, W_o and the MLP for the Q query rows only.
+    /// and the last layer computes q, attention, W_o and the MLP for the Q query rows only, attending
+    /// in latent space (no k, v for the sequence rows) when that is cheaper.
     public static func flops(_ c: ModelConfig, n: Int) -> (nominal: Double, executed: Double) {
         let t = Double(n + c.queryTokens), q = Double(c.queryTokens), nn = Double(n)
         let d = Double(c.d), hd = Double(c.hd), rq = Double(c.rQ), rkv = Double(c.rKV), ffn = Double(c.ffn)
@@ -77,7 +78,12 @@ public enum EncoderBench {
         let layers = Double(c.layers)
         let nominal = embed + head + layers * (t * (kvPerRow + restPerRow) + 4 * t * t * hd)
         let fullLayer = t * (kvPerRow + restPerRow) + 4 * hd * (nn * nn + q * t)
-        let lastLayer = t * kvPerRow + q * restPerRow + 4 * hd * q * t
+        // The last layer attends in latent space when hd > H·Q (Encoder.latentLastLayer): c_kv for
+        // every row, q̃ = q·W_uk and o = ō·W_uvᵀ for the query rows, scores and ō over r_kv per head.
+        let h = Double(c.heads)
+        let lastLayer = c.hd > c.heads * c.queryTokens
+            ? t * 2 * d * rkv + q * restPerRow + 4 * q * hd * rkv + 4 * h * q * t * rkv
+            : t * kvPerRow + q * restPerRow + 4 * hd * q * t
         let executed = embed + head + (layers - 1) * fullLayer + lastLayer
         return (nominal, executed)
     }

@@ -53,17 +53,18 @@ public enum Kernels {
 
     // MARK: SiLU gating
 
-    /// gate[i] = SiLU(gate[i]) · up[i] = gate / (1 + exp(−gate)) · up, over `count` contiguous values.
+    /// gate[i] = SiLU(gate[i]) · up[i] = gate / (1 + 2^(−gate·log2 e)) · up, over `count` contiguous values.
     @inline(__always)
     public static func siluGate(count: Int, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>) {
         var i = 0
         let one = V(repeating: 1)
+        let minusLog2e = V(repeating: -1.442_695_04)
         while i + 8 <= count {
             let g = load(gate + i)
-            store(g / (one + exp(-g)) * load(up + i), gate + i)
+            store(g / (one + exp2(g * minusLog2e)) * load(up + i), gate + i)
             i += 8
         }
-        while i < count { gate[i] = gate[i] / (1 + expScalar(-gate[i])) * up[i]; i += 1 }
+        while i < count { gate[i] = gate[i] / (1 + exp2(V(repeating: gate[i]) * minusLog2e)[0]) * up[i]; i += 1 }
     }
 
     /// Plain twin of `siluGate` (libm's expf).
@@ -78,8 +79,35 @@ public enum Kernels {
 
     // MARK: Softmax
 
-    /// Each of `rows` rows of `width` scores becomes softmax(row) in place (libm's expf, sequential
-    /// sums): the plain attention's softmax, the twin the fused attention is tested against.
+    /// Each of `rows` rows of `width` scores becomes softmax(row) in place, by powers of two:
+    /// e^(x − m) = 2^((x − m)·log2 e).
+    @inline(__always)
+    public static func softmaxRows(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
+        let vw = width & ~7
+        let log2e: Float = 1.442_695_04, vlog2e = V(repeating: log2e)
+        for r in 0..<rows {
+            let row = s + r * lds
+            var vm = V(repeating: -.infinity)
+            var j = 0
+            while j < vw { vm = maximum(vm, load(row + j)); j += 8 }
+            var m = vm.max()
+            while j < width { m = Swift.max(m, row[j]); j += 1 }
+            let vmax = V(repeating: m)
+            var vs = V()
+            j = 0
+            while j < vw { let e = exp2NonPositive((load(row + j) - vmax) * vlog2e); store(e, row + j); vs += e; j += 8 }
+            var sum = vs.sum()
+            while j < width { let e = exp2NonPositive(V(repeating: (row[j] - m) * log2e))[0]; row[j] = e; sum += e; j += 1 }
+            let inv = V(repeating: 1 / sum)
+            j = 0
+            while j < vw { store(load(row + j) * inv, row + j); j += 8 }
+            let sinv = 1 / sum
+            while j < width { row[j] *= sinv; j += 1 }
+        }
+    }
+
+    /// Plain twin of `softmaxRows`, and the plain attention's softmax (libm's expf, sequential
+    /// sums).
     public static func softmaxRowsPlain(rows: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
         for r in 0..<rows {
             let row = s + r * lds
@@ -123,15 +151,25 @@ public enum Kernels {
         return out
     }
 
-    /// 2^x for x ≤ 0 (the attention's softmax weights, with log2 e folded into the score scale):
-    /// k = round(x), f = x − k in [−½, ½], 2^f by a degree-5 polynomial fitted for relative error
-    /// (≤ 2.4e-7 over [−½, ½]), 2^k put in the exponent bits. Below −126 (and at −∞) the result is 0;
-    /// NaN stays NaN (the clamp keeps it). Half the multiply work of `exp`: no two-part ln 2 reduction.
+    /// 2^x for x ≤ 0 (the attention's softmax weights, with log2 e folded into the score scale).
+    /// Below −126 (and at −∞) the result is 0; NaN stays NaN (the clamp keeps it).
     @inline(__always)
     public static func exp2NonPositive(_ x: V) -> V {
-        let lo = V(repeating: -126)
-        let xc = maximum(x, lo)
-        let magic = V(repeating: 12_582_912)   // 1.5·2^23: the sum's low mantissa bits hold round(x)
+        exp2Reduced(x, clamped: maximum(x, V(repeating: -126)))
+    }
+
+    /// 2^x over the whole float range (SiLU's e^−x): as `exp2NonPositive`, and from 128 up +∞.
+    @inline(__always)
+    public static func exp2(_ x: V) -> V {
+        exp2Reduced(x, clamped: minimum(maximum(x, V(repeating: -126)), V(repeating: 128)))
+    }
+
+    /// 2^xc for xc in [−126, 128] (0 where x < −126): k = round(xc), f = xc − k in [−½, ½], 2^f by a
+    /// degree-5 polynomial fitted for relative error (≤ 2.4e-7 over [−½, ½]), 2^k put in the
+    /// exponent bits. Half the multiply work of `exp`: no two-part ln 2 reduction.
+    @inline(__always)
+    static func exp2Reduced(_ x: V, clamped xc: V) -> V {
+        let magic = V(repeating: 12_582_912)   // 1.5·2^23: the sum's low mantissa bits hold round(xc)
         let shifted = xc + magic
         let f = xc - (shifted - magic)
         var p = fma(V(repeating: 0.009675542), V(repeating: 0.0013276458), f)
@@ -141,7 +179,7 @@ public enum Kernels {
         p = fma(V(repeating: 1.0000001), p, f)
         let k = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
         var out = p * unsafeBitCast((k &+ 127) &<< 23, to: V.self)
-        out.replace(with: V(repeating: 0), where: x .< lo)
+        out.replace(with: V(repeating: 0), where: x .< V(repeating: -126))
         return out
     }
 

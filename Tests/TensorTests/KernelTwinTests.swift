@@ -41,6 +41,21 @@ import Testing
         for i in 0..<count { #expect(abs(fused[i] - plain[i]) <= 2e-6 * max(1, abs(plain[i])), "\(i): \(gate[i])") }
     }
 
+    @Test(arguments: [1, 3, 8, 9, 64, 1031])
+    func softmaxMatchesItsTwin(width: Int) {
+        var r = Rand(s: 7 + UInt64(width))
+        let rows = 3
+        let s = (0..<(rows * width)).map { _ in r.next() * 30 }
+        var fused = s, plain = s
+        Kernels.softmaxRows(rows: rows, width: width, s: &fused, lds: width)
+        Kernels.softmaxRowsPlain(rows: rows, width: width, s: &plain, lds: width)
+        for i in fused.indices { #expect(abs(fused[i] - plain[i]) <= 2e-6 * max(1e-3, plain[i]), "\(i)") }
+        for row in 0..<rows {
+            let sum = fused[(row * width)..<((row + 1) * width)].reduce(0, +)
+            #expect(abs(sum - 1) < 1e-5)
+        }
+    }
+
     @Test func expIsAccurateAcrossTheRangeAndHandlesTheEdges() {
         var worst: Double = 0
         var x: Float = -87
@@ -72,5 +87,21 @@ import Testing
         #expect(abs(edges[3] - 1) <= 2e-7 && abs(edges[4] - 1) <= 2e-7 && edges[5].isNaN)
         #expect(abs(edges[6] - 0.5) <= 2e-7)
         #expect(edges[7] > 0)
+    }
+
+    @Test func exp2IsAccurateOverTheWholeRangeAndSaturates() {
+        var worst: Double = 0
+        var x: Float = -126
+        while x < 127.5 {
+            let v = Kernels.exp2(SIMD8<Float>(repeating: x))[0]
+            let ref = Foundation.exp2(Double(x))
+            worst = max(worst, abs(Double(v) - ref) / ref)
+            x += 0.0113
+        }
+        #expect(worst < 3e-7, "worst relative error \(worst)")
+        let edges = Kernels.exp2(SIMD8<Float>(-.infinity, -127, 128, 1000, .infinity, .nan, 3, 0))
+        #expect(edges[0] == 0 && edges[1] == 0)
+        #expect(edges[2] == .infinity && edges[3] == .infinity && edges[4] == .infinity && edges[5].isNaN)
+        #expect(abs(edges[6] - 8) <= 8 * 2e-7 && abs(edges[7] - 1) <= 2e-7)
     }
 }
