@@ -47,9 +47,10 @@ let package = Package(
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // Byte-level foundations shared by every layer: files, hashing, locks, JSON.
-        .target(name: "Support", dependencies: ["CCrypto"], swiftSettings: hotPathFlags),
+        .target(name: "Support", dependencies: ["CCrypto", "CMalloc"], swiftSettings: hotPathFlags),
         // Event logs: LZ4 frames, the JSONL event scanner, validation, quarantine.
         .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags),
         // SQLite stores: history store, user features, item catalog.

@@ -1,4 +1,9 @@
 import Support
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What reading one event log produced: counts, the content hash and a checksum of its events.
 public struct ReadSummary: Sendable {
@@ -23,19 +28,35 @@ public struct ReadSummary: Sendable {
 /// The read stage for one file: decompress, split lines, parse and validate into event batches.
 ///
 /// `onBatch` receives the batch each time it holds `batchSize` events and once at the end; the
-/// batch is cleared after each call. `onReject` receives every quarantined line in order.
+/// batch is cleared after each call. A batch of short histories goes early: from `earlyBatchSize`
+/// events on (checked at that size, then each time it doubles), a batch holding fewer than two
+/// events per user is handed over. Splitting such a file costs the history store little (few users
+/// get a second chunk from it) and keeps memory from growing with the number of users a file
+/// touches; a file of long histories still goes in batches of `batchSize`. `onReject` receives
+/// every quarantined line in order.
 public func readEventLog(
-    path: String, parser: EventParser, batch: EventBatch, batchSize: Int = 1 << 20,
+    path: String, parser: EventParser, batch: EventBatch, batchSize: Int = 1 << 20, earlyBatchSize: Int = 1 << 16,
     hashContent: Bool, maxLineBytes: Int = 1 << 20,
     onBatch: (EventBatch) throws -> Void, onReject: (Rejection) throws -> Void
 ) throws -> ReadSummary {
     let reader = LogReader(path: path, maxLineBytes: maxLineBytes, hashContent: hashContent)
     var summary = ReadSummary(path: path)
     var checksum = EventChecksum()
+    let firstCheck = max(1, min(batchSize, earlyBatchSize))
+    var nextCheck = firstCheck
+    var users = DistinctUsers()
     func flush() throws {
         checksum.add(batch, parser: parser)
         try onBatch(batch)
         batch.removeAll()
+        nextCheck = firstCheck
+    }
+    func checkpoint() throws {
+        if batch.count >= batchSize || users.estimate(batch) * 2 > Double(batch.count) {
+            try flush()
+        } else {
+            nextCheck = min(batchSize, 2 * batch.count)
+        }
     }
     try reader.forEachLine(fast: { start, available, number in
         // Canonical and compact lines are parsed in place, before their end is searched for.
@@ -44,7 +65,7 @@ public func readEventLog(
         if took > 0 {
             summary.lines += 1
             summary.events += 1
-            if batch.count >= batchSize { try flush() }
+            if batch.count >= nextCheck { try checkpoint() }
         }
         return took
     }, { number, line in
@@ -56,7 +77,7 @@ public func readEventLog(
             try onReject(r)
         } else {
             summary.events += 1
-            if batch.count >= batchSize { try flush() }
+            if batch.count >= nextCheck { try checkpoint() }
         }
     }, overlong: { number, length in
         summary.lines += 1
@@ -71,6 +92,28 @@ public func readEventLog(
     summary.digest = reader.contentDigest()
     summary.checksum = checksum.value
     return summary
+}
+
+/// The number of distinct users in a batch, estimated by linear counting over a 2^18-bit bitmap
+/// (within a few percent up to about a million users; the bitmap is reused between batches).
+struct DistinctUsers {
+    private static let bits = 1 << 18
+    private var words = [UInt64](repeating: 0, count: DistinctUsers.bits / 64)
+
+    mutating func estimate(_ batch: EventBatch) -> Double {
+        for i in words.indices { words[i] = 0 }
+        words.withUnsafeMutableBufferPointer { w in
+            for e in batch.events {
+                let h = Int(truncatingIfNeeded: fmix64(e.userID) >> 46)   // 18 bits
+                w[h >> 6] |= 1 << UInt64(h & 63)
+            }
+        }
+        let set = words.reduce(0) { $0 + $1.nonzeroBitCount }
+        let zeros = DistinctUsers.bits - set
+        if zeros == 0 { return .infinity }
+        let m = Double(DistinctUsers.bits)
+        return -m * log(Double(zeros) / m)
+    }
 }
 
 /// An order-independent checksum of events (a wrapping sum of per-event hashes), so the read stage

@@ -18,6 +18,30 @@ import TestSupport
         return (s.events, numbers, s)
     }
 
+    /// Batch sizes handed over for a file of `users` users with `perUser` events each, interleaved.
+    func batchSizes(users: Int, perUser: Int, batchSize: Int, early: Int) throws -> [Int] {
+        let dir = TempDirectory()
+        let ls = (0..<(users * perUser)).map { i in eventLine(user: UInt64(1000 + i % users), id: String(i), ts: Int64(1000 + i)) }
+        var sizes: [Int] = []
+        _ = try readEventLog(path: dir.writeLines("a.jsonl", ls), parser: EventParser(rules: rules), batch: EventBatch(),
+                             batchSize: batchSize, earlyBatchSize: early, hashContent: false,
+                             onBatch: { b in sizes.append(b.count) }, onReject: { _ in })
+        return sizes
+    }
+
+    @Test func shortHistoriesGoInEarlyBatchesAndLongOnesInFullBatches() throws {
+        // 6,000 users with one event each: fewer than two events per user, so a batch goes at 1,000.
+        let short = try batchSizes(users: 6000, perUser: 1, batchSize: 100_000, early: 1000)
+        #expect(short.reduce(0, +) == 6000)
+        #expect(short.dropLast().allSatisfy { $0 == 1000 }, "\(short)")
+        // 50 users with 120 events each: checked at 1,000, 2,000 and 4,000, kept until the batch is full.
+        let long = try batchSizes(users: 50, perUser: 120, batchSize: 5000, early: 1000)
+        #expect(long == [5000, 1000], "\(long)")
+        // The early size never exceeds the batch size.
+        let capped = try batchSizes(users: 3000, perUser: 1, batchSize: 700, early: 1000)
+        #expect(capped.reduce(0, +) == 3000 && capped.dropLast().allSatisfy { $0 == 700 }, "\(capped)")
+    }
+
     @Test func plainAndCompressedGiveTheSameEventsAndDigest() throws {
         let dir = TempDirectory()
         let ls = lines(5000)

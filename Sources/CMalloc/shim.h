@@ -1,0 +1,2 @@
+// glibc allocator controls (malloc_trim), not in Swift's Glibc module.
+#include <malloc.h>
