@@ -71,7 +71,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Support", "Events", "Store", "CLZ4"], path: "Tests/TestSupport",
                 resources: [.copy("Goldens")]),
-        .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "Support"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CSQLite", "CLZ4", "COpenBLAS", "CCrypto", "CMalloc", "Support"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport", "CLZ4"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),

@@ -1,5 +1,9 @@
 import CCrypto
 import CLZ4
+import CMalloc
+#if canImport(Glibc)
+import Glibc
+#endif
 import COpenBLAS
 import CSQLite
 import Testing
@@ -185,5 +189,16 @@ struct SystemLibraryTests {
         #expect(EVP_DigestFinal_ex(ctx, &md2, &len2) == 1)
         #expect(len2 == 32)
         #expect(md2 == Array(md.prefix(32)))
+    }
+
+    @Test("CMalloc: malloc_trim returns freed pages from the middle of the heap")
+    func mallocTrim() {
+        // 4,000 blocks of 4 KiB with every 100th (and the last) kept: the freed ones lie between
+        // live blocks, where only malloc_trim hands their pages back.
+        var blocks = (0..<4000).map { _ in malloc(4096)! }
+        for (i, b) in blocks.enumerated() { memset(b, 1, 4096); if i % 100 != 0 && i != 3999 { free(b) } }
+        #expect(malloc_trim(0) == 1)
+        for (i, b) in blocks.enumerated() where i % 100 == 0 || i == 3999 { free(b) }
+        blocks.removeAll()
     }
 }
