@@ -161,7 +161,6 @@ public struct Ingestor {
             }
             if let w = r.warning { log("warning: \(w)") }
             report.files.append(r)
-            releaseFreedMemory()
         }
         for file in options.featureFiles {
             do {
@@ -231,6 +230,7 @@ public struct Ingestor {
                                            counts.duplicates += c.duplicates
                                            counts.tombstoned += c.tombstoned
                                            counts.usersTouched += c.usersTouched
+                                           releaseFreedMemory()
                                        },
                                        onReject: { r in
                                            // Each record once over all shards: its user's shard, or shard 0 without a user.

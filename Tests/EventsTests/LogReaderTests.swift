@@ -30,7 +30,7 @@ import TestSupport
     }
 
     @Test func shortHistoriesGoInEarlyBatchesAndLongOnesInFullBatches() throws {
-        // 6,000 users with one event each: fewer than two events per user, so a batch goes at 1,000.
+        // 6,000 users with one event each: fewer than eight events per user, so a batch goes at 1,000.
         let short = try batchSizes(users: 6000, perUser: 1, batchSize: 100_000, early: 1000)
         #expect(short.reduce(0, +) == 6000)
         #expect(short.dropLast().allSatisfy { $0 == 1000 }, "\(short)")
