@@ -46,8 +46,7 @@ extension BenchCommand {
             print("encode only:     \(fixed(encodeOnly, 1)) users/s (mean n \(fixed(meanN, 1)) events)")
 
             // (b) The backfill: select → sequence → encode → quantize → write, into a fresh store.
-            let storePath = work + "/bench-embeddings.db"
-            for suffix in ["", "-wal", "-shm"] { unlink(storePath + suffix) }
+            let storePath = freshDatabase(work + "/bench-embeddings.db")
             let store = try EmbeddingStore(path: storePath)
             let version = try store.ensureVersion("bench", identity: checkpoint.identity, interests: config.interests, interestDim: config.interestDim)
             var o = EncodeOptions(kind: .backfill, historyStore: historyStore, embeddingStore: storePath, checkpoint: "", catalog: catalog)
@@ -63,8 +62,7 @@ extension BenchCommand {
 
             // (c) A raw insert of the same rows: prepared statement, sorted keys, one transaction per window, same pragmas.
             let rows = try store.rows(version: "bench")
-            let rawPath = work + "/bench-raw.db"
-            for suffix in ["", "-wal", "-shm"] { unlink(rawPath + suffix) }
+            let rawPath = freshDatabase(work + "/bench-raw.db")
             let raw = try Database(path: rawPath)
             try raw.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             try raw.execute("""
@@ -88,8 +86,7 @@ extension BenchCommand {
 
             // (d) The write stage alone: the same rows through the store's upsert (tombstone and
             // failure checks, the upsert rule, the progress row), same windows, nothing else running.
-            let alonePath = work + "/bench-write.db"
-            for suffix in ["", "-wal", "-shm"] { unlink(alonePath + suffix) }
+            let alonePath = freshDatabase(work + "/bench-write.db")
             let alone = try EmbeddingStore(path: alonePath)
             let av = try alone.ensureVersion("bench", identity: checkpoint.identity, interests: config.interests, interestDim: config.interestDim)
             t0 = monotonicSeconds()
@@ -104,6 +101,12 @@ extension BenchCommand {
             print("write stage alone: \(fixed(aloneRate, 1)) rows/s")
             print("ratios: write stage alone / raw insert = \(fixed(aloneRate / rawRate, 2)) (target ≥ 0.50; in the run, sharing the cores with encoding: \(fixed(writeRate / rawRate, 2))); "
                   + "backfill / encode only = \(fixed(endToEnd / encodeOnly, 2)) (target ≥ 0.85)")
+        }
+
+        /// `path`, with any SQLite database there (and its WAL and shared-memory files) removed.
+        func freshDatabase(_ path: String) -> String {
+            for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+            return path
         }
     }
 }

@@ -56,15 +56,21 @@ import Testing
         }
     }
 
-    @Test func expIsAccurateAcrossTheRangeAndHandlesTheEdges() {
+    /// The largest |kernel(x) − reference(x)| / reference(x) over x = from, from + step, … below `below`.
+    func worstRelativeError(from: Float, below: Float, step: Float,
+                            _ kernel: (SIMD8<Float>) -> SIMD8<Float>, _ reference: (Double) -> Double) -> Double {
         var worst: Double = 0
-        var x: Float = -87
-        while x < 88 {
-            let v = Kernels.exp(SIMD8<Float>(repeating: x))[0]
-            let ref = Foundation.exp(Double(x))
-            worst = max(worst, abs(Double(v) - ref) / ref)
-            x += 0.01
+        var x = from
+        while x < below {
+            let ref = reference(Double(x))
+            worst = max(worst, abs(Double(kernel(SIMD8<Float>(repeating: x))[0]) - ref) / ref)
+            x += step
         }
+        return worst
+    }
+
+    @Test func expIsAccurateAcrossTheRangeAndHandlesTheEdges() {
+        let worst = worstRelativeError(from: -87, below: 88, step: 0.01, Kernels.exp, Foundation.exp)
         #expect(worst < 4e-7, "worst relative error \(worst)")
         let edges = Kernels.exp(SIMD8<Float>(-.infinity, -1000, -88, 0, 89, .infinity, .nan, 1))
         #expect(edges[0] == 0 && edges[1] == 0 && edges[2] < 1e-38)
@@ -73,14 +79,7 @@ import Testing
     }
 
     @Test func exp2NonPositiveIsAccurateAndHandlesTheEdges() {
-        var worst: Double = 0
-        var x: Float = -126
-        while x <= 0 {
-            let v = Kernels.exp2NonPositive(SIMD8<Float>(repeating: x))[0]
-            let ref = Foundation.exp2(Double(x))
-            worst = max(worst, abs(Double(v) - ref) / ref)
-            x += 0.0037
-        }
+        let worst = worstRelativeError(from: -126, below: 0, step: 0.0037, Kernels.exp2NonPositive, Foundation.exp2)
         #expect(worst < 3e-7, "worst relative error \(worst)")
         let edges = Kernels.exp2NonPositive(SIMD8<Float>(-.infinity, -1000, -127, 0, -0.0, .nan, -1, -125.5))
         #expect(edges[0] == 0 && edges[1] == 0 && edges[2] == 0)
@@ -90,14 +89,7 @@ import Testing
     }
 
     @Test func exp2IsAccurateOverTheWholeRangeAndSaturates() {
-        var worst: Double = 0
-        var x: Float = -126
-        while x < 127.5 {
-            let v = Kernels.exp2(SIMD8<Float>(repeating: x))[0]
-            let ref = Foundation.exp2(Double(x))
-            worst = max(worst, abs(Double(v) - ref) / ref)
-            x += 0.0113
-        }
+        let worst = worstRelativeError(from: -126, below: 127.5, step: 0.0113, Kernels.exp2, Foundation.exp2)
         #expect(worst < 3e-7, "worst relative error \(worst)")
         let edges = Kernels.exp2(SIMD8<Float>(-.infinity, -127, 128, 1000, .infinity, .nan, 3, 0))
         #expect(edges[0] == 0 && edges[1] == 0)
