@@ -52,7 +52,7 @@ let package = Package(
         // Byte-level foundations shared by every layer: files, hashing, locks, JSON.
         .target(name: "Support", dependencies: ["CCrypto", "CMalloc"], swiftSettings: hotPathFlags),
         // Event logs: LZ4 frames, the JSONL event scanner, validation, quarantine.
-        .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags),
+        .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags + cpuFlags),
         // SQLite stores: history store, user features, item catalog.
         .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
         // Encoder kernels: OpenBLAS products and fused SIMD row kernels with plain twins.

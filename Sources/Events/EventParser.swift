@@ -64,13 +64,7 @@ public final class EventParser {
     }
 
     @inline(__always)
-    private func field(of key: JSONStringToken) -> Field? {
-        let b = scanner.bytes(key)
-        for f in Field.allCases where f.name.utf8.count == b.count {
-            if f.name.utf8.elementsEqual(b) { return f }
-        }
-        return nil
-    }
+    private func field(of key: JSONStringToken) -> Field? { fastWords.field(exactly: scanner.bytes(key)) }
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
     public func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {

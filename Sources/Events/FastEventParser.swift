@@ -194,7 +194,7 @@ enum FastDigits {
         return nonDigit == 0 ? 8 : nonDigit.trailingZeroBitCount >> 3
     }
 
-    /// The value of the first `k` (1...7) digits of `w`.
+    /// The value of the first `k` (0...7) digits of `w` (0 for k = 0: the shift by 64 clears `w`).
     @inline(__always)
     static func value(_ w: UInt64, _ k: Int) -> UInt64 {
         let shift = UInt64(8 &* (8 &- k))
@@ -257,39 +257,43 @@ enum FastDigits {
 
     /// A plain unsigned integer (no sign, no leading zero, no fraction or exponent) that fits 64 bits.
     ///
-    /// Two passes over the (cache-hot) digits: count them eight at a time, then convert right-aligned
-    /// — a partial leading group, then whole groups of eight — so no multiply by a variable power of
-    /// ten (a table lookup or a jump) is needed.
+    /// The digits are counted in words of eight; the whole words are converted from the number's
+    /// start and the partial last word's k digits are appended by one multiply by 10^k (a constant
+    /// table). So the only branches are on how many words the number spans, which a field's values
+    /// share (ids are 16–20 digits, timestamps 10): random 64-bit ids, half 19 and half 20 digits
+    /// long, take the same path, where a branch on the digit count mispredicts every other line.
     @inline(__always)
     static func unsigned(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (UInt64, Int)? {
         guard i &+ 24 <= n else { return unsignedNearEnd(p, i, n) }
         let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
         let k0 = leadingDigits(w0)
         guard k0 > 0, k0 == 1 || p[i] != 0x30 else { return nil }
-        var count = k0
-        if k0 == 8 {
-            let k1 = leadingDigits(UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self))
-            count = 8 &+ k1
-            if k1 == 8 { count = 16 &+ leadingDigits(UnsafeRawPointer(p + (i &+ 16)).loadUnaligned(as: UInt64.self)) }
+        let v: UInt64, end: Int
+        if k0 < 8 {
+            v = value(w0, k0)
+            end = i &+ k0
+        } else {
+            let w1 = UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self)
+            let k1 = leadingDigits(w1)
+            let first = JSONScanner.eightDigits(w0)
+            if k1 < 8 {
+                v = first &* powersOfTen64(k1) &+ value(w1, k1)
+                end = i &+ 8 &+ k1
+            } else {
+                let w2 = UnsafeRawPointer(p + (i &+ 16)).loadUnaligned(as: UInt64.self)
+                let k2 = leadingDigits(w2)
+                guard k2 <= 4 else { return nil }
+                // 16 digits (< 10^16) times 10^k2 (≤ 10^4) plus the last k2 digits: only 20 digits can overflow.
+                let sixteen = first &* 100_000_000 &+ JSONScanner.eightDigits(w1)
+                let (high, low) = sixteen.multipliedFullWidth(by: powersOfTen64(k2))
+                let (sum, carry) = low.addingReportingOverflow(value(w2, k2))
+                guard high == 0, !carry else { return nil }
+                v = sum
+                end = i &+ 16 &+ k2
+            }
         }
-        let end = i &+ count
-        guard count <= 20, end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
-        // Right-aligned: the leading count % 8 digits, then whole groups of eight (no variable power of ten).
-        let head = count & 7
-        if count < 8 { return (value(w0, head), end) }
-        var v: UInt64 = head == 0 ? 0 : value(w0, head)
-        var at = i &+ head
-        if count >= 16 {
-            v = v &* 100_000_000 &+ JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
-            at &+= 8
-        }
-        let last = JSONScanner.eightDigits(UnsafeRawPointer(p + at).loadUnaligned(as: UInt64.self))
-        if count < 20 { return (v &* 100_000_000 &+ last, end) }
-        // Only a 20-digit value can overflow 64 bits.
-        let (m, o1) = v.multipliedReportingOverflow(by: 100_000_000)
-        let (a, o2) = m.addingReportingOverflow(last)
-        guard !o1 && !o2 else { return nil }
-        return (a, end)
+        guard end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
+        return (v, end)
     }
 
     /// `unsigned` near the end of the buffer, a byte at a time.
@@ -351,6 +355,31 @@ struct FastKeyWords {
         if w == eventID8 { return (.eventID, 8) }
         if w == dwell8 { return (.dwellMs, 8) }
         return nil
+    }
+
+    /// The known key whose decoded bytes are exactly `b` (any length); nil for any other key.
+    /// Why not compare with each field's name: that goes through `String` and ARC on every key of
+    /// the lines the general parser takes; here it is one word built and at most three compares.
+    @inline(__always)
+    func field(exactly b: UnsafeBufferPointer<UInt8>) -> EventParser.Field? {
+        let k = b.count
+        guard k >= 2, k <= 8 else { return nil }
+        var w: UInt64 = 0
+        memcpy(&w, b.baseAddress!, k)
+        switch k {
+        case 2: return w == tsQ & 0xFFFF ? .ts : nil
+        case 4: return w == typeQ & 0xFFFF_FFFF ? .type : nil
+        case 5: return w == valueQ & 0xFF_FFFF_FFFF ? .value : nil
+        case 7:
+            let m: UInt64 = 0xFF_FFFF_FFFF_FFFF
+            if w == userQ & m { return .userID }
+            if w == itemQ & m { return .itemID }
+            return w == surfaceQ & m ? .surface : nil
+        case 8:
+            if w == eventID8 { return .eventID }
+            return w == dwell8 ? .dwellMs : nil
+        default: return nil
+        }
     }
 
     init() {

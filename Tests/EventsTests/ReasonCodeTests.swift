@@ -145,6 +145,35 @@ import TestSupport
         #expect(events.events.first?.ts == 1500)
     }
 
+    /// Every known key is matched on its decoded bytes, whatever its spelling; keys that differ by a
+    /// byte, a prefix or an extension are unknown keys (skipped), so the field stays missing.
+    @Test func knownKeysMatchExactlyOnTheirDecodedBytes() throws {
+        func escaped(_ key: String) -> String { key.unicodeScalars.map { String(format: "\\u%04x", $0.value) }.joined() }
+        let dir = TempDirectory()
+        let keys = ["event_id", "ts", "user_id", "item_id", "type", "surface", "dwell_ms", "value"]
+        let values = ["9", "1500", "5", "7", #""click""#, #""feed""#, "12.5", "3"]
+        let all = zip(keys, values).map { #""\#(escaped($0))":\#($1)"# }.joined(separator: ",")
+        let (events, q, _) = try read(["{" + all + "}"], dir: dir)
+        #expect(q.isEmpty)
+        let e = try #require(events.events.first)
+        #expect(e.hasIntegerID && e.idPayload == 9 && e.ts == 1500 && e.userID == 5 && e.itemID == 7 && e.dwellMs == 12.5 && e.value == 3)
+
+        // Near misses of each required key: that field is reported missing.
+        let nearMisses: [(String, [String])] = [
+            ("event_id", ["event_i", "event_idx", "Event_id", "event-id"]), ("ts", ["t", "tss", "Ts", #"t\u0000"#]),
+            ("user_id", ["user_i", "user_idd", "user_ie"]), ("item_id", ["item_i", "item_ids", "iten_id"]),
+            ("type", ["typ", "types", "tYpe"]), ("surface", ["surfac", "surfaces", "surfacf"]),
+        ]
+        for (key, misses) in nearMisses {
+            for miss in misses {
+                let line = "{" + zip(keys.prefix(6), values).map { #""\#($0 == key ? miss : $0)":\#($1)"# }.joined(separator: ",") + "}"
+                let (ev, rejected, _) = try read([line], dir: dir)
+                #expect(ev.count == 0, "\(line)")
+                #expect(rejected.count == 1 && rejected[0].contains(#""reason":"missing_field","field":"\#(key)""#), "\(line)")
+            }
+        }
+    }
+
     @Test func crlfAndBlankLinesAreHandled() throws {
         let dir = TempDirectory()
         let text = eventLine(user: 1, id: "1", ts: 1500) + "\r\n\r\n   \n" + eventLine(user: 1, id: "2", ts: 1501) + "\r\n" + "{bad\r\n"

@@ -22,7 +22,7 @@ public struct JSONSoftFault: Sendable, Equatable {
 }
 
 /// A string token: either a span of the input (no escapes) or a span of the scanner's arena (decoded).
-public struct JSONStringToken: Sendable {
+public struct JSONStringToken: Sendable, BitwiseCopyable {
     public let start: Int
     public let end: Int
     public let inArena: Bool
@@ -77,19 +77,24 @@ public final class JSONScanner {
     private var arenaCapacity: Int
     private var arenaCount = 0
     // Keys of the objects being scanned, for duplicate detection: spans, and where each open object's keys start.
-    private var keySpans: [JSONStringToken] = []
-    private var objectKeyStarts: [Int] = []
-    private var containers: [UInt8] = []
+    // Plain stacks rather than arrays: nested values in logs are skipped on every such line, and
+    // array appends in a class (uniqueness checks, bounds checks) cost more than the scan.
+    private var keySpans = ScratchStack<JSONStringToken>(capacity: 64)
+    private var objectKeyStarts = ScratchStack<Int>(capacity: 16)
+    /// Open containers of `skipValue`: 1 for an object, 0 for an array.
+    private var containers = ScratchStack<UInt8>(capacity: 16)
     public init() {
         arenaCapacity = 4096
         arena = .allocate(capacity: arenaCapacity)
         base = UnsafePointer(arena)
-        keySpans.reserveCapacity(64)
-        objectKeyStarts.reserveCapacity(16)
-        containers.reserveCapacity(16)
     }
 
-    deinit { arena.deallocate() }
+    deinit {
+        arena.deallocate()
+        keySpans.deallocate()
+        objectKeyStarts.deallocate()
+        containers.deallocate()
+    }
 
     /// Starts scanning `text`, which must stay valid until the next `begin`.
     @inline(__always)
@@ -99,9 +104,9 @@ public final class JSONScanner {
         pos = 0
         arenaCount = 0
         softFault = nil
-        if !keySpans.isEmpty { keySpans.removeAll(keepingCapacity: true) }
-        if !objectKeyStarts.isEmpty { objectKeyStarts.removeAll(keepingCapacity: true) }
-        if !containers.isEmpty { containers.removeAll(keepingCapacity: true) }
+        keySpans.count = 0
+        objectKeyStarts.count = 0
+        containers.count = 0
     }
 
     // MARK: - Primitives
@@ -519,21 +524,22 @@ public final class JSONScanner {
     // MARK: - Objects and skipping
 
     /// Opens duplicate-key tracking for an object whose `{` was just consumed.
-    public func beginObjectKeys() { objectKeyStarts.append(keySpans.count) }
+    public func beginObjectKeys() { objectKeyStarts.push(keySpans.count) }
 
     /// Records a key of the innermost tracked object, noting a soft fault if it was already present.
     public func noteKey(_ key: JSONStringToken) {
-        let from = objectKeyStarts.last ?? 0
+        let from = objectKeyStarts.count > 0 ? objectKeyStarts.top : 0
         let kb = bytes(key)
-        if from < keySpans.count {
-            for s in keySpans[from...] where s.count == key.count {
-                if memcmp(bytes(s).baseAddress!, kb.baseAddress!, key.count) == 0 {
-                    noteSoft(.duplicateKey, at: pos, key: string(key))
-                    break
-                }
+        var k = from
+        while k < keySpans.count {
+            let s = keySpans[k]
+            if s.count == key.count && memcmp(bytes(s).baseAddress!, kb.baseAddress!, key.count) == 0 {
+                noteSoft(.duplicateKey, at: pos, key: string(key))
+                break
             }
+            k += 1
         }
-        keySpans.append(key)
+        keySpans.push(key)
     }
 
     /// Notes that `key` repeats a key the caller tracks itself (known fields matched by the caller).
@@ -543,7 +549,9 @@ public final class JSONScanner {
 
     /// Closes the innermost tracked object.
     public func endObjectKeys() {
-        if let s = objectKeyStarts.popLast(), s < keySpans.count { keySpans.removeSubrange(s...) }
+        guard objectKeyStarts.count > 0 else { return }
+        let s = objectKeyStarts.pop()
+        if s < keySpans.count { keySpans.count = s }
     }
 
     /// Consumes one JSON value of any kind, validating it completely (iteratively: depth is unbounded).
@@ -559,7 +567,7 @@ public final class JSONScanner {
                 if pos < count && base[pos] == 0x7D {
                     pos += 1
                 } else {
-                    containers.append(1)
+                    containers.push(1)
                     beginObjectKeys()
                     try scanMemberKey()
                     continue value
@@ -570,7 +578,7 @@ public final class JSONScanner {
                 if pos < count && base[pos] == 0x5D {
                     pos += 1
                 } else {
-                    containers.append(0)
+                    containers.push(0)
                     continue value
                 }
             case 0x22: _ = try scanString()
@@ -585,14 +593,14 @@ public final class JSONScanner {
                 skipWhitespace()
                 guard pos < count else { throw fail("unterminated container") }
                 let c = base[pos]
-                if containers[containers.count - 1] == 1 {
+                if containers.top == 1 {
                     if c == 0x2C {
                         pos += 1
                         try scanMemberKey()
                         continue value
                     } else if c == 0x7D {
                         pos += 1
-                        containers.removeLast()
+                        _ = containers.pop()
                         endObjectKeys()
                     } else {
                         throw fail("expected ',' or '}' in object")
@@ -603,7 +611,7 @@ public final class JSONScanner {
                         continue value
                     } else if c == 0x5D {
                         pos += 1
-                        containers.removeLast()
+                        _ = containers.pop()
                     } else {
                         throw fail("expected ',' or ']' in array")
                     }
@@ -626,5 +634,43 @@ public final class JSONScanner {
         let n = word.utf8CodeUnitCount
         guard pos + n <= count, memcmp(base + pos, word.utf8Start, n) == 0 else { throw fail("invalid literal") }
         pos += n
+    }
+}
+
+/// A growable stack of plain values in memory its owner frees (`deallocate`), for the scanner's
+/// per-line bookkeeping: no reference counting or uniqueness checks on push and pop.
+struct ScratchStack<Element: BitwiseCopyable> {
+    private var storage: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    /// Elements in use; lowering it drops the ones above.
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        storage = .allocate(capacity: capacity)
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    subscript(k: Int) -> Element { storage[k] }
+
+    /// The last pushed element (count > 0).
+    var top: Element { storage[count - 1] }
+
+    mutating func push(_ e: Element) {
+        if count == capacity {
+            let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+            grown.update(from: storage, count: count)
+            storage.deallocate()
+            storage = grown
+            capacity *= 2
+        }
+        storage[count] = e
+        count += 1
+    }
+
+    mutating func pop() -> Element {
+        count -= 1
+        return storage[count]
     }
 }
