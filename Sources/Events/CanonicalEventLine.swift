@@ -131,7 +131,28 @@ extension FastDigits {
     /// `null` (0) or a non-negative decimal within the exact fast path; (value, index after).
     @inline(__always)
     static func metadata(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (Double, Int)? {
+        if i &+ 16 <= n, let short = shortDecimal(p, i) { return short }
         if i &+ 4 <= n && UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) == 0x6C6C_756E { return (0, i &+ 4) }
         return decimal(p, i, n)
+    }
+
+    /// `decimal` for the common shape, 1–7 integer digits and an optional fraction of 1–7 digits,
+    /// from two word loads (16 bytes readable from `i`); nil for anything else, which `decimal`
+    /// then decides. Why: `dwell_ms` is on most lines, and its length and whether it has a fraction
+    /// vary line to line; here neither is a branch, only the word each part is read from.
+    @inline(__always)
+    static func shortDecimal(_ p: UnsafePointer<UInt8>, _ i: Int) -> (Double, Int)? {
+        let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+        let k = leadingDigits(w)
+        guard k > 0, k < 8, k == 1 || w & 0xFF != 0x30 else { return nil }
+        let dot = (w &>> UInt64(8 &* k)) & 0xFF == 0x2E
+        let w2 = UnsafeRawPointer(p + (i &+ k &+ 1)).loadUnaligned(as: UInt64.self)
+        let f = dot ? leadingDigits(w2) : 0
+        guard !dot || (f > 0 && f < 8) else { return nil }
+        let next = dot ? i &+ k &+ 1 &+ f : i &+ k
+        guard p[next] | 0x20 != 0x65 else { return nil }
+        // At most 14 digits: below 2^53, so the quotient by an exact power of ten is correctly rounded.
+        let digits = value(w, k) &* powersOfTen64(f) &+ value(w2, f)
+        return (Double(digits) / powerOfTen(f), next)
     }
 }

@@ -53,4 +53,37 @@ import Testing
             #expect(r == nil, "\(text)")
         }
     }
+
+    /// `metadata` (the two-word short decimal first) against `decimal`, its plain twin: the same value
+    /// bit for bit and the same end, or both refuse; over every integer and fraction length up to nine
+    /// digits, leading zeros, a trailing exponent or second dot, and tails long and short.
+    @Test func shortDecimalsAgreeWithTheGeneralDecimal() {
+        var x: UInt64 = 11
+        func digits(_ count: Int) -> String {
+            var s = ""
+            while s.count < count { x = fmix64(x &+ 3); s += String(x % 10) }
+            return s
+        }
+        var cases = ["0", "0.5", "00.5", "01", "1.", "1.e3", "5e3", "975.187", "1046.730", "8809", "null", "-1", "1.2.3", "0.0000001"]
+        for k in 1...9 {
+            for f in 0...9 {
+                for _ in 0..<6 {
+                    let whole = String(fmix64(x &+ UInt64(k)) % 9 + 1) + digits(k - 1)
+                    cases.append(f == 0 ? whole : whole + "." + digits(f))
+                }
+            }
+        }
+        for text in cases {
+            for tail in ["}", ",\"value\":1}\n                ", "e5,\"x\":1}                 ", "                "] {
+                let bytes = Array((text + tail).utf8)
+                bytes.withUnsafeBufferPointer { b in
+                    let p = b.baseAddress!
+                    let fast = FastDigits.metadata(p, 0, b.count)
+                    let plain = text == "null" ? (0.0, 4) : FastDigits.decimal(p, 0, b.count)
+                    #expect(fast?.0.bitPattern == plain?.0.bitPattern && fast?.1 == plain?.1,
+                            "\(text + tail): fast \(String(describing: fast)), plain \(String(describing: plain))")
+                }
+            }
+        }
+    }
 }
