@@ -84,6 +84,37 @@ struct JSONStringTests {
         }
     }
 
+    @Test("random mixes of raw and escaped scalars decode to the original text")
+    func randomEscapeMixes() throws {
+        var x: UInt64 = 99
+        func next(_ n: UInt64) -> UInt64 { x = fmix64(x &+ 0x9E37_79B9); return x % n }
+        for _ in 0..<3000 {
+            var json = "\""
+            var text = ""
+            for _ in 0..<Int(next(40)) {
+                let pool: [UInt32] = [0x41 + UInt32(next(26)), 0x22, 0x5C, 0x2F, 0x0A, 0x09, 0x01, 0xE9, 0x20AC, 0x1F600, 0x7F, 0x800]
+                let scalar = Unicode.Scalar(pool[Int(next(UInt64(pool.count)))])!
+                text.unicodeScalars.append(scalar)
+                let v = scalar.value
+                switch next(3) {
+                case 0 where v >= 0x20 && v != 0x22 && v != 0x5C:
+                    json.unicodeScalars.append(scalar)
+                case 1 where v == 0x0A: json += "\\n"
+                case 1 where v == 0x22: json += "\\\""
+                default:
+                    if v > 0xFFFF {
+                        let u = v - 0x10000
+                        json += String(format: "\\u%04X\\u%04x", 0xD800 + (u >> 10), 0xDC00 + (u & 0x3FF))
+                    } else {
+                        json += String(format: next(2) == 0 ? "\\u%04x" : "\\u%04X", v)
+                    }
+                }
+            }
+            json += "\""
+            #expect(try JSONValue.parse(Array(json.utf8)) == .string(Array(text.utf8)), "\(json)")
+        }
+    }
+
     @Test("long strings with escapes grow the arena and stay intact")
     func arenaGrowth() throws {
         var json = "\""

@@ -187,26 +187,50 @@ public final class JSONScanner {
             if c < 0x80 { i += 1 } else { i = validateUTF8Sequence(at: i) }
         }
         if i >= count { pos = i; throw fail("unterminated string") }
-        // Escapes: decode into the arena, starting with the plain prefix.
+        // Escapes: decode into the arena, starting with the plain prefix. Decoding never lengthens
+        // text (an escape is at least as long as the bytes it stands for; other bytes are copied),
+        // so room for the rest of the line, plus one word of slack for whole-word copies, is
+        // reserved once and the decoder writes without further checks.
         let arenaStart = arenaCount
-        appendArena(base + start, count: i - start)
+        reserveArena(count - start + 8)
+        var out = arena + arenaCount
+        out.update(from: base + start, count: i - start)
+        out += i - start
+        defer { arenaCount = arena.distance(to: out) }
         while i < count {
+            // Plain bytes a word at a time, up to the next quote, backslash, control or non-ASCII byte.
+            while i + 8 <= count {
+                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(out).storeBytes(of: w, as: UInt64.self)
+                let mask = JSONScanner.specialBytes(w)
+                if mask != 0 {
+                    let k = mask.trailingZeroBitCount >> 3
+                    i += k
+                    out += k
+                    break
+                }
+                i += 8
+                out += 8
+            }
+            guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
                 pos = i + 1
-                return JSONStringToken(start: arenaStart, end: arenaCount, inArena: true)
+                return JSONStringToken(start: arenaStart, end: arena.distance(to: out), inArena: true)
             }
             if c == 0x5C {
-                i = try decodeEscape(at: i)
+                i = try decodeEscape(at: i, into: &out)
             } else if c < 0x20 {
                 pos = i
                 throw fail("control character in string")
             } else if c < 0x80 {
-                appendArena(c)
+                out.pointee = c
+                out += 1
                 i += 1
             } else {
                 let next = validateUTF8Sequence(at: i)
-                appendArena(base + i, count: next - i)
+                out.update(from: base + i, count: next - i)
+                out += next - i
                 i = next
             }
         }
@@ -264,78 +288,93 @@ public final class JSONScanner {
         return i + 1 + need
     }
 
-    private func hexValue(_ c: UInt8) -> UInt32? {
-        switch c {
-        case 0x30...0x39: return UInt32(c - 0x30)
-        case 0x41...0x46: return UInt32(c - 0x41 + 10)
-        case 0x61...0x66: return UInt32(c - 0x61 + 10)
-        default: return nil
-        }
+    /// The value of a hex digit (0–15), or 16 or more for any other byte; no branch.
+    @inline(__always)
+    private static func hexDigit(_ c: UInt8) -> UInt32 {
+        let d = c &- 0x30, l = (c | 0x20) &- 0x61
+        return d < 10 ? UInt32(d) : l < 6 ? UInt32(l) &+ 10 : 0x100
     }
 
+    /// The four hex digits at `i` (a `\u` escape's), or the error at the first bad one.
+    @inline(__always)
     private func readHex4(at i: Int) throws(JSONSyntaxError) -> UInt32 {
         guard i + 4 <= count else { pos = i; throw fail("truncated \\u escape") }
-        var v: UInt32 = 0
-        for k in 0..<4 {
-            guard let h = hexValue(base[i + k]) else { pos = i + k; throw fail("bad hex digit in \\u escape") }
-            v = v << 4 | h
+        let h0 = JSONScanner.hexDigit(base[i]), h1 = JSONScanner.hexDigit(base[i + 1])
+        let h2 = JSONScanner.hexDigit(base[i + 2]), h3 = JSONScanner.hexDigit(base[i + 3])
+        guard (h0 | h1 | h2 | h3) < 16 else {
+            let bad = [h0, h1, h2, h3].firstIndex { $0 >= 16 }!
+            pos = i + bad
+            throw fail("bad hex digit in \\u escape")
         }
-        return v
+        return h0 << 12 | h1 << 8 | h2 << 4 | h3
     }
 
-    /// Decodes the escape at `i` (a backslash) into the arena; returns the index after it.
-    private func decodeEscape(at i: Int) throws(JSONSyntaxError) -> Int {
+    /// Decodes the escape at `i` (a backslash) to `out`, which it advances; returns the index after
+    /// the escape. The caller has reserved the room (decoding never lengthens the text).
+    @inline(__always)
+    private func decodeEscape(at i: Int, into out: inout UnsafeMutablePointer<UInt8>) throws(JSONSyntaxError) -> Int {
         guard i + 1 < count else { pos = i; throw fail("unterminated string") }
         let e = base[i + 1]
+        let simple: UInt8
         switch e {
-        case 0x22, 0x5C, 0x2F: appendArena(e); return i + 2
-        case 0x62: appendArena(0x08); return i + 2
-        case 0x66: appendArena(0x0C); return i + 2
-        case 0x6E: appendArena(0x0A); return i + 2
-        case 0x72: appendArena(0x0D); return i + 2
-        case 0x74: appendArena(0x09); return i + 2
-        case 0x75:
-            let u = try readHex4(at: i + 2)
-            var next = i + 6
-            var scalar = u
-            if u >= 0xD800 && u <= 0xDBFF {
-                // A high surrogate must be followed by an escaped low surrogate.
-                if next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 {
-                    let low = try readHex4(at: next + 2)
-                    if low >= 0xDC00 && low <= 0xDFFF {
-                        scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
-                        next += 6
-                    } else {
-                        noteSoft(.loneSurrogate, at: i)
-                        scalar = 0xFFFD
-                    }
-                } else {
-                    noteSoft(.loneSurrogate, at: i)
-                    scalar = 0xFFFD
-                }
-            } else if u >= 0xDC00 && u <= 0xDFFF {
-                noteSoft(.loneSurrogate, at: i)
-                scalar = 0xFFFD
-            }
-            appendScalar(scalar)
-            return next
+        case 0x75: return try decodeUnicodeEscape(at: i, into: &out)
+        case 0x22, 0x5C, 0x2F: simple = e
+        case 0x62: simple = 0x08
+        case 0x66: simple = 0x0C
+        case 0x6E: simple = 0x0A
+        case 0x72: simple = 0x0D
+        case 0x74: simple = 0x09
         default:
             pos = i
             throw fail("invalid escape")
         }
+        out.pointee = simple
+        out += 1
+        return i + 2
     }
 
-    private func appendScalar(_ s: UInt32) {
+    /// `decodeEscape` for `\\uXXXX` (at `i`), with a following low surrogate when it is a high one.
+    @inline(__always)
+    private func decodeUnicodeEscape(at i: Int, into out: inout UnsafeMutablePointer<UInt8>) throws(JSONSyntaxError) -> Int {
+        let u = try readHex4(at: i + 2)
+        var next = i + 6
+        var scalar = u
+        if u & 0xF800 == 0xD800 {
+            if u <= 0xDBFF, next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 {
+                // A high surrogate must be followed by an escaped low surrogate.
+                let low = try readHex4(at: next + 2)
+                if low >= 0xDC00 && low <= 0xDFFF {
+                    scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                    next += 6
+                } else {
+                    noteSoft(.loneSurrogate, at: i)
+                    scalar = 0xFFFD
+                }
+            } else {
+                noteSoft(.loneSurrogate, at: i)
+                scalar = 0xFFFD
+            }
+        }
+        JSONScanner.writeUTF8(scalar, to: &out)
+        return next
+    }
+
+    /// Writes the UTF-8 encoding of a scalar to `out` and advances it.
+    @inline(__always)
+    private static func writeUTF8(_ s: UInt32, to out: inout UnsafeMutablePointer<UInt8>) {
         if s < 0x80 {
-            appendArena(UInt8(s))
+            out[0] = UInt8(s)
+            out += 1
         } else if s < 0x800 {
-            appendArena(UInt8(0xC0 | (s >> 6))); appendArena(UInt8(0x80 | (s & 0x3F)))
+            out[0] = UInt8(0xC0 | (s >> 6)); out[1] = UInt8(0x80 | (s & 0x3F))
+            out += 2
         } else if s < 0x10000 {
-            appendArena(UInt8(0xE0 | (s >> 12))); appendArena(UInt8(0x80 | ((s >> 6) & 0x3F)))
-            appendArena(UInt8(0x80 | (s & 0x3F)))
+            out[0] = UInt8(0xE0 | (s >> 12)); out[1] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[2] = UInt8(0x80 | (s & 0x3F))
+            out += 3
         } else {
-            appendArena(UInt8(0xF0 | (s >> 18))); appendArena(UInt8(0x80 | ((s >> 12) & 0x3F)))
-            appendArena(UInt8(0x80 | ((s >> 6) & 0x3F))); appendArena(UInt8(0x80 | (s & 0x3F)))
+            out[0] = UInt8(0xF0 | (s >> 18)); out[1] = UInt8(0x80 | ((s >> 12) & 0x3F))
+            out[2] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[3] = UInt8(0x80 | (s & 0x3F))
+            out += 4
         }
     }
 
@@ -350,20 +389,6 @@ public final class JSONScanner {
             arena = grown
             arenaCapacity = cap
         }
-    }
-
-    @inline(__always)
-    private func appendArena(_ b: UInt8) {
-        reserveArena(1)
-        arena[arenaCount] = b
-        arenaCount += 1
-    }
-
-    private func appendArena(_ p: UnsafePointer<UInt8>, count n: Int) {
-        guard n > 0 else { return }
-        reserveArena(n)
-        (arena + arenaCount).update(from: p, count: n)
-        arenaCount += n
     }
 
     // MARK: - Numbers
