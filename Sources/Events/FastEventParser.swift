@@ -275,16 +275,15 @@ enum FastDigits {
         } else {
             let w1 = UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self)
             let k1 = leadingDigits(w1)
-            let first = JSONScanner.eightDigits(w0)
             if k1 < 8 {
-                v = first &* powersOfTen64(k1) &+ value(w1, k1)
+                v = JSONScanner.eightDigits(w0) &* powersOfTen64(k1) &+ value(w1, k1)
                 end = i &+ 8 &+ k1
             } else {
                 let w2 = UnsafeRawPointer(p + (i &+ 16)).loadUnaligned(as: UInt64.self)
                 let k2 = leadingDigits(w2)
                 guard k2 <= 4 else { return nil }
                 // 16 digits (< 10^16) times 10^k2 (≤ 10^4) plus the last k2 digits: only 20 digits can overflow.
-                let sixteen = first &* 100_000_000 &+ JSONScanner.eightDigits(w1)
+                let sixteen = sixteenDigits(p + i)
                 let (high, low) = sixteen.multipliedFullWidth(by: powersOfTen64(k2))
                 let (sum, carry) = low.addingReportingOverflow(value(w2, k2))
                 guard high == 0, !carry else { return nil }
@@ -294,6 +293,20 @@ enum FastDigits {
         }
         guard end >= n || (p[end] != 0x2E && p[end] | 0x20 != 0x65) else { return nil }
         return (v, end)
+    }
+
+    /// The value of the 16 ASCII digits at `p`, in vector lanes: pairs, then fours, then eights of
+    /// digits combined by one multiply-add each.
+    @inline(__always)
+    static func sixteenDigits(_ p: UnsafePointer<UInt8>) -> UInt64 {
+        let d = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self) &- SIMD16(repeating: 0x30)
+        let x = unsafeBitCast(d, to: SIMD8<UInt16>.self)
+        let pairs = (x & 0xFF) &* 10 &+ (x &>> 8)
+        let y = unsafeBitCast(pairs, to: SIMD4<UInt32>.self)
+        let fours = (y & 0xFFFF) &* 100 &+ (y &>> 16)
+        let z = unsafeBitCast(fours, to: SIMD2<UInt64>.self)
+        let eights = (z & 0xFFFF_FFFF) &* 10_000 &+ (z &>> 32)
+        return eights[0] &* 100_000_000 &+ eights[1]
     }
 
     /// `unsigned` near the end of the buffer, a byte at a time.
