@@ -15,9 +15,8 @@ extension EventParser {
     }
 
     /// `parseCompact` on a line still inside the decompressed window (see the in-window canonical
-    /// path): returns the line's length with its newline, or 0. An unknown key's value may hold
-    /// JSON whitespace, newlines included, so before it is skipped the line's end is searched for and
-    /// the rest of the line is parsed within it.
+    /// path): returns the line's length with its newline, or 0. Nothing this path accepts, unknown
+    /// values included, may contain a newline, so the line is judged exactly as on its own.
     @inline(__always)
     public func parseCompact(_ p: UnsafePointer<UInt8>, available: Int, lineNumber: Int, into batch: EventBatch) -> Int {
         compact(p, available, inWindow: true, lineNumber: lineNumber, into: batch)
@@ -25,9 +24,9 @@ extension EventParser {
 
     @inline(__always)
     func compact(_ p: UnsafePointer<UInt8>, _ available: Int, inWindow: Bool, lineNumber: Int, into batch: EventBatch) -> Int {
-        var n = available
-        /// Whether `n` is the line's end (always, outside the window; inside, once it was searched for).
-        var bounded = !inWindow
+        let n = available
+        /// Whether `n` is the line's end (outside the window) or only the end of what may be read.
+        let bounded = !inWindow
         guard n >= 16, p[0] == 0x7B else { return 0 }
         var i = 1
         var seen = 0
@@ -39,13 +38,7 @@ extension EventParser {
         members: while true {
             guard i &+ 10 <= n, p[i] == 0x22 else { return 0 }
             guard let (f, length) = fastWords.field(at: p + (i &+ 1)) else {
-                // An unknown key: bound the line first (its value may contain newlines as whitespace).
-                if !bounded {
-                    guard let nl = memchr(p + i, 0x0A, n &- i) else { return 0 }
-                    n = p.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-                    bounded = true
-                }
-                // Plain ASCII, distinct from the line's other unknown keys (two at most here).
+                // An unknown key: plain ASCII, distinct from the line's other unknown keys (two at most here).
                 guard unknownCount < 2, let keyEnd = FastStrings.end(p, i &+ 1, n) else { return 0 }
                 let ks = i &+ 1, kc = keyEnd &- ks
                 if unknownCount > 0 && unknown0Count == kc && memcmp(p + unknown0, p + ks, kc) == 0 { return 0 }
@@ -54,13 +47,9 @@ extension EventParser {
                 unknownCount &+= 1
                 i = keyEnd &+ 1
                 guard i < n, p[i] == 0x3A else { return 0 }
-                let sc = scanner
-                sc.begin(p, count: n)
-                sc.pos = i &+ 1
-                do { try sc.skipValue() } catch { return 0 }
-                guard sc.softFault == nil else { return 0 }
-                i = sc.pos
-                guard i < n else { return 0 }
+                // Its value, compact too: no byte of it can be a newline, so it cannot run past the line.
+                guard let after = CompactValue.skip(p, i &+ 1, n), after < n else { return 0 }
+                i = after
                 let c = p[i]
                 i &+= 1
                 if c == 0x2C { continue members }
@@ -147,5 +136,124 @@ extension EventParser {
         }
         batch.append(e)
         return taken
+    }
+}
+
+/// Compact JSON values skipped and validated in place, for the unknown fields of compact lines.
+///
+/// It takes objects, arrays, strings of printable ASCII without escapes, numbers and the three
+/// literals, written without whitespace, up to 16 levels deep and 32 keys in open objects; a
+/// duplicate key in an object, or anything else, returns nil and the general parser decides (and
+/// reports the duplicate). So whatever it accepts the general scanner accepts too, with no soft
+/// fault, ending at the same byte. Why: nested context objects are common in logs, and the general
+/// scanner's per-token bookkeeping cost twice the rest of such a line.
+enum CompactValue {
+    static let maxDepth = 16, maxKeys = 32
+
+    /// The index after the value that starts at `i`, reading no further than `n`; nil as above.
+    static func skip(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: maxDepth + 2 * maxKeys) { scratch in
+            skip(p, i, n, scratch: scratch.baseAddress!)
+        }
+    }
+
+    /// `scratch` holds the open containers (for an object, where its keys start; -1 for an array),
+    /// then the keys of the open objects as (start, length) pairs.
+    private static func skip(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int, scratch: UnsafeMutablePointer<Int>) -> Int? {
+        let open = scratch, keys = scratch + maxDepth
+        var depth = 0, keyCount = 0
+        var i = i0
+
+        /// A member key at `i` and its colon, checked against the keys of the innermost object.
+        func key() -> Bool {
+            guard i < n, p[i] == 0x22, let end = FastStrings.end(p, i &+ 1, n), keyCount < maxKeys else { return false }
+            let start = i &+ 1, length = end &- start
+            var k = open[depth &- 1]
+            while k < keyCount {
+                if keys[2 &* k &+ 1] == length && memcmp(p + keys[2 &* k], p + start, length) == 0 { return false }
+                k &+= 1
+            }
+            keys[2 &* keyCount] = start
+            keys[2 &* keyCount &+ 1] = length
+            keyCount &+= 1
+            i = end &+ 1
+            guard i < n, p[i] == 0x3A else { return false }
+            i &+= 1
+            return true
+        }
+        @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] &- 0x30 < 10 }
+
+        value: while true {
+            guard i < n else { return nil }
+            switch p[i] {
+            case 0x7B: // {
+                i &+= 1
+                if i < n && p[i] == 0x7D {
+                    i &+= 1
+                } else {
+                    guard depth < maxDepth else { return nil }
+                    open[depth] = keyCount
+                    depth &+= 1
+                    guard key() else { return nil }
+                    continue value
+                }
+            case 0x5B: // [
+                i &+= 1
+                if i < n && p[i] == 0x5D {
+                    i &+= 1
+                } else {
+                    guard depth < maxDepth else { return nil }
+                    open[depth] = -1
+                    depth &+= 1
+                    continue value
+                }
+            case 0x22:
+                guard let end = FastStrings.end(p, i &+ 1, n) else { return nil }
+                i = end &+ 1
+            case 0x2D, 0x30...0x39:
+                // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+                if p[i] == 0x2D { i &+= 1 }
+                guard isDigit(i) else { return nil }
+                if p[i] == 0x30 { i &+= 1 } else { while isDigit(i) { i &+= 1 } }
+                if i < n && p[i] == 0x2E {
+                    i &+= 1
+                    guard isDigit(i) else { return nil }
+                    while isDigit(i) { i &+= 1 }
+                }
+                if i < n && p[i] | 0x20 == 0x65 {
+                    i &+= 1
+                    if i < n && (p[i] == 0x2B || p[i] == 0x2D) { i &+= 1 }
+                    guard isDigit(i) else { return nil }
+                    while isDigit(i) { i &+= 1 }
+                }
+            case 0x74: // true
+                guard i &+ 4 <= n, UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) == 0x6575_7274 else { return nil }
+                i &+= 4
+            case 0x66: // false
+                guard i &+ 5 <= n, UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) == 0x736C_6166, p[i &+ 4] == 0x65 else { return nil }
+                i &+= 5
+            case 0x6E: // null
+                guard i &+ 4 <= n, UnsafeRawPointer(p + i).loadUnaligned(as: UInt32.self) == 0x6C6C_756E else { return nil }
+                i &+= 4
+            default:
+                return nil
+            }
+            // A value ended: the next element, or the close of finished containers.
+            while depth > 0 {
+                guard i < n else { return nil }
+                let c = p[i]
+                let inObject = open[depth &- 1] >= 0
+                if c == 0x2C {
+                    i &+= 1
+                    if inObject { guard key() else { return nil } }
+                    continue value
+                }
+                guard c == (inObject ? 0x7D : 0x5D) else { return nil }
+                i &+= 1
+                depth &-= 1
+                if inObject { keyCount = open[depth] }
+            }
+            return i
+        }
     }
 }

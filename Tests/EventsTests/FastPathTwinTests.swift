@@ -124,7 +124,8 @@ import TestSupport
             line.withUnsafeBufferPointer { if p.parseCompact($0, lineNumber: 1, into: b) { taken += 1 } }
             compare(line)
         }
-        #expect(taken > 5_000, "the compact path should take most of these lines (took \(taken))")
+        // Unknown values with escapes or whitespace (three of the eight) are left to the other paths.
+        #expect(taken > 4_000, "the compact path should take many of these lines (took \(taken))")
     }
 
     /// Random mutations that may put a newline inside a line: the in-window canonical path never
