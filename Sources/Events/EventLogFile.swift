@@ -126,14 +126,15 @@ public struct EventChecksum: Sendable {
     /// Adds one event given its fields; `idHash`, `typeHash`, `surfaceHash` are `EventChecksum.bytesHash`.
     public mutating func add(userID: UInt64, itemID: UInt64, ts: Int64, integerID: UInt64?, idHash: UInt64,
                              typeHash: UInt64, surfaceHash: UInt64, dwellMs: Double, value v: Double) {
-        // Pairs of fields are folded by multiplication with distinct odd constants (independent, so
-        // the multiplies overlap), then mixed; any single-field change alters the event's hash.
-        let id = integerID.map { $0 &* 0xD6E8_FEB8_6659_FD93 } ?? ~idHash
-        let a = fmix64((userID &* 0xA076_1D64_78BD_642F) ^ itemID)
-        let b = fmix64((UInt64(bitPattern: ts) &* 0x1D8E_4E27_C47D_124F) ^ id)
-        let c = fmix64((typeHash &* 0xCF1B_CE55_8A3E_5B4F) ^ (surfaceHash &* 0x9FB2_1C65_1E98_DF25)
-                       ^ (dwellMs.bitPattern &* 0xBF58_476D_1CE4_E5B9) ^ v.bitPattern.byteSwapped)
-        value = value &+ fmix64(a &+ (b &* 0x8EBC_6AF0_9C88_C6E3) &+ (c &* 0xE703_7ED1_A0B4_28DB))
+        // Every step is a bijection in each field given the others (a multiply by an odd constant,
+        // an xor, an add, fmix64), so any single-field change alters the event's hash. Three
+        // multiplies fold the fields, two fmix64 mix them: the multiplier is shared with the parser.
+        let id = integerID ?? ~idHash
+        let a = (userID &* 0xA076_1D64_78BD_642F) ^ itemID
+        let b = (UInt64(bitPattern: ts) &* 0x1D8E_4E27_C47D_124F) ^ id
+        let c = (typeHash ^ ((surfaceHash << 23) | (surfaceHash >> 41)) ^ (dwellMs.bitPattern &* 0xBF58_476D_1CE4_E5B9))
+            ^ v.bitPattern.byteSwapped
+        value = value &+ fmix64((fmix64(a) &+ (b &* 0x8EBC_6AF0_9C88_C6E3)) ^ (c &* 0xE703_7ED1_A0B4_28DB))
     }
 
     /// Adds every event of `batch` (strings hashed through the parser's vocabularies).
