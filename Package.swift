@@ -3,12 +3,12 @@
 import Foundation
 import PackageDescription
 
-// The CPU level the encoder's kernels are compiled for (docs/performance.md, "Build target"):
-// LLATTE_CPU=x86-64-v3 compiles them for AVX2 + FMA (what `make` picks on a CPU that has them);
-// unset or `portable`, the build runs on any CPU of its architecture.
+// The CPU level the encoder's kernels and the event parser are compiled for (docs/performance.md,
+// "Build target"): LLATTE_CPU=x86-64-v3 compiles them for AVX2 + FMA (what `make` picks on a CPU
+// that has them); unset or `portable`, the build runs on any CPU of its architecture.
 let cpuLevel = ProcessInfo.processInfo.environment["LLATTE_CPU"] ?? "portable"
-// The kernels' modules get the target CPU; the command line only learns the level, so that it can
-// check the machine before any kernel runs.
+// Those modules get the target CPU; `Support` (where the check runs) stays portable, and the command
+// line only learns the level, so that it can check the machine before any of their code runs.
 let cpuFlags: [SwiftSetting], cpuLevelDefine: [SwiftSetting]
 switch cpuLevel {
 case "portable", "":
