@@ -212,6 +212,11 @@ final class WindowPipeline: @unchecked Sendable {
                                written: report.counts.written, seconds: monotonicSeconds() - began)
         lock.unlock()
         progress(p)
-        if (w.batch + 1) % 8 == 0 { try hooks.checkpointWAL(store.database, batch: w.batch + 1) }
+        if (w.batch + 1) % 8 == 0 {
+            try hooks.checkpointWAL(store.database, batch: w.batch + 1)
+            // The stages' threads each allocate from their own malloc arena; their freed pages go
+            // back to the system here, so the resident size does not drift with the windows done.
+            releaseFreedMemory()
+        }
     }
 }
