@@ -24,9 +24,8 @@ extension EventParser {
 
     @inline(__always)
     func compact(_ p: UnsafePointer<UInt8>, _ available: Int, inWindow: Bool, lineNumber: Int, into batch: EventBatch) -> Int {
+        // Outside the window `n` is the line's end; inside, only the end of what may be read.
         let n = available
-        /// Whether `n` is the line's end (outside the window) or only the end of what may be read.
-        let bounded = !inWindow
         guard n >= 16, p[0] == 0x7B else { return 0 }
         var i = 1
         var seen = 0
@@ -116,12 +115,12 @@ extension EventParser {
         }
         // The line ends right after the closing brace.
         let taken: Int
-        if bounded {
-            guard i == n else { return 0 }
-            taken = inWindow ? n &+ 1 : n
-        } else {
+        if inWindow {
             guard i < n, p[i] == 0x0A else { return 0 }
             taken = i &+ 1
+        } else {
+            guard i == n else { return 0 }
+            taken = n
         }
         guard seen & Field.requiredMask == Field.requiredMask else { return 0 }
         let tsValue = Int64(ts)

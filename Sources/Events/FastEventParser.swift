@@ -372,26 +372,17 @@ struct FastKeyWords {
 
     /// The known key whose decoded bytes are exactly `b` (any length); nil for any other key.
     /// Why not compare with each field's name: that goes through `String` and ARC on every key of
-    /// the lines the general parser takes; here it is one word built and at most three compares.
+    /// the lines the general parser takes. Here the bytes are copied into a word-padded buffer with
+    /// a closing quote after them, and `field(at:)` decides.
     @inline(__always)
     func field(exactly b: UnsafeBufferPointer<UInt8>) -> EventParser.Field? {
-        let k = b.count
-        guard k >= 2, k <= 8 else { return nil }
-        var w: UInt64 = 0
-        memcpy(&w, b.baseAddress!, k)
-        switch k {
-        case 2: return w == tsQ & 0xFFFF ? .ts : nil
-        case 4: return w == typeQ & 0xFFFF_FFFF ? .type : nil
-        case 5: return w == valueQ & 0xFF_FFFF_FFFF ? .value : nil
-        case 7:
-            let m: UInt64 = 0xFF_FFFF_FFFF_FFFF
-            if w == userQ & m { return .userID }
-            if w == itemQ & m { return .itemID }
-            return w == surfaceQ & m ? .surface : nil
-        case 8:
-            if w == eventID8 { return .eventID }
-            return w == dwell8 ? .dwellMs : nil
-        default: return nil
+        guard b.count >= 2, b.count <= 8 else { return nil }
+        var padded: (UInt64, UInt64) = (0, 0)
+        return withUnsafeMutableBytes(of: &padded) { raw -> EventParser.Field? in
+            raw.copyMemory(from: UnsafeRawBufferPointer(b))
+            raw[b.count] = 0x22
+            guard let (f, length) = field(at: raw.baseAddress!.assumingMemoryBound(to: UInt8.self)), length == b.count else { return nil }
+            return f
         }
     }
 

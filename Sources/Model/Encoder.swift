@@ -63,13 +63,14 @@ public final class Encoder: @unchecked Sendable {
     /// Whether the last layer attends in latent space: expanding keys and values costs 4·r_kv·hd a
     /// row, attending in latent space 4·H·Q·r_kv a row (plus per-query terms), so it pays when
     /// hd > H·Q (the bench config: 256 > 64).
+    public static func attendsInLatentSpace(_ c: ModelConfig) -> Bool { c.hd > c.heads * c.queryTokens }
     let latentLastLayer: Bool
 
     public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
         config = checkpoint.config
         w = checkpoint.weights
         self.plainKernels = plainKernels
-        latentLastLayer = config.hd > config.heads * config.queryTokens
+        latentLastLayer = Encoder.attendsInLatentSpace(config)
     }
 
     deinit { pools.withLock { for p in $0.values { p.shutdown() } } }

@@ -78,10 +78,10 @@ public enum EncoderBench {
         let layers = Double(c.layers)
         let nominal = embed + head + layers * (t * (kvPerRow + restPerRow) + 4 * t * t * hd)
         let fullLayer = t * (kvPerRow + restPerRow) + 4 * hd * (nn * nn + q * t)
-        // The last layer attends in latent space when hd > H·Q (Encoder.latentLastLayer): c_kv for
+        // The last layer attends in latent space when hd > H·Q (Encoder.attendsInLatentSpace): c_kv for
         // every row, q̃ = q·W_uk and o = ō·W_uvᵀ for the query rows, scores and ō over r_kv per head.
         let h = Double(c.heads)
-        let lastLayer = c.hd > c.heads * c.queryTokens
+        let lastLayer = Encoder.attendsInLatentSpace(c)
             ? t * 2 * d * rkv + q * restPerRow + 4 * q * hd * rkv + 4 * h * q * t * rkv
             : t * kvPerRow + q * restPerRow + 4 * hd * q * t
         let executed = embed + head + (layers - 1) * fullLayer + lastLayer
