@@ -26,10 +26,15 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             wake[slot].wait()
             lock.lock()
-            let (body, stop) = (job, stopping)
+            var body = job
+            let stop = stopping
             lock.unlock()
             if stop { finished.signal(); return }
             body?(slot)
+            // Let go of the job before reporting done: were this worker to hold the last reference
+            // to what the job captured after `run` returned, that owner's deinit would run here,
+            // and an encoder's deinit shuts this very pool down and would wait for itself forever.
+            body = nil
             finished.signal()
         }
     }
