@@ -52,7 +52,7 @@ history:
 encode:
   threads: $THREADS
 YAML
-  # Two fresh runs, the lower peak kept: runs of the same input vary by about ±3 MB with the
+  # Two fresh runs, the lower peak kept: runs of the same input vary by about 1.5 MB with the
   # allocator's state, which is not a property of the user count.
   rss[$n]=0
   for run in 1 2; do

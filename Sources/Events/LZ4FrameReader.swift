@@ -39,6 +39,8 @@ final class LZ4FrameReader {
     /// The largest block any frame may declare; the caller's buffer must hold this much.
     static let maxBlockBytes = 4 << 20
     private static let historyBytes = 64 << 10
+    /// Bytes read beyond the next block's need: one `read` per this much compressed input.
+    private static let readAhead = 1 << 20
 
     /// - Parameter prefix: bytes already read from the start of the file (they are consumed first).
     init(file: InputFile, prefix: UnsafeRawBufferPointer) {
@@ -64,8 +66,13 @@ final class LZ4FrameReader {
             pos = 0
         }
         while end < n && !atEOF {
+            // Read what is needed plus a bounded read-ahead, not to the buffer's capacity: only the
+            // pages written become resident, so the buffer costs a compressed block plus the
+            // read-ahead whatever the file's size (reading to capacity made large files cost 3 MB
+            // more than small ones, docs/performance.md).
+            let count = min(inputCapacity - end, max(n - end, LZ4FrameReader.readAhead))
             let got: Int
-            do { got = try file.read(into: UnsafeMutableRawBufferPointer(start: input + end, count: inputCapacity - end)) }
+            do { got = try file.read(into: UnsafeMutableRawBufferPointer(start: input + end, count: count)) }
             catch { throw .io(error) }
             if got == 0 { atEOF = true } else { end += got }
         }
