@@ -11,6 +11,8 @@ final class WorkerPool: @unchecked Sendable {
     private let lock = NSLock()
     private var job: (@Sendable (Int) -> Void)?
     private var stopping = false
+    /// The workers' threads, so `shutdown` can refuse to run on one of them.
+    private var threads: [pthread_t] = []
 
     init(count: Int) {
         self.count = count
@@ -23,6 +25,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func loop(_ slot: Int) {
+        lock.lock(); threads.append(pthread_self()); lock.unlock()
         while true {
             wake[slot].wait()
             lock.lock()
@@ -47,10 +50,15 @@ final class WorkerPool: @unchecked Sendable {
         lock.lock(); job = nil; lock.unlock()
     }
 
-    /// Ends the threads (they hold a reference to the pool until then).
+    /// Ends the threads (they hold a reference to the pool until then). On one of the pool's own
+    /// threads it does not wait: that thread ends once its job returns, the others on their own.
     func shutdown() {
-        lock.lock(); stopping = true; lock.unlock()
+        lock.lock()
+        let onWorker = threads.contains { pthread_equal($0, pthread_self()) != 0 }
+        stopping = true
+        lock.unlock()
         for w in wake { w.signal() }
+        if onWorker { return }
         for _ in 0..<count { finished.wait() }
     }
 }

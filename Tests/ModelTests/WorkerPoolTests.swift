@@ -43,6 +43,24 @@ private final class Capture: @unchecked Sendable {
         #expect(log.onPoolThread.load(ordering: .relaxed) == 0)
     }
 
+    /// `shutdown` on one of the pool's own threads returns instead of waiting for itself (which
+    /// would hang this `run` too: with one worker, no other thread can report it done).
+    @Test func shutdownFromAWorkerReturns() {
+        let pool = WorkerPool(count: 1)
+        let ran = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        // On a thread of its own, so a hang fails this test instead of stopping the run.
+        Thread {
+            pool.run { _ in
+                pool.shutdown()
+                ran.add(1, ordering: .relaxed)
+            }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(ran.load(ordering: .relaxed) == 1)
+    }
+
     /// `shutdown` ends every worker and returns; `run` uses each slot once per call.
     @Test func everySlotRunsOncePerCall() {
         let pool = WorkerPool(count: 3)
