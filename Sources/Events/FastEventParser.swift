@@ -93,8 +93,8 @@ extension EventParser {
                 // An unknown key: plain ASCII, distinct from the other unknown keys of the line (two at
                 // most here), its value validated and skipped by the general scanner.
                 guard let (ks, kc) = plainString(), unknownCount < 2 else { return false }
-                for (us, uc) in [(unknown0, unknown0Count), (unknown1, unknown1Count)].prefix(unknownCount)
-                    where uc == kc && memcmp(p + us, p + ks, kc) == 0 { return false }
+                if unknownCount > 0 && unknown0Count == kc && memcmp(p + unknown0, p + ks, kc) == 0 { return false }
+                if unknownCount > 1 && unknown1Count == kc && memcmp(p + unknown1, p + ks, kc) == 0 { return false }
                 if unknownCount == 0 { (unknown0, unknown0Count) = (ks, kc) } else { (unknown1, unknown1Count) = (ks, kc) }
                 unknownCount += 1
                 spaces()
