@@ -140,12 +140,15 @@ extension EventParser {
 
 /// Compact JSON values skipped and validated in place, for the unknown fields of compact lines.
 ///
-/// It takes objects, arrays, strings of printable ASCII without escapes, numbers and the three
-/// literals, written without whitespace, up to 16 levels deep and 32 keys in open objects; a
-/// duplicate key in an object, or anything else, returns nil and the general parser decides (and
-/// reports the duplicate). So whatever it accepts the general scanner accepts too, with no soft
-/// fault, ending at the same byte. Why: nested context objects are common in logs, and the general
-/// scanner's per-token bookkeeping cost twice the rest of such a line.
+/// It takes objects, arrays, strings, numbers and the three literals, written without whitespace,
+/// up to 16 levels deep and 32 keys in open objects. String values may hold escapes and UTF-8 text
+/// (judged by the scanner's own rules, so a lone surrogate or a malformed sequence is refused); keys
+/// must be plain printable ASCII, since duplicates are found by comparing their bytes. A duplicate
+/// key in an object, or anything else, returns nil and the general parser decides (and reports the
+/// duplicate). So whatever it accepts the general scanner accepts too, with no soft fault, ending at
+/// the same byte. Why: nested context objects and free-text fields (a search query in its own
+/// script) are common in compact logs, and the general scanner's per-token bookkeeping cost twice
+/// the rest of such a line.
 enum CompactValue {
     static let maxDepth = 16, maxKeys = 32
 
@@ -153,6 +156,38 @@ enum CompactValue {
     static func skip(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: maxDepth + 2 * maxKeys) { scratch in
             skip(p, i, n, scratch: scratch.baseAddress!)
+        }
+    }
+
+    /// The index of the closing quote of a string value whose contents start at `i`: plain runs a
+    /// word at a time, escapes and UTF-8 sequences as the scanner judges them (no raw newline can
+    /// pass, so the string cannot run past its line); nil for anything the scanner would refuse or
+    /// note a soft fault on.
+    static func stringValueEnd(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> Int? {
+        var i = i0
+        while true {
+            while i &+ 8 <= n {
+                let mask = JSONScanner.specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                if mask != 0 {
+                    i &+= mask.trailingZeroBitCount >> 3
+                    break
+                }
+                i &+= 8
+            }
+            guard i < n else { return nil }
+            let c = p[i]
+            if c == 0x22 { return i }
+            if c == 0x5C {
+                guard let next = JSONScanner.escapeEnd(p, i, n) else { return nil }
+                i = next
+            } else if c >= 0x80 {
+                guard let next = JSONScanner.utf8SequenceEnd(p, i, n) else { return nil }
+                i = next
+            } else if c < 0x20 {
+                return nil
+            } else {
+                i &+= 1
+            }
         }
     }
 
@@ -207,7 +242,7 @@ enum CompactValue {
                     continue value
                 }
             case 0x22:
-                guard let end = FastStrings.end(p, i &+ 1, n) else { return nil }
+                guard let end = stringValueEnd(p, i &+ 1, n) else { return nil }
                 i = end &+ 1
             case 0x2D, 0x30...0x39:
                 // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -75,9 +75,34 @@ public final class EventParser {
     /// `parse` for a line the in-window paths (canonical, compact) have already refused: the
     /// whitespace-tolerant fast path, then the general parser. Any line may be passed; the in-window
     /// paths are only skipped because they would almost surely refuse it again.
+    ///
+    /// A refused line without whitespace goes straight to the general parser: on such a line the
+    /// fast path takes only what the compact path also takes (bar unknown values past the compact
+    /// skipper's limits), so it would only repeat the refusal. Measured on the bench log's escaped
+    /// lines, the fast path's failed attempt was 290 of their 1,950 ns (docs/performance.md).
     public func parseRefusedInWindow(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        if EventParser.hasWhitespace(line), parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
         return parseGeneral(line, lineNumber: lineNumber, into: batch)
+    }
+
+    /// Whether the line holds a space, tab or carriage return (JSON's whitespace other than the
+    /// newline that ended it), a word at a time; a spaced-out line has one within its first bytes.
+    static func hasWhitespace(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        let p = line.baseAddress!, n = line.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, high = ones &* 0x80
+        @inline(__always) func zeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & high != 0 }
+        var i = 0
+        while i &+ 8 <= n {
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            if zeroByte(w ^ (ones &* 0x20)) || zeroByte(w ^ (ones &* 0x09)) || zeroByte(w ^ (ones &* 0x0D)) { return true }
+            i &+= 8
+        }
+        while i < n {
+            let c = p[i]
+            if c == 0x20 || c == 0x09 || c == 0x0D { return true }
+            i &+= 1
+        }
+        return false
     }
 
     /// The general path: any JSON, every fault classified. The plain twin of `parseFast`.

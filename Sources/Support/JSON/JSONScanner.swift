@@ -259,7 +259,18 @@ public final class JSONScanner {
     /// Invalid bytes are noted as a soft fault and skipped one at a time.
     @inline(__always)
     private func validateUTF8Sequence(at i: Int) -> Int {
-        let c0 = base[i]
+        if let next = JSONScanner.utf8SequenceEnd(base, i, count) { return next }
+        noteSoft(.invalidUTF8, at: i)
+        return i + 1
+    }
+
+    /// The index after the well-formed UTF-8 sequence that starts at `p[i]` (a byte ≥ 0x80, `n`
+    /// bytes readable from `p`); nil if it is not well formed (overlong, surrogate, beyond U+10FFFF
+    /// or cut short). Shared by the scanner and the event parser's compact skipper so both judge
+    /// text alike.
+    @inlinable @inline(__always)
+    public static func utf8SequenceEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        let c0 = p[i]
         var need = 0
         var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
         switch c0 {
@@ -270,27 +281,50 @@ public final class JSONScanner {
         case 0xF0: need = 3; lo = 0x90
         case 0xF1...0xF3: need = 3
         case 0xF4: need = 3; hi = 0x8F
-        default:
-            noteSoft(.invalidUTF8, at: i)
-            return i + 1
+        default: return nil
         }
-        guard i + need < count else {
-            noteSoft(.invalidUTF8, at: i)
-            return i + 1
-        }
-        let c1 = base[i + 1]
-        guard c1 >= lo && c1 <= hi else { noteSoft(.invalidUTF8, at: i); return i + 1 }
+        guard i &+ need < n else { return nil }
+        let c1 = p[i &+ 1]
+        guard c1 >= lo && c1 <= hi else { return nil }
         var k = 2
         while k <= need {
-            guard base[i + k] & 0xC0 == 0x80 else { noteSoft(.invalidUTF8, at: i); return i + 1 }
-            k += 1
+            guard p[i &+ k] & 0xC0 == 0x80 else { return nil }
+            k &+= 1
         }
-        return i + 1 + need
+        return i &+ 1 &+ need
+    }
+
+    /// The index after the escape at `p[i]` (a backslash, `n` bytes readable) when the scanner
+    /// decodes it with no fault of any kind: one of the eight short escapes, or `\uXXXX` that is
+    /// not a surrogate, or a high surrogate followed by an escaped low one; nil otherwise (the
+    /// scanner would reject the escape or note a lone surrogate).
+    @inlinable @inline(__always)
+    public static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        guard i &+ 1 < n else { return nil }
+        switch p[i &+ 1] {
+        case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: return i &+ 2
+        case 0x75:
+            guard let u = hex4(p, i &+ 2, n) else { return nil }
+            if u & 0xF800 != 0xD800 { return i &+ 6 }
+            guard u <= 0xDBFF, i &+ 8 <= n, p[i &+ 6] == 0x5C, p[i &+ 7] == 0x75,
+                  let low = hex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return nil }
+            return i &+ 12
+        default: return nil
+        }
+    }
+
+    /// The four hex digits at `p[i]`, or nil if one is not a hex digit or they do not fit in `n`.
+    @inlinable @inline(__always)
+    @usableFromInline static func hex4(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> UInt32? {
+        guard i &+ 4 <= n else { return nil }
+        let h0 = hexDigit(p[i]), h1 = hexDigit(p[i &+ 1]), h2 = hexDigit(p[i &+ 2]), h3 = hexDigit(p[i &+ 3])
+        guard (h0 | h1 | h2 | h3) < 16 else { return nil }
+        return h0 << 12 | h1 << 8 | h2 << 4 | h3
     }
 
     /// The value of a hex digit (0–15), or 16 or more for any other byte; no branch.
-    @inline(__always)
-    private static func hexDigit(_ c: UInt8) -> UInt32 {
+    @inlinable @inline(__always)
+    @usableFromInline static func hexDigit(_ c: UInt8) -> UInt32 {
         let d = c &- 0x30, l = (c | 0x20) &- 0x61
         return d < 10 ? UInt32(d) : l < 6 ? UInt32(l) &+ 10 : 0x100
     }
