@@ -107,23 +107,9 @@ enum FastStrings {
     /// The index of the closing quote of a plain string whose contents start at `i`; nil if the
     /// string has an escape, a control or non-ASCII byte, or does not end.
     @inline(__always)
-    static func end(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> Int? {
-        var i = i0
-        while i &+ 8 <= n {
-            let mask = JSONScanner.specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
-            if mask != 0 {
-                i &+= mask.trailingZeroBitCount >> 3
-                return p[i] == 0x22 ? i : nil
-            }
-            i &+= 8
-        }
-        while i < n {
-            let c = p[i]
-            if c == 0x22 { return i }
-            if c == 0x5C || c < 0x20 || c >= 0x80 { return nil }
-            i &+= 1
-        }
-        return nil
+    static func end(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        let k = JSONScanner.nextSpecial(p, i, n)
+        return k < n && p[k] == 0x22 ? k : nil
     }
 }
 

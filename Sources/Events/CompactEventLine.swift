@@ -166,14 +166,7 @@ enum CompactValue {
     static func stringValueEnd(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> Int? {
         var i = i0
         while true {
-            while i &+ 8 <= n {
-                let mask = JSONScanner.specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
-                if mask != 0 {
-                    i &+= mask.trailingZeroBitCount >> 3
-                    break
-                }
-                i &+= 8
-            }
+            i = JSONScanner.nextSpecial(p, i, n)
             guard i < n else { return nil }
             let c = p[i]
             if c == 0x22 { return i }
@@ -183,10 +176,8 @@ enum CompactValue {
             } else if c >= 0x80 {
                 guard let next = JSONScanner.utf8SequenceEnd(p, i, n) else { return nil }
                 i = next
-            } else if c < 0x20 {
-                return nil
             } else {
-                i &+= 1
+                return nil   // a control byte
             }
         }
     }

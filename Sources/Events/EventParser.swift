@@ -100,13 +100,11 @@ public final class EventParser {
             k >= 0 && k < n && (p[k] == 0x20 || p[k] == 0x09 || p[k] == 0x0D)
         }
         if isSpace(0) || isSpace(1) { return true }
-        let ones: UInt64 = 0x0101_0101_0101_0101, high = ones &* 0x80
         let limit = min(n, 64)
         var i = 0
         while i &+ 8 <= limit {
-            // Bytes equal to ':' (exact: no borrow crosses a byte).
-            let x = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self) ^ (ones &* 0x3A)
-            let colons = ~(((x & ~high) &+ ~high) | x) & high
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            let colons = JSONScanner.zeroBytes(w ^ 0x3A3A_3A3A_3A3A_3A3A)
             if colons != 0 {
                 let k = i &+ colons.trailingZeroBitCount >> 3
                 return isSpace(k &+ 1) || isSpace(k &- 1)

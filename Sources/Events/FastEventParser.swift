@@ -47,26 +47,10 @@ extension EventParser {
         /// A string of printable ASCII without escapes at `i` (on its opening quote); returns its
         /// start and length and moves past the closing quote.
         @inline(__always) func plainString() -> (Int, Int)? {
-            guard i < n, p[i] == 0x22 else { return nil }
-            i += 1
-            let start = i
-            while i + 8 <= n {
-                let mask = JSONScanner.specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
-                if mask != 0 {
-                    i += mask.trailingZeroBitCount >> 3
-                    guard p[i] == 0x22 else { return nil }
-                    i += 1
-                    return (start, i - 1 - start)
-                }
-                i += 8
-            }
-            while i < n {
-                let c = p[i]
-                if c == 0x22 { i += 1; return (start, i - 1 - start) }
-                if c == 0x5C || c < 0x20 || c >= 0x80 { return nil }
-                i += 1
-            }
-            return nil
+            guard i < n, p[i] == 0x22, let end = FastStrings.end(p, i + 1, n) else { return nil }
+            let start = i + 1
+            i = end + 1
+            return (start, end - start)
         }
 
         /// After a member: `,` (another member follows) or `}` (the object closed), consumed.

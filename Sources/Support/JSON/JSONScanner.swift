@@ -167,15 +167,8 @@ public final class JSONScanner {
         let start = pos + 1
         var i = start
         while true {
-            // 8 bytes at a time: jump straight to the first quote, backslash, control or non-ASCII byte.
-            while i + 8 <= count {
-                let mask = JSONScanner.specialBytes(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                if mask != 0 {
-                    i += mask.trailingZeroBitCount >> 3
-                    break
-                }
-                i += 8
-            }
+            // Straight to the first quote, backslash, control or non-ASCII byte.
+            i = JSONScanner.nextSpecial(base, i, count)
             guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
@@ -184,7 +177,7 @@ public final class JSONScanner {
             }
             if c == 0x5C { break }
             if c < 0x20 { pos = i; throw fail("control character in string") }
-            if c < 0x80 { i += 1 } else { i = validateUTF8Sequence(at: i) }
+            i = validateUTF8Sequence(at: i)
         }
         if i >= count { pos = i; throw fail("unterminated string") }
         // Escapes: decode into the arena, starting with the plain prefix. Decoding never lengthens
@@ -249,10 +242,34 @@ public final class JSONScanner {
         let notControl = (low7 &+ ones &* 0x60) & high
         let q = w ^ (ones &* 0x22)
         let b = w ^ (ones &* 0x5C)
-        // Exact zero-byte tests: ((x & 0x7F) + 0x7F) | x has the high bit clear only for a zero byte.
-        let qZero = ~(((q & ~high) &+ ~high) | q) & high
-        let bZero = ~(((b & ~high) &+ ~high) | b) & high
-        return (w & high) | (~notControl & high) | qZero | bZero
+        return (w & high) | (~notControl & high) | zeroBytes(q) | zeroBytes(b)
+    }
+
+    /// The high bit of each zero byte of `x`. Exact per byte: ((x & 0x7F) + 0x7F) | x has the high
+    /// bit clear only for a zero byte, and no carry crosses a byte. `zeroBytes(w ^ (0x01…01 * c))`
+    /// marks the bytes of `w` equal to `c`.
+    @inlinable @inline(__always)
+    public static func zeroBytes(_ x: UInt64) -> UInt64 {
+        let high: UInt64 = 0x8080_8080_8080_8080
+        return ~(((x & ~high) &+ ~high) | x) & high
+    }
+
+    /// The index of the first `"`, `\\`, control or non-ASCII byte at or after `i`, or `n` if none:
+    /// a word at a time, then byte by byte in the last seven.
+    @inlinable @inline(__always)
+    public static func nextSpecial(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> Int {
+        var i = i0
+        while i &+ 8 <= n {
+            let mask = specialBytes(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+            if mask != 0 { return i &+ mask.trailingZeroBitCount >> 3 }
+            i &+= 8
+        }
+        while i < n {
+            let c = p[i]
+            if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { return i }
+            i &+= 1
+        }
+        return n
     }
 
     /// Validates the UTF-8 sequence starting at `i` (a byte ≥ 0x80); returns the index after it.
@@ -333,14 +350,9 @@ public final class JSONScanner {
     @inline(__always)
     private func readHex4(at i: Int) throws(JSONSyntaxError) -> UInt32 {
         guard i + 4 <= count else { pos = i; throw fail("truncated \\u escape") }
-        let h0 = JSONScanner.hexDigit(base[i]), h1 = JSONScanner.hexDigit(base[i + 1])
-        let h2 = JSONScanner.hexDigit(base[i + 2]), h3 = JSONScanner.hexDigit(base[i + 3])
-        guard (h0 | h1 | h2 | h3) < 16 else {
-            let bad = [h0, h1, h2, h3].firstIndex { $0 >= 16 }!
-            pos = i + bad
-            throw fail("bad hex digit in \\u escape")
-        }
-        return h0 << 12 | h1 << 8 | h2 << 4 | h3
+        if let v = JSONScanner.hex4(base, i, count) { return v }
+        pos = (i..<(i + 4)).first { JSONScanner.hexDigit(base[$0]) >= 16 }!
+        throw fail("bad hex digit in \\u escape")
     }
 
     /// Decodes the escape at `i` (a backslash) to `out`, which it advances; returns the index after
