@@ -82,7 +82,11 @@ public final class EventParser {
     /// the bench log's escaped lines, the fast path's failed attempt was 290 of their 1,950 ns
     /// (docs/performance.md).
     public func parseRefusedInWindow(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if EventParser.looksSpacedOut(line), parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        if EventParser.looksSpacedOut(line) {
+            if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
+        } else if parseDecoding(line, lineNumber: lineNumber, into: batch) {
+            return nil
+        }
         return parseGeneral(line, lineNumber: lineNumber, into: batch)
     }
 

@@ -29,31 +29,26 @@ import TestSupport
             } else {
                 #expect(fb.count == 0, "a refused line must append nothing", sourceLocation: sourceLocation)
             }
-            // The canonical path must agree too whenever it takes a line.
-            let canonical = EventParser(rules: FastPathTwinTests.rules), cb = EventBatch()
-            if canonical.parseCanonical(b, lineNumber: 3, into: cb) {
-                #expect(rejection == nil, "canonical path accepted what the general parser rejects", sourceLocation: sourceLocation)
-                if let c = cb.events.first, let g = gb.events.first {
-                    #expect(c.userID == g.userID && c.itemID == g.itemID && c.ts == g.ts && cb.eventID(c) == gb.eventID(g)
-                            && c.dwellMs.bitPattern == g.dwellMs.bitPattern && c.value.bitPattern == g.value.bitPattern
-                            && canonical.types.bytes(c.type) == general.types.bytes(g.type)
-                            && canonical.surfaces.bytes(c.surface) == general.surfaces.bytes(g.surface), sourceLocation: sourceLocation)
+            // The canonical, compact and decoding paths must agree too whenever they take a line.
+            let paths: [(String, (EventParser, UnsafeBufferPointer<UInt8>, EventBatch) -> Bool)] = [
+                ("canonical", { $0.parseCanonical($1, lineNumber: 3, into: $2) }),
+                ("compact", { $0.parseCompact($1, lineNumber: 3, into: $2) }),
+                ("decoding", { $0.parseDecoding($1, lineNumber: 3, into: $2) }),
+            ]
+            for (name, parse) in paths {
+                let other = EventParser(rules: FastPathTwinTests.rules), ob = EventBatch()
+                guard parse(other, b, ob) else {
+                    #expect(ob.count == 0, "the \(name) path refused a line but appended to the batch", sourceLocation: sourceLocation)
+                    continue
                 }
-            } else {
-                #expect(cb.count == 0, sourceLocation: sourceLocation)
-            }
-            // And the compact path.
-            let compact = EventParser(rules: FastPathTwinTests.rules), kb = EventBatch()
-            if compact.parseCompact(b, lineNumber: 3, into: kb) {
-                #expect(rejection == nil, "compact path accepted what the general parser rejects: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
-                if let c = kb.events.first, let g = gb.events.first {
-                    #expect(c.userID == g.userID && c.itemID == g.itemID && c.ts == g.ts && kb.eventID(c) == gb.eventID(g)
+                #expect(rejection == nil, "the \(name) path accepted what the general parser rejects: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
+                if let c = ob.events.first, let g = gb.events.first {
+                    #expect(c.userID == g.userID && c.itemID == g.itemID && c.ts == g.ts && ob.eventID(c) == gb.eventID(g)
                             && c.dwellMs.bitPattern == g.dwellMs.bitPattern && c.value.bitPattern == g.value.bitPattern
-                            && c.line == g.line && compact.types.bytes(c.type) == general.types.bytes(g.type)
-                            && compact.surfaces.bytes(c.surface) == general.surfaces.bytes(g.surface), sourceLocation: sourceLocation)
+                            && c.line == g.line && other.types.bytes(c.type) == general.types.bytes(g.type)
+                            && other.surfaces.bytes(c.surface) == general.surfaces.bytes(g.surface),
+                            "the \(name) path's event differs: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
                 }
-            } else {
-                #expect(kb.count == 0, sourceLocation: sourceLocation)
             }
             compareInWindow(line, sourceLocation: sourceLocation)
             return took

@@ -312,27 +312,32 @@ public final class JSONScanner {
     }
 
     /// The index after the escape at `p[i]` (a backslash, `n` bytes readable) when the scanner
-    /// decodes it with no fault of any kind: one of the eight short escapes, or `\uXXXX` that is
-    /// not a surrogate, or a high surrogate followed by an escaped low one; nil otherwise (the
-    /// scanner would reject the escape or note a lone surrogate).
+    /// decodes it with no fault of any kind (see `cleanEscape`); nil otherwise.
     @inlinable @inline(__always)
-    public static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+    public static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? { cleanEscape(p, i, n)?.next }
+
+    /// The escape at `p[i]` (a backslash, `n` bytes readable) when the scanner decodes it with no
+    /// fault of any kind — one of the eight short escapes, or `\uXXXX` that is not a surrogate, or
+    /// a high surrogate followed by an escaped low one: the scalar it stands for and the index
+    /// after it; nil otherwise (the scanner would reject the escape or note a lone surrogate).
+    @inlinable @inline(__always)
+    public static func cleanEscape(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (scalar: UInt32, next: Int)? {
         guard i &+ 1 < n else { return nil }
-        switch p[i &+ 1] {
-        case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: return i &+ 2
-        case 0x75:
-            guard let u = hex4(p, i &+ 2, n) else { return nil }
-            if u & 0xF800 != 0xD800 { return i &+ 6 }
-            guard u <= 0xDBFF, i &+ 8 <= n, p[i &+ 6] == 0x5C, p[i &+ 7] == 0x75,
-                  let low = hex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return nil }
-            return i &+ 12
-        default: return nil
+        let e = p[i &+ 1]
+        if e != 0x75 {
+            guard let b = shortEscape(e) else { return nil }
+            return (UInt32(b), i &+ 2)
         }
+        guard let u = hex4(p, i &+ 2, n) else { return nil }
+        if u & 0xF800 != 0xD800 { return (u, i &+ 6) }
+        guard u <= 0xDBFF, i &+ 8 <= n, p[i &+ 6] == 0x5C, p[i &+ 7] == 0x75,
+              let low = hex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return nil }
+        return (0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00), i &+ 12)
     }
 
     /// The four hex digits at `p[i]`, or nil if one is not a hex digit or they do not fit in `n`.
     @inlinable @inline(__always)
-    @usableFromInline static func hex4(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> UInt32? {
+    static func hex4(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> UInt32? {
         guard i &+ 4 <= n else { return nil }
         let h0 = hexDigit(p[i]), h1 = hexDigit(p[i &+ 1]), h2 = hexDigit(p[i &+ 2]), h3 = hexDigit(p[i &+ 3])
         guard (h0 | h1 | h2 | h3) < 16 else { return nil }
@@ -341,7 +346,7 @@ public final class JSONScanner {
 
     /// The value of a hex digit (0–15), or 16 or more for any other byte; no branch.
     @inlinable @inline(__always)
-    @usableFromInline static func hexDigit(_ c: UInt8) -> UInt32 {
+    static func hexDigit(_ c: UInt8) -> UInt32 {
         let d = c &- 0x30, l = (c | 0x20) &- 0x61
         return d < 10 ? UInt32(d) : l < 6 ? UInt32(l) &+ 10 : 0x100
     }
@@ -361,22 +366,76 @@ public final class JSONScanner {
     private func decodeEscape(at i: Int, into out: inout UnsafeMutablePointer<UInt8>) throws(JSONSyntaxError) -> Int {
         guard i + 1 < count else { pos = i; throw fail("unterminated string") }
         let e = base[i + 1]
-        let simple: UInt8
-        switch e {
-        case 0x75: return try decodeUnicodeEscape(at: i, into: &out)
-        case 0x22, 0x5C, 0x2F: simple = e
-        case 0x62: simple = 0x08
-        case 0x66: simple = 0x0C
-        case 0x6E: simple = 0x0A
-        case 0x72: simple = 0x0D
-        case 0x74: simple = 0x09
-        default:
+        if e == 0x75 { return try decodeUnicodeEscape(at: i, into: &out) }
+        guard let simple = JSONScanner.shortEscape(e) else {
             pos = i
             throw fail("invalid escape")
         }
         out.pointee = simple
         out += 1
         return i + 2
+    }
+
+    /// The byte a short escape `\e` stands for (`e` one of `" \ / b f n r t`); nil for any other.
+    @inlinable @inline(__always)
+    static func shortEscape(_ e: UInt8) -> UInt8? {
+        switch e {
+        case 0x22, 0x5C, 0x2F: return e
+        case 0x62: return 0x08
+        case 0x66: return 0x0C
+        case 0x6E: return 0x0A
+        case 0x72: return 0x0D
+        case 0x74: return 0x09
+        default: return nil
+        }
+    }
+
+    /// Decodes the string whose contents start at `p[i0]` (after its opening quote, `n` bytes
+    /// readable) into `out`, as the scanner would, when the scanner would take it with no fault of
+    /// any kind; returns the index of its closing quote and the bytes written, or nil (a control
+    /// byte, a bad escape or lone surrogate, malformed UTF-8, no closing quote). `out` needs room
+    /// for the contents (decoding never lengthens them) plus 8 bytes: plain runs are copied a word
+    /// at a time. Escapes and UTF-8 are judged by `escapeEnd` and `utf8SequenceEnd`, the rules the
+    /// compact skipper shares, so a string this takes is exactly one the scanner takes cleanly.
+    public static func decodeCleanString(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int,
+                                         into out: UnsafeMutablePointer<UInt8>) -> (end: Int, count: Int)? {
+        var i = i0, o = out
+        while true {
+            // Plain bytes a word at a time, up to the next quote, backslash, control or non-ASCII byte.
+            while i &+ 8 <= n {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(o).storeBytes(of: w, as: UInt64.self)
+                let mask = specialBytes(w)
+                if mask != 0 {
+                    let k = mask.trailingZeroBitCount >> 3
+                    i &+= k
+                    o += k
+                    break
+                }
+                i &+= 8
+                o += 8
+            }
+            guard i < n else { return nil }
+            let c = p[i]
+            if c == 0x22 { return (i, out.distance(to: o)) }
+            if c == 0x5C {
+                guard let (scalar, next) = cleanEscape(p, i, n) else { return nil }
+                writeUTF8(scalar, to: &o)
+                i = next
+            } else if c >= 0x80 {
+                guard let next = utf8SequenceEnd(p, i, n) else { return nil }
+                o.update(from: p + i, count: next &- i)
+                o += next &- i
+                i = next
+            } else if c < 0x20 {
+                return nil
+            } else {
+                // A plain byte in the last seven, where no word could be read.
+                o.pointee = c
+                o += 1
+                i &+= 1
+            }
+        }
     }
 
     /// `decodeEscape` for `\\uXXXX` (at `i`), with a following low surrogate when it is a high one.
@@ -407,7 +466,7 @@ public final class JSONScanner {
 
     /// Writes the UTF-8 encoding of a scalar to `out` and advances it.
     @inline(__always)
-    private static func writeUTF8(_ s: UInt32, to out: inout UnsafeMutablePointer<UInt8>) {
+    static func writeUTF8(_ s: UInt32, to out: inout UnsafeMutablePointer<UInt8>) {
         if s < 0x80 {
             out[0] = UInt8(s)
             out += 1
