@@ -32,6 +32,7 @@ extension EventParser {
         var eventID: UInt64 = 0, idStart = 0, idCount = -1
         var ts: UInt64 = 0, user: UInt64 = 0, item: UInt64 = 0
         var typeStart = 0, typeEnd = 0, surfaceStart = 0, surfaceEnd = 0
+        var knownType: UInt32?, knownSurface: UInt32?
         var dwell = 0.0, value = 0.0
         var unknownCount = 0, unknown0 = 0, unknown0Count = 0, unknown1 = 0, unknown1Count = 0
         members: while true {
@@ -88,15 +89,25 @@ extension EventParser {
                 item = v
                 i = next
             case .type:
-                guard p[i] == 0x22, let end = FastStrings.end(p, i &+ 1, n) else { return 0 }
+                guard p[i] == 0x22 else { return 0 }
                 typeStart = i &+ 1
-                typeEnd = end
-                i = end &+ 1
+                if typeStart &+ 16 <= n, let (id, count) = types.knownPlain(p + typeStart) {
+                    (typeEnd, knownType) = (typeStart &+ count, id)
+                } else {
+                    guard let end = FastStrings.end(p, typeStart, n) else { return 0 }
+                    typeEnd = end
+                }
+                i = typeEnd &+ 1
             case .surface:
-                guard p[i] == 0x22, let end = FastStrings.end(p, i &+ 1, n) else { return 0 }
+                guard p[i] == 0x22 else { return 0 }
                 surfaceStart = i &+ 1
-                surfaceEnd = end
-                i = end &+ 1
+                if surfaceStart &+ 16 <= n, let (id, count) = surfaces.knownPlain(p + surfaceStart) {
+                    (surfaceEnd, knownSurface) = (surfaceStart &+ count, id)
+                } else {
+                    guard let end = FastStrings.end(p, surfaceStart, n) else { return 0 }
+                    surfaceEnd = end
+                }
+                i = surfaceEnd &+ 1
             case .dwellMs:
                 guard let (x, next) = FastDigits.metadata(p, i, n) else { return 0 }
                 dwell = x
@@ -126,8 +137,8 @@ extension EventParser {
         let tsValue = Int64(ts)
         guard tsValue >= rules.minTs, tsValue <= rules.maxTs else { return 0 }
         var e = Event(userID: user, itemID: item, ts: tsValue, idPayload: eventID, idLength: Event.integerID,
-                      type: types.intern(p + typeStart, count: typeEnd &- typeStart, readable: available &- typeStart),
-                      surface: surfaces.intern(p + surfaceStart, count: surfaceEnd &- surfaceStart, readable: available &- surfaceStart),
+                      type: knownType ?? types.internPlain(p + typeStart, count: typeEnd &- typeStart, readable: available &- typeStart),
+                      surface: knownSurface ?? surfaces.internPlain(p + surfaceStart, count: surfaceEnd &- surfaceStart, readable: available &- surfaceStart),
                       dwellMs: dwell, value: value, line: lineNumber)
         if idCount >= 0 {
             e.idLength = UInt32(idCount)

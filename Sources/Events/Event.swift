@@ -116,16 +116,69 @@ public final class ByteInterner {
     private var shortMask: Int
     /// Per entry, its first 16 bytes as two words (zero-padded).
     private var shortWords: [UInt64] = []
-    /// The last short string looked up, with the masks of its length (count 0 never matches a probe of
-    /// another length).
-    private var lastCount = -1, lastMask0: UInt64 = 0, lastMask1: UInt64 = 0, lastW0: UInt64 = 0, lastW1: UInt64 = 0
-    private var lastID: UInt32 = 0
+    /// Short strings found recently, direct-mapped by a hash of their words: entry k is the words
+    /// `cache[3k]`, `cache[3k + 1]` and `cache[3k + 2]` = (count + 1) << 32 | id (0 when empty).
+    /// Why: a log's few types and surfaces each keep an entry, so a lookup is one probe whose
+    /// branch always goes the same way; remembering only the last string looked up missed whenever
+    /// the value changed from the line before (about one line in three for the bench log's surfaces).
+    private let cache: UnsafeMutablePointer<UInt64>
+    private static let cacheBits = 8
+    /// Plain strings seen by `internPlain`, direct-mapped by their first six bytes as they stand in
+    /// the text: entry k is `plain[5k..<5k + 5]` = the string and its closing quote as two words, the
+    /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). Why: with it the canonical
+    /// path finds where a type or surface ends and its id in one probe, instead of a scan for the
+    /// quote whose exit mispredicted as lengths changed line to line, then a lookup.
+    private let plain: UnsafeMutablePointer<UInt64>
+    private static let plainBits = 8
 
     public init() {
         slots = [Int32](repeating: -1, count: 64)
         mask = 63
         shortSlots = [Int32](repeating: -1, count: 64)
         shortMask = 63
+        cache = .allocate(capacity: 3 << ByteInterner.cacheBits)
+        cache.initialize(repeating: 0, count: 3 << ByteInterner.cacheBits)
+        plain = .allocate(capacity: 5 << ByteInterner.plainBits)
+        plain.initialize(repeating: 0, count: 5 << ByteInterner.plainBits)
+    }
+
+    deinit {
+        cache.deallocate()
+        plain.deallocate()
+    }
+
+    @inline(__always)
+    private func plainEntry(_ firstWord: UInt64) -> UnsafeMutablePointer<UInt64> {
+        plain + 5 &* Int(truncatingIfNeeded: ((firstWord & 0xFFFF_FFFF_FFFF) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - ByteInterner.plainBits))
+    }
+
+    /// The id and length of the string at `p` (16 bytes readable), ended by the first `"`, when it is
+    /// a plain string `internPlain` has seen; nil otherwise. Reads only, adds nothing.
+    @inline(__always)
+    public func knownPlain(_ p: UnsafePointer<UInt8>) -> (id: UInt32, count: Int)? {
+        let raw = UnsafeRawPointer(p)
+        let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let e = plainEntry(a)
+        guard a & e[2] == e[0], b & e[3] == e[1], e[4] != 0 else { return nil }
+        return (UInt32(truncatingIfNeeded: e[4]), Int(truncatingIfNeeded: e[4] >> 32) &- 1)
+    }
+
+    /// `intern` for a plain string (printable ASCII, no escapes) of `count` bytes at `p` followed by
+    /// its closing quote, `readable` bytes from `p`; one shorter than 16 bytes, with 16 readable, is
+    /// remembered for `knownPlain`.
+    @inline(__always)
+    public func internPlain(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
+        let id = intern(p, count: count, readable: readable)
+        if count < 16 && readable >= 16 {
+            let raw = UnsafeRawPointer(p)
+            let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            // The string and its quote: count + 1 bytes, at most 16.
+            let m0: UInt64 = (1 << UInt64(8 &* min(count &+ 1, 8))) &- 1
+            let m1: UInt64 = (1 << UInt64(8 &* max(count &- 7, 0))) &- 1
+            let e = plainEntry(a)
+            (e[0], e[1], e[2], e[3], e[4]) = (a & m0, b & m1, m0, m1, UInt64(count &+ 1) << 32 | UInt64(id))
+        }
+        return id
     }
 
     public var count: Int { hashes.count }
@@ -147,25 +200,25 @@ public final class ByteInterner {
     @inline(__always)
     public func intern(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
         guard count <= 16 else { return internLong(UnsafeBufferPointer(start: p, count: count)) }
-        var w0: UInt64 = 0, w1: UInt64 = 0
-        if readable >= 16 {
-            let raw = UnsafeRawPointer(p)
-            let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            // The same string as last time (the common case: one type dominates a log) costs two compares.
-            if count == lastCount && a & lastMask0 == lastW0 && b & lastMask1 == lastW1 { return lastID }
-            let m0: UInt64 = count >= 8 ? ~0 : (1 << (8 * UInt64(count))) &- 1
-            let m1: UInt64 = count >= 16 ? ~0 : count <= 8 ? 0 : (1 << (8 * UInt64(count - 8))) &- 1
-            w0 = a & m0
-            w1 = b & m1
-            let id = internWords(p, count: count, w0, w1)
-            (lastCount, lastMask0, lastMask1, lastW0, lastW1, lastID) = (count, m0, m1, w0, w1, id)
-            return id
-        } else {
+        guard readable >= 16 else {
+            var w0: UInt64 = 0, w1: UInt64 = 0
             for k in 0..<count {
                 if k < 8 { w0 |= UInt64(p[k]) << (8 * UInt64(k)) } else { w1 |= UInt64(p[k]) << (8 * UInt64(k - 8)) }
             }
+            return internWords(p, count: count, w0, w1)
         }
-        return internWords(p, count: count, w0, w1)
+        let raw = UnsafeRawPointer(p)
+        // The string's bytes as two zero-padded words (a shift by 64 gives 0, so the masks need no branch).
+        let m0: UInt64 = (1 << UInt64(8 &* min(count, 8))) &- 1
+        let m1: UInt64 = (1 << UInt64(8 &* max(count &- 8, 0))) &- 1
+        let w0 = raw.loadUnaligned(as: UInt64.self) & m0, w1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1
+        let tag = UInt64(count &+ 1) << 32
+        let slot = Int(truncatingIfNeeded: ((w0 &+ w1 &* 0x9E37_79B9_7F4A_7C15 &+ tag) &* 0xC2B2_AE3D_27D4_EB4F) >> UInt64(64 - ByteInterner.cacheBits))
+        let e = cache + 3 &* slot
+        if e[0] == w0 && e[1] == w1 && e[2] & ~0xFFFF_FFFF == tag { return UInt32(truncatingIfNeeded: e[2]) }
+        let id = internWords(p, count: count, w0, w1)
+        (e[0], e[1], e[2]) = (w0, w1, tag | UInt64(id))
+        return id
     }
 
     /// Looks up (or adds) a string of at most 16 bytes given its two zero-padded words.

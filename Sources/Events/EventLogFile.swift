@@ -52,6 +52,7 @@ public func readEventLog(
         checksum.add(batch, parser: parser)
         try onBatch(batch)
         batch.removeAll()
+        users.reset()
         nextCheck = firstCheck
     }
     func checkpoint() throws {
@@ -99,18 +100,30 @@ public func readEventLog(
 
 /// The number of distinct users in a batch, estimated by linear counting over a 2^18-bit bitmap
 /// (within a few percent up to about a million users; the bitmap is reused between batches).
+/// Each estimate adds only the events appended since the previous one (`reset` when the batch is
+/// emptied): a batch is checked at each doubling of its size, and going over it all each time
+/// read its events twice, 2% of the read stage.
 struct DistinctUsers {
     private static let bits = 1 << 18
     private var words = [UInt64](repeating: 0, count: DistinctUsers.bits / 64)
+    /// Events of the batch already in the bitmap.
+    private var counted = 0
+
+    mutating func reset() {
+        for i in words.indices { words[i] = 0 }
+        counted = 0
+    }
 
     mutating func estimate(_ batch: EventBatch) -> Double {
-        for i in words.indices { words[i] = 0 }
+        let events = batch.events
+        precondition(counted <= events.count, "the batch shrank without a reset")
         words.withUnsafeMutableBufferPointer { w in
-            for e in batch.events {
+            for e in events[counted...] {
                 let h = Int(truncatingIfNeeded: fmix64(e.userID) >> 46)   // 18 bits
                 w[h >> 6] |= 1 << UInt64(h & 63)
             }
         }
+        counted = events.count
         let set = words.reduce(0) { $0 + $1.nonzeroBitCount }
         let zeros = DistinctUsers.bits - set
         if zeros == 0 { return .infinity }
