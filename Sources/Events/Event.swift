@@ -52,21 +52,64 @@ public enum EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
 
 /// A growing set of events from one file, with the bytes of their string ids.
 public final class EventBatch {
-    public private(set) var events: [Event] = []
+    /// The events, `storage[0..<count]`, grown by doubling. A plain buffer rather than an array:
+    /// appending to an array held by a class checks, through the runtime, that the array is not
+    /// shared, on every event the read stage produces.
+    private var storage: UnsafeMutablePointer<Event>
+    private var capacity: Int
+    /// Events in the batch.
+    public private(set) var count = 0
     /// Bytes of string event ids, addressed by `Event.idPayload`.
     public private(set) var idBytes: [UInt8] = []
 
-    public init(capacity: Int = 0) { events.reserveCapacity(capacity) }
+    public init(capacity: Int = 0) {
+        self.capacity = max(capacity, 16)
+        storage = .allocate(capacity: self.capacity)
+    }
 
-    public var count: Int { events.count }
+    deinit { storage.deallocate() }
+
+    /// The events in order, as the batch stands when read (a view, not a copy).
+    public var events: Events { Events(batch: self) }
+
+    /// The events of a batch, by index.
+    public struct Events: RandomAccessCollection {
+        let batch: EventBatch
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { batch.count }
+        public subscript(i: Int) -> Event {
+            precondition(i >= 0 && i < batch.count, "event index out of range")
+            return batch.storage[i]
+        }
+    }
 
     public func removeAll() {
-        events.removeAll(keepingCapacity: true)
+        count = 0
         idBytes.removeAll(keepingCapacity: true)
     }
 
     @inline(__always)
-    func append(_ e: Event) { events.append(e) }
+    func append(_ e: Event) {
+        if count == capacity { grow() }
+        (storage + count).initialize(to: e)
+        count &+= 1
+    }
+
+    @inline(never)
+    private func grow() {
+        let bigger = UnsafeMutablePointer<Event>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: storage, count: count)
+        storage.deallocate()
+        storage = bigger
+        capacity *= 2
+    }
+
+    /// The event appended last; the batch must not be empty.
+    @inline(__always)
+    public var last: Event {
+        precondition(count > 0, "no event in the batch")
+        return storage[count &- 1]
+    }
 
     /// Appends an event copied from another batch, with its string id bytes.
     public func append(_ e: Event, from other: EventBatch) {
@@ -74,7 +117,7 @@ public final class EventBatch {
         if !e.hasIntegerID {
             c.idPayload = other.withIDBytes(e) { appendID($0) }
         }
-        events.append(c)
+        append(c)
     }
 
     /// Stores string id bytes; returns their offset.
@@ -182,6 +225,10 @@ public final class ByteInterner {
     }
 
     public var count: Int { hashes.count }
+
+    /// The checksum hash of entry `id`'s bytes (`hashes[id]`).
+    @inline(__always)
+    public func hash(_ id: UInt32) -> UInt64 { hashes[Int(id)] }
 
     /// The bytes of entry `id`.
     public func bytes(_ id: UInt32) -> [UInt8] { Array(storage[offsets[Int(id)]..<offsets[Int(id) + 1]]) }

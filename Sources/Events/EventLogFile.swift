@@ -49,7 +49,6 @@ public func readEventLog(
     var nextCheck = firstCheck
     var users = DistinctUsers()
     func flush() throws {
-        checksum.add(batch, parser: parser)
         try onBatch(batch)
         batch.removeAll()
         users.reset()
@@ -69,6 +68,7 @@ public func readEventLog(
         if took > 0 {
             summary.lines += 1
             summary.events += 1
+            checksum.addLast(of: batch, parser: parser)
             if batch.count >= nextCheck { try checkpoint() }
         }
         return took
@@ -81,6 +81,7 @@ public func readEventLog(
             try onReject(r)
         } else {
             summary.events += 1
+            checksum.addLast(of: batch, parser: parser)
             if batch.count >= nextCheck { try checkpoint() }
         }
     }, overlong: { number, length in
@@ -157,12 +158,34 @@ public struct EventChecksum: Sendable {
         let typeHashes = parser.types.hashes, surfaceHashes = parser.surfaces.hashes
         batch.idBytes.withUnsafeBufferPointer { ids in
             for e in batch.events {
-                let idHash = e.hasIntegerID ? 0
-                    : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
-                add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
-                    typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)], dwellMs: e.dwellMs, value: e.value)
+                add(e, ids: ids, typeHashes: typeHashes, surfaceHashes: surfaceHashes)
             }
         }
+    }
+
+    /// Adds the event just appended to `batch`. Why the read stage adds events one by one as they
+    /// are parsed, not the whole batch before it is handed on: the event is still in cache then,
+    /// where a pass over a batch of 64 Ki events (4.5 MB) read them all back from memory, 4% of
+    /// the read stage on canonical lines.
+    @inline(__always)
+    public mutating func addLast(of batch: EventBatch, parser: EventParser) {
+        let e = batch.last
+        if e.hasIntegerID {
+            add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.idPayload, idHash: 0,
+                typeHash: parser.types.hash(e.type), surfaceHash: parser.surfaces.hash(e.surface), dwellMs: e.dwellMs, value: e.value)
+        } else {
+            batch.idBytes.withUnsafeBufferPointer { ids in
+                add(e, ids: ids, typeHashes: parser.types.hashes, surfaceHashes: parser.surfaces.hashes)
+            }
+        }
+    }
+
+    @inline(__always)
+    private mutating func add(_ e: Event, ids: UnsafeBufferPointer<UInt8>, typeHashes: [UInt64], surfaceHashes: [UInt64]) {
+        let idHash = e.hasIntegerID ? 0
+            : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
+        add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
+            typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)], dwellMs: e.dwellMs, value: e.value)
     }
 
     /// The hash of a string's bytes used by the checksum.

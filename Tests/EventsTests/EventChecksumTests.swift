@@ -45,6 +45,27 @@ import Testing
             }
         }
     }
+
+    /// The read stage adds each event as it is parsed (`addLast`); the sum equals the one over the
+    /// whole batch, string ids included, and the batch keeps every event in order as it grows.
+    @Test func addingEventsOneByOneEqualsAddingTheBatch() {
+        let parser = EventParser(rules: ValidationRules(minTs: 0, maxTs: 1 << 40))
+        let batch = EventBatch(capacity: 1)
+        var oneByOne = EventChecksum()
+        for k in 0..<1_000 {
+            let id = k % 3 == 0 ? "\"e-\(k)\"" : "\(k * 7919)"
+            let line = Array(#"{"event_id":\#(id),"ts":\#(1000 + k),"user_id":\#(k % 37),"item_id":\#(k),"type":"\#(["click", "like"][k % 2])","surface":"feed","dwell_ms":\#(k % 5 == 0 ? "null" : "\(k).5")}"#.utf8)
+            let r = line.withUnsafeBufferPointer { parser.parse($0, lineNumber: k + 1, into: batch) }
+            #expect(r == nil)
+            oneByOne.addLast(of: batch, parser: parser)
+            #expect(batch.count == k + 1 && batch.last.line == k + 1 && batch.last.itemID == UInt64(k))
+        }
+        var whole = EventChecksum()
+        whole.add(batch, parser: parser)
+        #expect(oneByOne.value == whole.value)
+        #expect(batch.events.map(\.line) == Array(1...1_000))
+        #expect(batch.events.filter { !$0.hasIntegerID }.allSatisfy { batch.eventID($0) == .string(Array("e-\($0.line - 1)".utf8)) })
+    }
 }
 
 /// A small deterministic generator for shuffling in tests.
