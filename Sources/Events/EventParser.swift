@@ -73,14 +73,14 @@ public final class EventParser {
     }
 
     /// `parse` for a line the in-window paths (canonical, compact) have already refused: the
-    /// whitespace-tolerant fast path, then the general parser. Any line may be passed; the in-window
-    /// paths are only skipped because they would almost surely refuse it again.
+    /// whitespace-tolerant fast path or the decoding path, then the general parser. Any line may be
+    /// passed; the in-window paths are only skipped because they would almost surely refuse it again.
     ///
-    /// A refused line that does not look spaced out goes straight to the general parser: on a line
-    /// without whitespace the fast path takes only what the compact path also takes (bar unknown
-    /// values past the compact skipper's limits), so it would only repeat the refusal. Measured on
-    /// the bench log's escaped lines, the fast path's failed attempt was 290 of their 1,950 ns
-    /// (docs/performance.md).
+    /// A refused line that does not look spaced out tries the decoding path (escapes, UTF-8) instead
+    /// of the fast path: on a line without whitespace the fast path takes only what the compact path
+    /// also takes (bar unknown values past the compact skipper's limits), so it would only repeat
+    /// the refusal. Measured on the bench log's escaped lines, the fast path's failed attempt was
+    /// 290 of their 1,950 ns (docs/performance.md).
     public func parseRefusedInWindow(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
         if EventParser.looksSpacedOut(line) {
             if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
