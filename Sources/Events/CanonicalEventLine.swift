@@ -45,25 +45,12 @@ extension EventParser {
         guard word(c) == t.item, tail(c &+ 8, 0xFF_FFFF) == t.idTail,
               let (item, d) = FastDigits.unsigned(p, c &+ 11, n), d &+ 16 <= n else { return 0 }
         // ,"type":"<string>" — a type seen before is found, end and id, in one probe.
-        guard word(d) == t.type, p[d &+ 8] == 0x22 else { return 0 }
         let typeStart = d &+ 9
-        let typeEnd: Int, knownType: UInt32?
-        if typeStart &+ 16 <= n, let (id, count) = types.knownPlain(p + typeStart) {
-            (typeEnd, knownType) = (typeStart &+ count, id)
-        } else {
-            guard let end = FastStrings.end(p, typeStart, n) else { return 0 }
-            (typeEnd, knownType) = (end, nil)
-        }
+        guard word(d) == t.type, p[d &+ 8] == 0x22, let (typeEnd, knownType) = types.plainString(p, typeStart, n) else { return 0 }
         // ,"surface":"<string>"
-        guard typeEnd &+ 16 <= n, word(typeEnd &+ 1) == t.surface, tail(typeEnd &+ 9, 0xFFFF_FFFF) == t.surfaceTail else { return 0 }
         let surfaceStart = typeEnd &+ 13
-        let surfaceEnd: Int, knownSurface: UInt32?
-        if surfaceStart &+ 16 <= n, let (id, count) = surfaces.knownPlain(p + surfaceStart) {
-            (surfaceEnd, knownSurface) = (surfaceStart &+ count, id)
-        } else {
-            guard let end = FastStrings.end(p, surfaceStart, n) else { return 0 }
-            (surfaceEnd, knownSurface) = (end, nil)
-        }
+        guard typeEnd &+ 16 <= n, word(typeEnd &+ 1) == t.surface, tail(typeEnd &+ 9, 0xFFFF_FFFF) == t.surfaceTail,
+              let (surfaceEnd, knownSurface) = surfaces.plainString(p, surfaceStart, n) else { return 0 }
         var i = surfaceEnd &+ 1
         var dwell = 0.0, value = 0.0
         // [,"dwell_ms": <number|null>][,"value": <number|null>] }

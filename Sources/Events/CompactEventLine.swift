@@ -89,25 +89,13 @@ extension EventParser {
                 item = v
                 i = next
             case .type:
-                guard p[i] == 0x22 else { return 0 }
-                typeStart = i &+ 1
-                if typeStart &+ 16 <= n, let (id, count) = types.knownPlain(p + typeStart) {
-                    (typeEnd, knownType) = (typeStart &+ count, id)
-                } else {
-                    guard let end = FastStrings.end(p, typeStart, n) else { return 0 }
-                    typeEnd = end
-                }
-                i = typeEnd &+ 1
+                guard p[i] == 0x22, let (end, id) = types.plainString(p, i &+ 1, n) else { return 0 }
+                (typeStart, typeEnd, knownType) = (i &+ 1, end, id)
+                i = end &+ 1
             case .surface:
-                guard p[i] == 0x22 else { return 0 }
-                surfaceStart = i &+ 1
-                if surfaceStart &+ 16 <= n, let (id, count) = surfaces.knownPlain(p + surfaceStart) {
-                    (surfaceEnd, knownSurface) = (surfaceStart &+ count, id)
-                } else {
-                    guard let end = FastStrings.end(p, surfaceStart, n) else { return 0 }
-                    surfaceEnd = end
-                }
-                i = surfaceEnd &+ 1
+                guard p[i] == 0x22, let (end, id) = surfaces.plainString(p, i &+ 1, n) else { return 0 }
+                (surfaceStart, surfaceEnd, knownSurface) = (i &+ 1, end, id)
+                i = end &+ 1
             case .dwellMs:
                 guard let (x, next) = FastDigits.metadata(p, i, n) else { return 0 }
                 dwell = x

@@ -102,31 +102,16 @@ extension EventParser {
                         id = nil
                         i = next
                     }
-                case .ts:
-                    guard let (v, next) = FastDigits.unsigned(p, i, n), v <= UInt64(Int64.max) else { return false }
-                    ts = v
+                case .ts, .userID, .itemID:
+                    guard let (v, next) = FastDigits.unsigned(p, i, n), f != .ts || v <= UInt64(Int64.max) else { return false }
+                    if f == .ts { ts = v } else if f == .userID { user = v } else { item = v }
                     i = next
-                case .userID:
-                    guard let (v, next) = FastDigits.unsigned(p, i, n) else { return false }
-                    user = v
-                    i = next
-                case .itemID:
-                    guard let (v, next) = FastDigits.unsigned(p, i, n) else { return false }
-                    item = v
-                    i = next
-                case .type:
+                case .type, .surface:
                     guard let s = string() else { return false }
-                    type = s
-                case .surface:
-                    guard let s = string() else { return false }
-                    surface = s
-                case .dwellMs:
+                    if f == .type { type = s } else { surface = s }
+                case .dwellMs, .value:
                     guard let (x, next) = FastDigits.metadata(p, i, n) else { return false }
-                    dwell = x
-                    i = next
-                case .value:
-                    guard let (x, next) = FastDigits.metadata(p, i, n) else { return false }
-                    value = x
+                    if f == .dwellMs { dwell = x } else { value = x }
                     i = next
                 }
             } else {

@@ -159,18 +159,12 @@ public final class ByteInterner {
     private var shortMask: Int
     /// Per entry, its first 16 bytes as two words (zero-padded).
     private var shortWords: [UInt64] = []
-    /// Short strings found recently, direct-mapped by a hash of their words: entry k is the words
-    /// `cache[3k]`, `cache[3k + 1]` and `cache[3k + 2]` = (count + 1) << 32 | id (0 when empty).
-    /// Why: a log's few types and surfaces each keep an entry, so a lookup is one probe whose
-    /// branch always goes the same way; remembering only the last string looked up missed whenever
-    /// the value changed from the line before (about one line in three for the bench log's surfaces).
-    private let cache: UnsafeMutablePointer<UInt64>
-    private static let cacheBits = 8
     /// Plain strings seen by `internPlain`, direct-mapped by their first six bytes as they stand in
     /// the text: entry k is `plain[5k..<5k + 5]` = the string and its closing quote as two words, the
-    /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). Why: with it the canonical
-    /// path finds where a type or surface ends and its id in one probe, instead of a scan for the
-    /// quote whose exit mispredicted as lengths changed line to line, then a lookup.
+    /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). Why: with it the in-place
+    /// paths find where a type or surface ends and its id in one probe, instead of a scan for the
+    /// quote whose exit mispredicted as lengths changed line to line, then a lookup; a log's few
+    /// types and surfaces each keep an entry, so the probe's branch always goes the same way.
     private let plain: UnsafeMutablePointer<UInt64>
     private static let plainBits = 8
 
@@ -179,15 +173,24 @@ public final class ByteInterner {
         mask = 63
         shortSlots = [Int32](repeating: -1, count: 64)
         shortMask = 63
-        cache = .allocate(capacity: 3 << ByteInterner.cacheBits)
-        cache.initialize(repeating: 0, count: 3 << ByteInterner.cacheBits)
         plain = .allocate(capacity: 5 << ByteInterner.plainBits)
         plain.initialize(repeating: 0, count: 5 << ByteInterner.plainBits)
     }
 
-    deinit {
-        cache.deallocate()
-        plain.deallocate()
+    deinit { plain.deallocate() }
+
+    /// The 16 bytes at `p` as two little-endian words.
+    @inline(__always)
+    private static func twoWords(_ p: UnsafePointer<UInt8>) -> (UInt64, UInt64) {
+        let raw = UnsafeRawPointer(p)
+        return (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    /// The masks of the first `count` (0...16) bytes of two words; a shift by 64 gives 0, so they
+    /// need no branch.
+    @inline(__always)
+    private static func byteMasks(_ count: Int) -> (UInt64, UInt64) {
+        ((1 << UInt64(8 &* min(count, 8))) &- 1, (1 << UInt64(8 &* max(count &- 8, 0))) &- 1)
     }
 
     @inline(__always)
@@ -199,11 +202,21 @@ public final class ByteInterner {
     /// a plain string `internPlain` has seen; nil otherwise. Reads only, adds nothing.
     @inline(__always)
     public func knownPlain(_ p: UnsafePointer<UInt8>) -> (id: UInt32, count: Int)? {
-        let raw = UnsafeRawPointer(p)
-        let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let (a, b) = ByteInterner.twoWords(p)
         let e = plainEntry(a)
         guard a & e[2] == e[0], b & e[3] == e[1], e[4] != 0 else { return nil }
         return (UInt32(truncatingIfNeeded: e[4]), Int(truncatingIfNeeded: e[4] >> 32) &- 1)
+    }
+
+    /// The end of the plain string whose contents start at `p[start]` (`n` bytes readable from `p`)
+    /// and, when it is one `knownPlain` finds, its id; nil if the string is not plain (an escape, a
+    /// control or non-ASCII byte, no closing quote). A string without an id gets it from
+    /// `internPlain` once its line is accepted, so a refused line adds nothing.
+    @inline(__always)
+    func plainString(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> (end: Int, id: UInt32?)? {
+        if start &+ 16 <= n, let (id, count) = knownPlain(p + start) { return (start &+ count, id) }
+        guard let end = FastStrings.end(p, start, n) else { return nil }
+        return (end, nil)
     }
 
     /// `intern` for a plain string (printable ASCII, no escapes) of `count` bytes at `p` followed by
@@ -213,11 +226,9 @@ public final class ByteInterner {
     public func internPlain(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
         let id = intern(p, count: count, readable: readable)
         if count < 16 && readable >= 16 {
-            let raw = UnsafeRawPointer(p)
-            let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let (a, b) = ByteInterner.twoWords(p)
             // The string and its quote: count + 1 bytes, at most 16.
-            let m0: UInt64 = (1 << UInt64(8 &* min(count &+ 1, 8))) &- 1
-            let m1: UInt64 = (1 << UInt64(8 &* max(count &- 7, 0))) &- 1
+            let (m0, m1) = ByteInterner.byteMasks(count &+ 1)
             let e = plainEntry(a)
             (e[0], e[1], e[2], e[3], e[4]) = (a & m0, b & m1, m0, m1, UInt64(count &+ 1) << 32 | UInt64(id))
         }
@@ -254,18 +265,9 @@ public final class ByteInterner {
             }
             return internWords(p, count: count, w0, w1)
         }
-        let raw = UnsafeRawPointer(p)
-        // The string's bytes as two zero-padded words (a shift by 64 gives 0, so the masks need no branch).
-        let m0: UInt64 = (1 << UInt64(8 &* min(count, 8))) &- 1
-        let m1: UInt64 = (1 << UInt64(8 &* max(count &- 8, 0))) &- 1
-        let w0 = raw.loadUnaligned(as: UInt64.self) & m0, w1 = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1
-        let tag = UInt64(count &+ 1) << 32
-        let slot = Int(truncatingIfNeeded: ((w0 &+ w1 &* 0x9E37_79B9_7F4A_7C15 &+ tag) &* 0xC2B2_AE3D_27D4_EB4F) >> UInt64(64 - ByteInterner.cacheBits))
-        let e = cache + 3 &* slot
-        if e[0] == w0 && e[1] == w1 && e[2] & ~0xFFFF_FFFF == tag { return UInt32(truncatingIfNeeded: e[2]) }
-        let id = internWords(p, count: count, w0, w1)
-        (e[0], e[1], e[2]) = (w0, w1, tag | UInt64(id))
-        return id
+        // The string's bytes as two zero-padded words.
+        let (a, b) = ByteInterner.twoWords(p), (m0, m1) = ByteInterner.byteMasks(count)
+        return internWords(p, count: count, a & m0, b & m1)
     }
 
     /// Looks up (or adds) a string of at most 16 bytes given its two zero-padded words.

@@ -158,7 +158,9 @@ public struct EventChecksum: Sendable {
         let typeHashes = parser.types.hashes, surfaceHashes = parser.surfaces.hashes
         batch.idBytes.withUnsafeBufferPointer { ids in
             for e in batch.events {
-                add(e, ids: ids, typeHashes: typeHashes, surfaceHashes: surfaceHashes)
+                let idHash = e.hasIntegerID ? 0
+                    : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
+                add(e, idHash: idHash, typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)])
             }
         }
     }
@@ -170,22 +172,14 @@ public struct EventChecksum: Sendable {
     @inline(__always)
     public mutating func addLast(of batch: EventBatch, parser: EventParser) {
         let e = batch.last
-        if e.hasIntegerID {
-            add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.idPayload, idHash: 0,
-                typeHash: parser.types.hash(e.type), surfaceHash: parser.surfaces.hash(e.surface), dwellMs: e.dwellMs, value: e.value)
-        } else {
-            batch.idBytes.withUnsafeBufferPointer { ids in
-                add(e, ids: ids, typeHashes: parser.types.hashes, surfaceHashes: parser.surfaces.hashes)
-            }
-        }
+        let idHash = e.hasIntegerID ? 0 : batch.withIDBytes(e) { EventChecksum.bytesHash($0) }
+        add(e, idHash: idHash, typeHash: parser.types.hash(e.type), surfaceHash: parser.surfaces.hash(e.surface))
     }
 
     @inline(__always)
-    private mutating func add(_ e: Event, ids: UnsafeBufferPointer<UInt8>, typeHashes: [UInt64], surfaceHashes: [UInt64]) {
-        let idHash = e.hasIntegerID ? 0
-            : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
+    private mutating func add(_ e: Event, idHash: UInt64, typeHash: UInt64, surfaceHash: UInt64) {
         add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
-            typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)], dwellMs: e.dwellMs, value: e.value)
+            typeHash: typeHash, surfaceHash: surfaceHash, dwellMs: e.dwellMs, value: e.value)
     }
 
     /// The hash of a string's bytes used by the checksum.

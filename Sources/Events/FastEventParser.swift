@@ -30,6 +30,7 @@ extension EventParser {
         var seen = 0
         var idStart = 0, idCount = -1
         var typeStart = 0, typeCount = 0, surfaceStart = 0, surfaceCount = 0
+        var knownType: UInt32?, knownSurface: UInt32?
         var unknownCount = 0, unknown0 = 0, unknown0Count = 0, unknown1 = 0, unknown1Count = 0
 
         /// A non-negative decimal without exponent (`12`, `0.5`, `975.187`) whose value the exact fast
@@ -128,13 +129,13 @@ extension EventParser {
                 i = next
                 e.itemID = v
             case .type:
-                guard let (s, c) = plainString() else { return false }
-                typeStart = s
-                typeCount = c
+                guard i < n, p[i] == 0x22, let (end, id) = types.plainString(p, i + 1, n) else { return false }
+                (typeStart, typeCount, knownType) = (i + 1, end - i - 1, id)
+                i = end + 1
             case .surface:
-                guard let (s, c) = plainString() else { return false }
-                surfaceStart = s
-                surfaceCount = c
+                guard i < n, p[i] == 0x22, let (end, id) = surfaces.plainString(p, i + 1, n) else { return false }
+                (surfaceStart, surfaceCount, knownSurface) = (i + 1, end - i - 1, id)
+                i = end + 1
             case .dwellMs:
                 guard let d = metadata() else { return false }
                 e.dwellMs = d
@@ -150,8 +151,8 @@ extension EventParser {
         }
         spaces()
         guard i == n, seen & Field.requiredMask == Field.requiredMask, e.ts >= rules.minTs, e.ts <= rules.maxTs else { return false }
-        e.type = types.intern(p + typeStart, count: typeCount, readable: n - typeStart)
-        e.surface = surfaces.intern(p + surfaceStart, count: surfaceCount, readable: n - surfaceStart)
+        e.type = knownType ?? types.internPlain(p + typeStart, count: typeCount, readable: n - typeStart)
+        e.surface = knownSurface ?? surfaces.internPlain(p + surfaceStart, count: surfaceCount, readable: n - surfaceStart)
         if idCount >= 0 {
             e.idLength = UInt32(idCount)
             e.idPayload = batch.appendID(UnsafeBufferPointer(start: p + idStart, count: idCount))

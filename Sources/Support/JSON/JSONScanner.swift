@@ -191,20 +191,7 @@ public final class JSONScanner {
         out += i - start
         defer { arenaCount = arena.distance(to: out) }
         while i < count {
-            // Plain bytes a word at a time, up to the next quote, backslash, control or non-ASCII byte.
-            while i + 8 <= count {
-                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                UnsafeMutableRawPointer(out).storeBytes(of: w, as: UInt64.self)
-                let mask = JSONScanner.specialBytes(w)
-                if mask != 0 {
-                    let k = mask.trailingZeroBitCount >> 3
-                    i += k
-                    out += k
-                    break
-                }
-                i += 8
-                out += 8
-            }
+            JSONScanner.copyPlainRun(base, &i, count, to: &out)
             guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
@@ -390,31 +377,39 @@ public final class JSONScanner {
         }
     }
 
+    /// Copies plain bytes from `p[i]` to `o` a word at a time, advancing both, up to the next quote,
+    /// backslash, control or non-ASCII byte, or to the last seven readable bytes (`n` from `p`),
+    /// which the caller takes one at a time. Whole words are stored, so `o` needs 8 bytes of room
+    /// past what it keeps.
+    @inline(__always)
+    static func copyPlainRun(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ n: Int, to o: inout UnsafeMutablePointer<UInt8>) {
+        while i &+ 8 <= n {
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            UnsafeMutableRawPointer(o).storeBytes(of: w, as: UInt64.self)
+            let mask = specialBytes(w)
+            if mask != 0 {
+                let k = mask.trailingZeroBitCount >> 3
+                i &+= k
+                o += k
+                return
+            }
+            i &+= 8
+            o += 8
+        }
+    }
+
     /// Decodes the string whose contents start at `p[i0]` (after its opening quote, `n` bytes
     /// readable) into `out`, as the scanner would, when the scanner would take it with no fault of
     /// any kind; returns the index of its closing quote and the bytes written, or nil (a control
     /// byte, a bad escape or lone surrogate, malformed UTF-8, no closing quote). `out` needs room
     /// for the contents (decoding never lengthens them) plus 8 bytes: plain runs are copied a word
-    /// at a time. Escapes and UTF-8 are judged by `escapeEnd` and `utf8SequenceEnd`, the rules the
+    /// at a time. Escapes and UTF-8 are judged by `cleanEscape` and `utf8SequenceEnd`, the rules the
     /// compact skipper shares, so a string this takes is exactly one the scanner takes cleanly.
     public static func decodeCleanString(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int,
                                          into out: UnsafeMutablePointer<UInt8>) -> (end: Int, count: Int)? {
         var i = i0, o = out
         while true {
-            // Plain bytes a word at a time, up to the next quote, backslash, control or non-ASCII byte.
-            while i &+ 8 <= n {
-                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                UnsafeMutableRawPointer(o).storeBytes(of: w, as: UInt64.self)
-                let mask = specialBytes(w)
-                if mask != 0 {
-                    let k = mask.trailingZeroBitCount >> 3
-                    i &+= k
-                    o += k
-                    break
-                }
-                i &+= 8
-                o += 8
-            }
+            copyPlainRun(p, &i, n, to: &o)
             guard i < n else { return nil }
             let c = p[i]
             if c == 0x22 { return (i, out.distance(to: o)) }
