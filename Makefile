@@ -8,12 +8,21 @@ LLATTE_CPU ?= $(shell sh scripts/cpu-level.sh)
 export LLATTE_CPU
 # Debian packages the build links against (and the lz4 tool the benchmark compares with).
 DEBIAN_PACKAGES := liblz4-dev libopenblas-dev libsqlite3-dev libssl-dev lz4
+# What the tests need besides: headless Chromium renders the drift report's HTML page.
+TEST_PACKAGES := chromium
 
-.PHONY: deps build test backfill nightly refresh bench clean
+.PHONY: deps test-deps install-packages build test backfill nightly refresh bench clean
 
 ## deps: install the Debian packages that are missing (apt-get update first, only when installing)
 deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
+
+## test-deps: deps, and the packages only the tests use
+test-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -27,7 +36,7 @@ build: deps
 	$(SWIFT) build -c $(CONFIG) --product llatte
 
 ## test: every test (unit, store, pipeline), debug build
-test: deps
+test: test-deps
 	$(SWIFT) test
 
 ## backfill / nightly / refresh: run the pipelines on sample-data into out/

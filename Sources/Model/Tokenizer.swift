@@ -66,14 +66,14 @@ public struct TokenizeError: Error, CustomStringConvertible, Sendable {
 public final class Tokenizer {
     public let config: ModelConfig
     private let vectors: SemanticVectorSource
-    private let typeBytes: (UInt32) -> [UInt8]
-    private let surfaceBytes: (UInt32) -> [UInt8]
+    private let typeBytes: (UInt32) throws -> [UInt8]
+    private let surfaceBytes: (UInt32) throws -> [UInt8]
     private var typeIndexByID: [Int32] = []
     private var surfaceIndexByID: [Int32] = []
 
     /// `typeBytes` and `surfaceBytes` resolve the events' type and surface ids to their bytes.
     public init(config: ModelConfig, vectors: SemanticVectorSource,
-                typeBytes: @escaping (UInt32) -> [UInt8], surfaceBytes: @escaping (UInt32) -> [UInt8]) {
+                typeBytes: @escaping (UInt32) throws -> [UInt8], surfaceBytes: @escaping (UInt32) throws -> [UInt8]) {
         self.config = config
         self.vectors = vectors
         self.typeBytes = typeBytes
@@ -91,11 +91,11 @@ public final class Tokenizer {
         return min(64 - age.leadingZeroBitCount, nTime - 1)
     }
 
-    private func index(_ id: UInt32, _ table: inout [Int32], _ vocab: [[UInt8]], _ bytesOf: (UInt32) -> [UInt8]) -> Int32 {
+    private func index(_ id: UInt32, _ table: inout [Int32], _ vocab: [[UInt8]], _ bytesOf: (UInt32) throws -> [UInt8]) rethrows -> Int32 {
         let i = Int(id)
         if i >= table.count { table += Array(repeating: -1, count: i + 1 - table.count) }
         if table[i] < 0 {
-            let bytes = bytesOf(id)
+            let bytes = try bytesOf(id)
             table[i] = Int32(vocab.firstIndex(of: bytes).map { $0 + 1 } ?? 0)
         }
         return table[i]
@@ -120,8 +120,8 @@ public final class Tokenizer {
         try u.sem.withUnsafeMutableBufferPointer { sem in
             for e in tail {
                 u.itemBucket.append(Int32(Tokenizer.bucket(e.itemID, buckets: c.itemBuckets)))
-                u.typeIndex.append(index(e.type, &typeIndexByID, c.types, typeBytes))
-                u.surfaceIndex.append(index(e.surface, &surfaceIndexByID, c.surfaces, surfaceBytes))
+                u.typeIndex.append(try index(e.type, &typeIndexByID, c.types, typeBytes))
+                u.surfaceIndex.append(try index(e.surface, &surfaceIndexByID, c.surfaces, surfaceBytes))
                 u.timeBucket.append(Int32(Tokenizer.timeBucket(asOf: asOf!, ts: e.ts, nTime: c.nTime)))
                 let row = UnsafeMutableBufferPointer(rebasing: sem[(t * c.dSem)..<((t + 1) * c.dSem)])
                 u.semMissing[t] = !(try vectors.vector(for: e.itemID, into: row))
@@ -178,7 +178,7 @@ extension Tokenizer {
     /// catalog's semantic model and width are the checkpoint's.
     public convenience init(config: ModelConfig, store: HistoryStore, catalog: SemanticVectorSource) throws(CheckpointError) {
         try Tokenizer.checkSemanticModel(config, catalog)
-        self.init(config: config, vectors: catalog, typeBytes: { store.dictionaryBytes($0) }, surfaceBytes: { store.dictionaryBytes($0) })
+        self.init(config: config, vectors: catalog, typeBytes: { try store.dictionaryBytes($0) }, surfaceBytes: { try store.dictionaryBytes($0) })
     }
 
     /// The catalog must hold vectors of the semantic model (and width) the checkpoint was trained with.

@@ -8,7 +8,8 @@ public struct EncodeOptions: Sendable {
     public var kind: PipelineKind
     public var historyStore: String
     public var embeddingStore: String
-    public var checkpoint: String
+    /// The checkpoint directory; nil (nightly and refresh) to follow the active version's.
+    public var checkpoint: String?
     public var catalog: String
     /// Worker threads; each runs single-threaded OpenBLAS.
     public var threads: Int = 2
@@ -20,8 +21,16 @@ public struct EncodeOptions: Sendable {
     public var lockTimeout: Double = 0
     /// `--shard k/n`: only users with fmix(user) mod n == k.
     public var shard: Shard = .all
+    /// Backfill only: promote the version when it completes and the guard passes.
+    public var promote: PromoteMode = .auto
+    /// `llatte run … --promote`: asked for on the command line, so it may also promote a version
+    /// that was active before (a rollback); `promote: auto` alone never rolls back.
+    public var promoteRequested = false
+    public var promotion = PromotionPolicy()
+    /// Backfill only: seconds to wait for the history store's lock before the final catch-up.
+    public var historyLockTimeout: Double = 60
 
-    public init(kind: PipelineKind, historyStore: String, embeddingStore: String, checkpoint: String, catalog: String) {
+    public init(kind: PipelineKind, historyStore: String, embeddingStore: String, checkpoint: String?, catalog: String) {
         self.kind = kind
         self.historyStore = historyStore
         self.embeddingStore = embeddingStore
@@ -66,6 +75,17 @@ public struct EncodeReport: Sendable {
     public var interrupted = false
     /// Busy seconds of each stage (they overlap, so they may sum to more than `seconds`).
     public var selectSeconds = 0.0, encodeSeconds = 0.0, writeSeconds = 0.0
+    /// How far re-encoding moved the rows it replaced (a backfill's catch-up passes not included).
+    public var drift = ReencodeDrift()
+
+    /// Adds a later pass of the same run (a backfill's catch-up, which considers the same users again).
+    mutating func add(_ o: EncodeReport) {
+        selected += o.selected; encoded += o.encoded
+        counts.written += o.counts.written; counts.keptNewer += o.counts.keptNewer; counts.tombstoned += o.counts.tombstoned
+        failed += o.failed; windows += o.windows; seconds += o.seconds
+        interrupted = interrupted || o.interrupted
+        selectSeconds += o.selectSeconds; encodeSeconds += o.encodeSeconds; writeSeconds += o.writeSeconds
+    }
 }
 
 /// Why the encode stages could not run.
@@ -114,13 +134,50 @@ public struct EncodeStage {
         }
     }
 
-    /// Loads the checkpoint (its self-test must pass) and checks the catalog, before any store is touched.
+    /// The checkpoint directory this run uses: the pipeline's, or (when it names none) the one the
+    /// active version's backfill recorded — so nightly and refresh follow a promotion.
+    public func checkpointDirectory() throws(EncodeError) -> String {
+        if let c = options.checkpoint { return c }
+        let none = "no active model version in \(options.embeddingStore) to follow: run a backfill first, or name a checkpoint in the pipeline file"
+        guard Files.exists(options.embeddingStore) else { throw .refused(none) }
+        do {
+            guard let active = try EmbeddingStore(readingAt: options.embeddingStore).activeVersion() else { throw EncodeError.refused(none) }
+            guard let path = active.checkpointPath else {
+                throw EncodeError.refused("the active version \(active.version) has no recorded checkpoint directory (its backfill predates it): name its checkpoint in the pipeline file")
+            }
+            return path
+        } catch let e as EncodeError {
+            throw e
+        } catch let e as StoreError {
+            throw .store(e)
+        } catch {
+            throw .other("\(error)")
+        }
+    }
+
+    /// Candidate users of this run's shard in the history store (a backfill's build records it).
+    public func candidateCount(_ history: HistoryStore) throws(StoreError) -> Int64 {
+        if options.shard == .all { return Int64(try history.candidateCount()) }
+        var n: Int64 = 0, cursor: UInt64 = 0
+        while true {
+            let window = try history.candidates(from: cursor, limit: 4096)
+            guard let last = window.last else { break }
+            n += Int64(window.count { options.shard.owns($0.userID) })
+            if window.count < 4096 || last.userID == .max { break }
+            cursor = last.userID + 1
+        }
+        return n
+    }
+
+    /// Loads the checkpoint (its self-test must pass) and checks the catalog, before any store is written.
     public func prepare(log: (String) -> Void) throws(EncodeError) -> PreparedModel {
         let checkpoint: Checkpoint
+        let directory = try checkpointDirectory()
         do {
-            let (ck, selftest) = try Checkpoint.loadVerified(directory: options.checkpoint, threads: options.threads)
+            let (ck, selftest) = try Checkpoint.loadVerified(directory: directory, threads: options.threads)
             checkpoint = ck
-            log("checkpoint \(options.checkpoint): \(ck.config.modelVersion), identity \(ck.identity.prefix(16))…, self-test passed (\(selftest.users) users)")
+            let following = options.checkpoint == nil ? " (the active version's)" : ""
+            log("checkpoint \(directory)\(following): \(ck.config.modelVersion), identity \(ck.identity.prefix(16))…, self-test passed (\(selftest.users) users)")
         } catch { throw .checkpoint(error) }
         do {
             let catalog = try Catalog(path: options.catalog)
@@ -151,7 +208,8 @@ public struct EncodeStage {
             switch options.kind {
             case .backfill:
                 return try store.ensureVersion(config.modelVersion, identity: m.checkpoint.identity,
-                                               interests: config.interests, interestDim: config.interestDim)
+                                               interests: config.interests, interestDim: config.interestDim,
+                                               checkpointPath: try Files.absolutePath(m.checkpoint.directory))
             case .nightly, .refresh:
                 guard let v = try store.version(config.modelVersion) else {
                     throw EncodeError.refused("model version \(config.modelVersion) is not in \(options.embeddingStore): run the backfill first")
@@ -160,7 +218,10 @@ public struct EncodeStage {
                     throw EncodeError.refused("model version \(config.modelVersion) belongs to another checkpoint (\(v.identity.prefix(16))…)")
                 }
                 guard v.status == .active else {
-                    throw EncodeError.refused("model version \(config.modelVersion) is \(v.status.rawValue), not active: \(options.kind.rawValue) writes only to the active version")
+                    let active = try store.activeVersion()
+                    let now = active.map { a in "\(a.version) is active\(a.checkpointPath.map { ", checkpoint \($0)" } ?? "")" } ?? "no version is active"
+                    throw EncodeError.refused("model version \(config.modelVersion) is \(v.status.rawValue), not active (\(now)): \(options.kind.rawValue) writes only to the active version; "
+                                              + "point this pipeline's checkpoint at the active version's, or remove the key to follow the active version")
                 }
                 return v
             }
@@ -178,15 +239,16 @@ public struct EncodeStage {
     /// grow with the user count): select + sequence on one thread, encode + quantize on the worker
     /// threads, write on a third — each window in one transaction with its progress row, in window
     /// order. When `stop` is raised no new window is selected; those in flight are finished.
+    /// `selecting` is the trigger policy (the pipeline's own unless a backfill's catch-up asks for refresh's).
     public func encode(_ m: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore,
-                       runID: Int64, from start: UInt64, firstBatch: Int, stop: StopFlag, hooks: RunHooks,
+                       runID: Int64, from start: UInt64, firstBatch: Int, selecting: PipelineKind? = nil, stop: StopFlag, hooks: RunHooks,
                        progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in },
                        log: @escaping @Sendable (String) -> Void) throws(EncodeError) -> EncodeReport {
         let began = monotonicSeconds()
         let config = m.checkpoint.config
         let total: Int
         do { total = try history.candidateCount() } catch { throw .store(error) }
-        let pipeline = WindowPipeline(stage: self, model: m, version: version, history: history, store: store, runID: runID,
+        let pipeline = WindowPipeline(stage: self, selecting: selecting ?? options.kind, model: m, version: version, history: history, store: store, runID: runID,
                                       hooks: hooks, stop: stop, progress: progress, log: log, total: total, began: began)
         var report = try pipeline.run(from: start, firstBatch: firstBatch)
         report.modelVersion = config.modelVersion

@@ -33,6 +33,15 @@ public enum Metrics {
         metric("llatte_rows_written", "gauge", "Embedding rows the last run wrote.", Double(e?.counts.written ?? 0))
         metric("llatte_files_rejected", "gauge", "Input files the last run rejected.", Double(report?.ingest?.rejectedFiles ?? 0))
         metric("llatte_records_quarantined", "gauge", "Records the last run quarantined.", Double(report?.ingest?.quarantinedRecords ?? 0))
+        let drift = e?.drift ?? ReencodeDrift()
+        metric("llatte_rows_replaced", "gauge", "Rows the last run replaced by a re-encoding (the drift quantiles are over them).", Double(drift.rows))
+        let name = "llatte_reencode_cosine"
+        lines.append("# HELP \(name) Quantiles of the mean over interests of cos(old row, new row) for the rows the last run replaced (absent when none).")
+        lines.append("# TYPE \(name) gauge")
+        for p in ReencodeDrift.percentiles {
+            guard let v = drift.percentile(p) else { break }
+            lines.append("\(name){\(labels),quantile=\"\(Double(p) / 100)\"} \(v)")
+        }
         do {
             try Files.makeDirectories(Files.parentDirectory(path))
             try Files.writeAtomically(path, Array((lines.joined(separator: "\n") + "\n").utf8))

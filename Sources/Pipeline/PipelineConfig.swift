@@ -18,13 +18,25 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 /// The encode keys of a pipeline file.
 public struct EncodeSettings: Sendable {
     public var embeddingStore: String
-    public var checkpoint: String
+    /// Nil (nightly and refresh only): follow the active version's recorded checkpoint.
+    public var checkpoint: String?
     public var threads: Int
     public var windowUsers: Int
     public var lockTimeout: Double
     public var staleAfterEvents: Int64
     /// Prometheus textfile of the last run's metrics.
     public var metricsFile: String
+    /// Backfill only: whether a complete backfill promotes its version (guarded).
+    public var promote: PromoteMode
+    public var promotion: PromotionPolicy
+}
+
+/// `promote.mode`: whether a backfill that completes makes its version active.
+public enum PromoteMode: String, Sendable, CaseIterable {
+    /// Promote when the guard passes; a run whose guard fails exits 3 and says why.
+    case auto
+    /// Leave the version `ready` for `llatte model promote` or a later `llatte run … --promote`.
+    case never
 }
 
 /// Which schedule a pipeline file describes.
@@ -66,7 +78,7 @@ public struct PipelineConfig: Sendable {
         }
         let r = Reader(file: path)
         let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest",
-                                                    "embedding_store", "checkpoint", "encode", "select", "metrics_file"])
+                                                    "embedding_store", "checkpoint", "encode", "select", "metrics_file", "promote"])
         let kindName = try r.string(top, "pipeline", required: true)!
         guard let kind = PipelineKind(rawValue: kindName) else {
             throw r.error(top["pipeline"], "pipeline", "must be one of \(PipelineKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -96,9 +108,12 @@ public struct PipelineConfig: Sendable {
         let checkpoint = try r.string(top, "checkpoint")
         let enc = try r.mapping(top["encode"], "encode", allowed: ["threads", "window_users", "lock_timeout"], required: false)
         let sel = try r.mapping(top["select"], "select", allowed: ["stale_after_events"], required: false)
-        if embeddingStore != nil || checkpoint != nil || enc != nil || sel != nil {
-            guard let embeddingStore else { throw ConfigError(file: path, key: "embedding_store", line: nil, message: "required with checkpoint/encode keys") }
-            guard let checkpoint else { throw ConfigError(file: path, key: "checkpoint", line: nil, message: "required with embedding_store") }
+        let (promote, promotion) = try promoteSettings(top["promote"], kind: kind, r)
+        if embeddingStore != nil || checkpoint != nil || enc != nil || sel != nil || top["promote"] != nil {
+            guard let embeddingStore else { throw ConfigError(file: path, key: "embedding_store", line: nil, message: "required with checkpoint/encode/promote keys") }
+            guard checkpoint != nil || kind != .backfill else {
+                throw ConfigError(file: path, key: "checkpoint", line: nil, message: "required for a backfill (nightly and refresh without it follow the active version)")
+            }
             guard catalog != nil else { throw ConfigError(file: path, key: "inputs.catalog", line: nil, message: "required to encode") }
             let threads = Int(try r.int(enc, "threads", prefix: "encode.", required: false) ?? 2)
             guard threads >= 1 && threads <= 1024 else { throw r.error(enc?["threads"], "encode.threads", "must be in 1...1024") }
@@ -113,11 +128,31 @@ public struct PipelineConfig: Sendable {
             }
             let metrics = try r.string(top, "metrics_file") ?? Files.parentDirectory(embeddingStore) + "/llatte_\(kind.rawValue).prom"
             encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, windowUsers: window,
-                                    lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics)
+                                    lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics, promote: promote, promotion: promotion)
         }
         return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
                               catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,
                               quarantineDirectory: quarantine, batchEvents: batch, encode: encode)
+    }
+
+    /// `promote: auto | never`, or a mapping with `mode`, `min_coverage` and `max_failed_fraction`.
+    static func promoteSettings(_ node: Node?, kind: PipelineKind, _ r: Reader) throws(ConfigError) -> (PromoteMode, PromotionPolicy) {
+        var policy = PromotionPolicy()
+        guard let node else { return (.auto, policy) }
+        guard kind == .backfill else { throw r.error(node, "promote", "applies to backfill pipelines only (nightly and refresh write the active version)") }
+        func mode(_ n: Node?) throws(ConfigError) -> PromoteMode {
+            guard let n else { return .auto }
+            guard let s = n.string, let m = PromoteMode(rawValue: s) else { throw r.error(n, "promote.mode", "must be auto or never") }
+            return m
+        }
+        if case .scalar = node { return (try mode(node), policy) }
+        let m = try r.mapping(node, "promote", allowed: ["mode", "min_coverage", "max_failed_fraction"])
+        for (key, keyPath) in [("min_coverage", \PromotionPolicy.minCoverage), ("max_failed_fraction", \PromotionPolicy.maxFailedFraction)] {
+            guard let v = try r.double(m, key, prefix: "promote.") else { continue }
+            guard v >= 0 && v <= 1 else { throw r.error(m[key], "promote.\(key)", "must lie in [0, 1]") }
+            policy[keyPath: keyPath] = v
+        }
+        return (try mode(m["mode"]), policy)
     }
 
     /// The ingest stage's options for this pipeline.
@@ -139,6 +174,9 @@ public struct PipelineConfig: Sendable {
         o.windowUsers = e.windowUsers
         o.lockTimeout = e.lockTimeout
         o.staleAfterEvents = e.staleAfterEvents
+        o.promote = e.promote
+        o.promotion = e.promotion
+        o.historyLockTimeout = lockTimeout
         return o
     }
 

@@ -28,6 +28,30 @@ public struct PipelineRunReport: Sendable {
     public var status: RunRecord.Status = .running
     /// Totals over the whole run, including batches committed before a resume.
     public var selected = 0, written = 0, failed = 0
+    /// A backfill's promotion decision (nil for nightly and refresh).
+    public var promotion: PromotionOutcome?
+}
+
+/// What a completed backfill did with its version.
+public enum PromotionOutcome: Sendable {
+    /// The guard passed and the version is active now.
+    case promoted
+    /// The version was already the active one (a backfill rerun).
+    case alreadyActive
+    /// Not promoted, by design: `promote: never`, or one shard of a sharded backfill.
+    case held(String)
+    /// The guard failed: the version stays `ready` (or `building`); the run exits 3.
+    case refused(PromotionCheck)
+
+    /// One line for the operator.
+    public func line(_ version: String) -> String {
+        switch self {
+        case .promoted: return "promote: model version \(version) is active"
+        case .alreadyActive: return "promote: model version \(version) was already active"
+        case let .held(why): return "promote: model version \(version) not promoted: \(why)"
+        case let .refused(c): return "promote: model version \(version) not promoted: " + c.problems.joined(separator: "; ")
+        }
+    }
 }
 
 /// Why a pipeline run stopped before doing its work.
@@ -126,39 +150,87 @@ public struct PipelineRun {
             report.encode = try stage.encode(model, version: version, history: history, store: store, runID: runID,
                                              from: before.nextUser ?? 0, firstBatch: before.batches, stop: stop,
                                              hooks: options.hooks, progress: progress, log: log)
-            let after = try wrap { try store.progress(runID: runID) }
-            report.selected = after.selected
-            report.written = after.written
-            report.failed = after.failed
-            let seconds = monotonicSeconds() - started
-            let rejected = report.ingest?.rejectedFiles ?? 0, quarantined = report.ingest?.quarantinedRecords ?? 0
-            if report.encode.interrupted {
-                try wrap {
-                    try store.finishRun(runID, status: .interrupted, selected: after.selected, written: after.written, failed: after.failed,
-                                        filesRejected: rejected, quarantined: quarantined, seconds: seconds, message: "stopped by a signal")
-                }
-                report.status = .interrupted
-                return report
+            let rejected = report.ingest?.rejectedFiles ?? 0
+            if report.encode.interrupted { return try finish(report, store, runID, started, status: .interrupted, message: "stopped by a signal") }
+            if enc.kind == .backfill {
+                let build = VersionBuild(version: version.version, shard: enc.shard.description, runID: runID,
+                                         candidates: try wrap { try stage.candidateCount(history) }, filesRejected: Int64(rejected),
+                                         completedAt: wallClockSeconds())
+                try wrap { try store.recordBuild(build, by: "backfill run \(runID)") }
+                report.promotion = try promote(model, version: version, history: history, store: store, runID: runID,
+                                               report: &report, stop: stop, log: log)
+                if report.encode.interrupted { return try finish(report, store, runID, started, status: .interrupted, message: "stopped by a signal") }
             }
-            try wrap {
-                if enc.kind == .backfill && enc.shard == .all {
-                    try store.promote(version.version)
-                    log("model version \(version.version) is active")
-                } else {
-                    try store.updateCoverage(version.version)
-                }
-                report.encode.status = try store.version(version.version)?.status ?? .building
-                try store.finishRun(runID, status: .ok, selected: after.selected, written: after.written, failed: after.failed,
-                                    filesRejected: rejected, quarantined: quarantined, seconds: seconds)
-            }
-            report.status = .ok
-            return report
+            try wrap { try store.updateCoverage(version.version) }
+            report.encode.status = try wrap { try store.version(version.version)?.status ?? .building }
+            var message: String?
+            if case .refused = report.promotion { message = report.promotion?.line(version.version) }
+            return try finish(report, store, runID, started, status: .ok, message: message)
         } catch let e as PipelineRunError {
             throw e
         } catch let e as EncodeError {
             throw .encode(e)
         } catch {
             throw .encode(.other("\(error)"))
+        }
+    }
+
+    /// Ends the run record (totals over every committed batch, then the status, last).
+    private func finish(_ report: PipelineRunReport, _ store: EmbeddingStore, _ runID: Int64, _ started: Double,
+                        status: RunRecord.Status, message: String?) throws(EncodeError) -> PipelineRunReport {
+        var report = report
+        let after = try wrap { try store.progress(runID: runID) }
+        report.selected = after.selected
+        report.written = after.written
+        report.failed = after.failed
+        try wrap {
+            try store.finishRun(runID, status: status, selected: after.selected, written: after.written, failed: after.failed,
+                                filesRejected: report.ingest?.rejectedFiles ?? 0, quarantined: report.ingest?.quarantinedRecords ?? 0,
+                                seconds: monotonicSeconds() - started, drift: report.encode.drift, message: message)
+        }
+        report.status = status
+        return report
+    }
+
+    /// A completed backfill's promotion (docs/operations.md). An unsharded backfill with
+    /// `promote: auto` first catches up with what was ingested while it ran — a second pass over
+    /// every user (the backfill's own trigger), then, holding the history store's lock so no
+    /// ingest can slip in, a pass over converters and new users — and then applies the guard and
+    /// promotes while still holding that lock: no conversion ingested before the promotion is
+    /// missing from the version it promotes.
+    private func promote(_ model: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore, runID: Int64,
+                         report: inout PipelineRunReport, stop: StopFlag, log: @escaping @Sendable (String) -> Void) throws(EncodeError) -> PromotionOutcome {
+        let enc = options.encode
+        let stage = EncodeStage(options: enc)
+        guard enc.shard == .all else {
+            return .held("shard \(enc.shard) of a sharded backfill; merge every shard's store with llatte merge --promote")
+        }
+        if try wrap({ try store.version(version.version)?.status }) == .active { return .alreadyActive }
+        guard enc.promote == .auto else { return .held("promote: never (promote it with llatte run … --promote, or llatte model promote)") }
+        if !enc.promoteRequested, try wrap({ try store.statusLog(version: version.version).contains { $0.to == VersionStatus.active.rawValue } }) {
+            return .held("it was active before and a backfill does not roll back on its own: llatte run … --promote to make it active again")
+        }
+        // Catch up on what arrived during the main pass, without holding up ingest.
+        func pass(_ selecting: PipelineKind) throws(EncodeError) {
+            let before = try wrap { try store.progress(runID: runID) }
+            let r = try stage.encode(model, version: version, history: history, store: store, runID: runID, from: 0, firstBatch: before.batches,
+                                     selecting: selecting, stop: stop, hooks: options.hooks, log: log)
+            report.encode.add(r)
+            if r.selected > 0 { log("catch-up (\(selecting.rawValue) trigger): \(r.selected) users re-encoded into \(version.version)") }
+        }
+        try pass(.backfill)
+        if report.encode.interrupted { return .held("interrupted") }
+        let lock: FileLock
+        do {
+            lock = try FileLock.acquire(path: enc.historyStore + ".lock", holder: LockHolder(pipeline: "backfill-promote"), timeout: enc.historyLockTimeout)
+        } catch { throw .locked(error) }
+        return try withExtendedLifetime(lock) { () throws(EncodeError) -> PromotionOutcome in
+            try pass(.refresh)
+            if report.encode.interrupted { return .held("interrupted") }
+            let check = try wrap { try store.promotionCheck(version.version, policy: enc.promotion, history: [history]) }
+            guard check.passed else { return .refused(check) }
+            try wrap { try store.activate(version.version, forced: false, by: "backfill run \(runID)", reason: nil) }
+            return .promoted
         }
     }
 

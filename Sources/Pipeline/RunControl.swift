@@ -34,16 +34,23 @@ public struct RunHooks: Sendable {
     public var markerDirectory: String?
     /// After taking the pipeline's lock, wait while this file exists.
     public var holdWhileExists: String?
+    /// Pause at this point and batch, writing `<point>.paused` and waiting while `holdWhileExists` exists.
+    public var pauseAt: (point: KillPoint, batch: Int?)?
 
     public init() {}
 
-    /// `LLATTE_TEST_KILL_AT=<point>[:<batch>]`, `LLATTE_TEST_MARKERS=<dir>`, `LLATTE_TEST_HOLD=<file>`.
+    /// `LLATTE_TEST_KILL_AT=<point>[:<batch>]`, `LLATTE_TEST_PAUSE_AT=<point>[:<batch>]`,
+    /// `LLATTE_TEST_MARKERS=<dir>`, `LLATTE_TEST_HOLD=<file>`.
     public static func fromEnvironment() -> RunHooks {
         var h = RunHooks()
         func env(_ k: String) -> String? { getenv(k).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
         if let k = env("LLATTE_TEST_KILL_AT") {
             let parts = k.split(separator: ":")
             if let p = KillPoint(rawValue: String(parts[0])) { h.killAt = (p, parts.count > 1 ? Int(parts[1]) : nil) }
+        }
+        if let k = env("LLATTE_TEST_PAUSE_AT") {
+            let parts = k.split(separator: ":")
+            if let p = KillPoint(rawValue: String(parts[0])) { h.pauseAt = (p, parts.count > 1 ? Int(parts[1]) : nil) }
         }
         h.markerDirectory = env("LLATTE_TEST_MARKERS")
         h.holdWhileExists = env("LLATTE_TEST_HOLD")
@@ -63,6 +70,11 @@ public struct RunHooks: Sendable {
 
     /// Called at each kill point.
     func reached(_ p: KillPoint, batch: Int) {
+        if let pause = pauseAt, pause.point == p, pause.batch == nil || pause.batch == batch, let f = holdWhileExists, let dir = markerDirectory {
+            try? Files.makeDirectories(dir)
+            try? Files.writeAtomically(dir + "/\(p.rawValue).paused", Array("\(getpid())\n".utf8))
+            while Files.exists(f) { usleep(10_000) }
+        }
         guard wants(p, batch: batch) else { return }
         mark(p)
         kill(getpid(), SIGKILL)
@@ -80,9 +92,10 @@ public struct RunHooks: Sendable {
         try db.execute("PRAGMA wal_checkpoint(PASSIVE)")
     }
 
-    /// Waits while the hold file exists (the lock test's winner waits for every loser to try).
+    /// Waits while the hold file exists (the lock test's winner waits for every loser to try),
+    /// unless the hold file is for a pause point.
     func holdAfterLock() {
-        guard let f = holdWhileExists else { return }
+        guard pauseAt == nil, let f = holdWhileExists else { return }
         while Files.exists(f) { usleep(10_000) }
     }
 }

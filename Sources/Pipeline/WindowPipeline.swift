@@ -56,6 +56,8 @@ struct WindowWork: @unchecked Sendable {
 /// The three stages of `EncodeStage.encode`, with their shared counters and first error.
 final class WindowPipeline: @unchecked Sendable {
     let stage: EncodeStage
+    /// The trigger policy of this pass.
+    let selecting: PipelineKind
     let model: PreparedModel
     let version: ModelVersionInfo
     let history: HistoryStore
@@ -73,10 +75,11 @@ final class WindowPipeline: @unchecked Sendable {
     private var firstError: Error?
     private var considered = 0
 
-    init(stage: EncodeStage, model: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore, runID: Int64,
+    init(stage: EncodeStage, selecting: PipelineKind, model: PreparedModel, version: ModelVersionInfo, history: HistoryStore, store: EmbeddingStore, runID: Int64,
          hooks: RunHooks, stop: StopFlag, progress: @escaping @Sendable (EncodeProgress) -> Void, log: @escaping @Sendable (String) -> Void,
          total: Int, began: Double) {
         self.stage = stage
+        self.selecting = selecting
         self.model = model
         self.version = version
         self.history = history
@@ -162,7 +165,7 @@ final class WindowPipeline: @unchecked Sendable {
             var chosen: [Candidate] = []
             if let first = owned.first {
                 let stored = try reader.storedVersions(version: version, from: first.userID, through: last.userID)
-                chosen = owned.filter { EncodeStage.selects(opts.kind, $0, stored: stored[$0.userID], staleAfterEvents: opts.staleAfterEvents) }
+                chosen = owned.filter { EncodeStage.selects(selecting, $0, stored: stored[$0.userID], staleAfterEvents: opts.staleAfterEvents) }
             }
             // Each user's history and its version come from one read transaction.
             var w = WindowWork(batch: batch, next: next, considered: owned.count, tokens: [], versions: [])
@@ -204,6 +207,7 @@ final class WindowPipeline: @unchecked Sendable {
         report.counts.written += counts.written
         report.counts.keptNewer += counts.keptNewer
         report.counts.tombstoned += counts.tombstoned
+        report.drift.add(counts.replacedCosines)
         report.failed += w.failures.count
         report.windows += 1
         report.writeSeconds += monotonicSeconds() - t0

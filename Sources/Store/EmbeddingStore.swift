@@ -34,9 +34,11 @@ public struct EmbeddingRow: Sendable, Equatable {
     }
 }
 
-/// A model version's lifecycle in the embedding store.
-public enum VersionStatus: String, Sendable {
-    case building, active, retired
+/// A model version's lifecycle in the embedding store (docs/operations.md): `building` while a
+/// backfill writes it or not every shard's backfill has completed, `ready` when complete but not
+/// serving, `active` while readers use it (at most one), `retired` once another was promoted.
+public enum VersionStatus: String, Sendable, CaseIterable {
+    case building, ready, active, retired
 }
 
 /// A row of `model_versions`.
@@ -53,6 +55,9 @@ public struct ModelVersionInfo: Sendable, Equatable {
     public var coverage: Int64
     public var created: Int64
     public var updated: Int64
+    /// Absolute path of the checkpoint directory its last backfill read (nil if never recorded):
+    /// pipelines that follow the active version load it from here.
+    public var checkpointPath: String?
 }
 
 /// What one write did.
@@ -63,6 +68,9 @@ public struct WriteCounts: Sendable, Equatable {
     public var keptNewer = 0
     /// Users skipped because they were forgotten.
     public var tombstoned = 0
+    /// For each row that replaced an existing one: the mean over interests of cos(old, new),
+    /// dequantized (`VersionComparison`'s conventions) — how much re-encoding moved it.
+    public var replacedCosines: [Double] = []
     public init() {}
 }
 
@@ -70,7 +78,9 @@ public struct WriteCounts: Sendable, Equatable {
 /// per model version keyed by the user id bit-cast to a signed 64-bit integer, `model_versions`,
 /// tombstones and the failed-user list. docs/store.md documents it for readers.
 public final class EmbeddingStore {
-    public static let formatVersion: Int64 = 1
+    /// 2 added the `ready` status, `model_versions.checkpoint_path`, `version_builds`,
+    /// `version_log` and the runs' drift columns; a format-1 store is migrated when a writer opens it.
+    public static let formatVersion: Int64 = 2
     public let path: String
     let db: Database
 
@@ -84,11 +94,13 @@ public final class EmbeddingStore {
         do {
             try db.execute("""
                 CREATE TABLE IF NOT EXISTS store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS model_versions(
-                    version TEXT PRIMARY KEY, identity TEXT NOT NULL,
-                    status TEXT NOT NULL CHECK (status IN ('building', 'active', 'retired')),
-                    table_name TEXT NOT NULL UNIQUE, interests INTEGER NOT NULL, interest_dim INTEGER NOT NULL,
-                    coverage INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL);
+                \(EmbeddingStore.modelVersionsTable("model_versions"))
+                CREATE TABLE IF NOT EXISTS version_builds(
+                    version TEXT NOT NULL, shard TEXT NOT NULL, run_id INTEGER NOT NULL, candidates INTEGER NOT NULL,
+                    files_rejected INTEGER NOT NULL, completed_at INTEGER NOT NULL, PRIMARY KEY (version, shard));
+                CREATE TABLE IF NOT EXISTS version_log(
+                    seq INTEGER PRIMARY KEY, version TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL,
+                    at INTEGER NOT NULL, forced INTEGER NOT NULL DEFAULT 0, by TEXT NOT NULL, reason TEXT);
                 CREATE TABLE IF NOT EXISTS tombstones(user_id INTEGER PRIMARY KEY, forgotten_at INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS failed_users(
                     version TEXT NOT NULL, user_id INTEGER NOT NULL, history_version INTEGER NOT NULL,
@@ -100,13 +112,15 @@ public final class EmbeddingStore {
                     host TEXT NOT NULL, pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER,
                     selected INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0, failed_users INTEGER NOT NULL DEFAULT 0,
                     files_rejected INTEGER NOT NULL DEFAULT 0, records_quarantined INTEGER NOT NULL DEFAULT 0,
-                    seconds REAL NOT NULL DEFAULT 0, message TEXT);
+                    seconds REAL NOT NULL DEFAULT 0, message TEXT,
+                    replaced_rows INTEGER NOT NULL DEFAULT 0, cos_p1 REAL, cos_p5 REAL, cos_p50 REAL, cos_p95 REAL, cos_p99 REAL);
                 CREATE TABLE IF NOT EXISTS run_progress(
                     run_id INTEGER NOT NULL, batch INTEGER NOT NULL, next_user TEXT NOT NULL, selected INTEGER NOT NULL,
                     written INTEGER NOT NULL, failed_users INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (run_id, batch));
                 INSERT OR IGNORE INTO store_meta(key, value) VALUES ('format_version', '\(EmbeddingStore.formatVersion)');
-                COMMIT;
                 """)
+            try migrate()
+            try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
             throw error
@@ -115,6 +129,35 @@ public final class EmbeddingStore {
         guard v == EmbeddingStore.formatVersion else {
             throw StoreError(path: path, message: "embedding store format \(v.map(String.init) ?? "unknown"), this llatte reads \(EmbeddingStore.formatVersion)")
         }
+    }
+
+    /// The `model_versions` table (format 2).
+    static func modelVersionsTable(_ name: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(name)(
+            version TEXT PRIMARY KEY, identity TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('building', 'ready', 'active', 'retired')),
+            table_name TEXT NOT NULL UNIQUE, interests INTEGER NOT NULL, interest_dim INTEGER NOT NULL,
+            coverage INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL, checkpoint_path TEXT);
+        """
+    }
+
+    /// Format 1 → 2, inside the opening transaction: `model_versions` is rebuilt (its status check
+    /// gains `ready`, a `checkpoint_path` column is added), `runs` gains the re-encoding drift
+    /// columns; the new tables were created above.
+    private func migrate() throws(StoreError) {
+        guard let v = try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'"), v == 1 else { return }
+        try db.execute("""
+            \(EmbeddingStore.modelVersionsTable("model_versions_2"))
+            INSERT INTO model_versions_2(version, identity, status, table_name, interests, interest_dim, coverage, created, updated)
+                SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated FROM model_versions;
+            DROP TABLE model_versions;
+            ALTER TABLE model_versions_2 RENAME TO model_versions;
+            ALTER TABLE runs ADD COLUMN replaced_rows INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE runs ADD COLUMN cos_p1 REAL; ALTER TABLE runs ADD COLUMN cos_p5 REAL; ALTER TABLE runs ADD COLUMN cos_p50 REAL;
+            ALTER TABLE runs ADD COLUMN cos_p95 REAL; ALTER TABLE runs ADD COLUMN cos_p99 REAL;
+            UPDATE store_meta SET value = '2' WHERE key = 'format_version';
+            """)
     }
 
     /// A second, reading connection to an existing store (no schema work), for a stage thread.
@@ -138,7 +181,7 @@ public final class EmbeddingStore {
 
     private func versions(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [ModelVersionInfo] {
         let s = try db.prepare("""
-            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated
+            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated, checkpoint_path
             FROM model_versions \(clause)
             """)
         try s.bind(args)
@@ -146,14 +189,17 @@ public final class EmbeddingStore {
         while try s.step() {
             out.append(ModelVersionInfo(version: s.text(0), identity: s.text(1), status: VersionStatus(rawValue: s.text(2)) ?? .retired,
                                         table: s.text(3), interests: Int(s.int64(4)), interestDim: Int(s.int64(5)),
-                                        coverage: s.int64(6), created: s.int64(7), updated: s.int64(8)))
+                                        coverage: s.int64(6), created: s.int64(7), updated: s.int64(8),
+                                        checkpointPath: s.isNull(9) ? nil : s.text(9)))
         }
         return out
     }
 
     /// The version's info, creating it as `building` with an empty table if it is new. The same
-    /// version with another checkpoint identity (or output shape) is refused.
-    public func ensureVersion(_ version: String, identity: String, interests: Int, interestDim: Int) throws -> ModelVersionInfo {
+    /// version with another checkpoint identity (or output shape) is refused. `checkpointPath`,
+    /// when given, is recorded as where the version's checkpoint lives.
+    public func ensureVersion(_ version: String, identity: String, interests: Int, interestDim: Int,
+                              checkpointPath: String? = nil) throws -> ModelVersionInfo {
         try db.transaction { () throws -> ModelVersionInfo in
             if let v = try self.version(version) {
                 guard v.identity == identity else {
@@ -162,10 +208,14 @@ public final class EmbeddingStore {
                 guard v.interests == interests, v.interestDim == interestDim else {
                     throw StoreError(path: path, message: "model version \(version) stores \(v.interests)×\(v.interestDim) embeddings, not \(interests)×\(interestDim)")
                 }
-                return v
+                if let checkpointPath, checkpointPath != v.checkpointPath {
+                    try db.prepare("UPDATE model_versions SET checkpoint_path = ? WHERE version = ?").run([.text(checkpointPath), .text(version)])
+                }
+                return try self.version(version)!
             }
             let now = wallClockSeconds()
-            let id = (try db.scalarInt("SELECT coalesce(max(rowid), 0) + 1 FROM model_versions")) ?? 1
+            var id = (try db.scalarInt("SELECT coalesce(max(rowid), 0) + 1 FROM model_versions")) ?? 1
+            while try db.tableExists("emb_\(id)") { id += 1 }
             let table = "emb_\(id)"
             try db.execute("""
                 CREATE TABLE \(table)(
@@ -173,23 +223,12 @@ public final class EmbeddingStore {
                     as_of INTEGER, history_version INTEGER NOT NULL, computed_at INTEGER NOT NULL, run_id INTEGER NOT NULL)
                 """)
             try db.prepare("""
-                INSERT INTO model_versions(version, identity, status, table_name, interests, interest_dim, coverage, created, updated)
-                VALUES (?, ?, 'building', ?, ?, ?, 0, ?, ?)
-                """).run([.text(version), .text(identity), .text(table), .int(Int64(interests)), .int(Int64(interestDim)), .int(now), .int(now)])
+                INSERT INTO model_versions(version, identity, status, table_name, interests, interest_dim, coverage, created, updated, checkpoint_path)
+                VALUES (?, ?, 'building', ?, ?, ?, 0, ?, ?, ?)
+                """).run([.text(version), .text(identity), .text(table), .int(Int64(interests)), .int(Int64(interestDim)), .int(now), .int(now),
+                          checkpointPath.map { .text($0) } ?? .null])
+            try logTransition(version, from: nil, to: VersionStatus.building.rawValue, forced: false, by: "created", reason: nil)
             return try self.version(version)!
-        }
-    }
-
-    /// Makes a version `active` (and any other active version `retired`), recounting its coverage.
-    public func promote(_ version: String) throws {
-        try db.transaction {
-            guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
-            let now = wallClockSeconds()
-            try db.prepare("UPDATE model_versions SET status = 'retired', updated = ? WHERE status = 'active' AND version != ?")
-                .run([.int(now), .text(version)])
-            let rows = try db.scalarInt("SELECT count(*) FROM \(v.table)") ?? 0
-            try db.prepare("UPDATE model_versions SET status = 'active', coverage = ?, updated = ? WHERE version = ?")
-                .run([.int(rows), .int(now), .text(version)])
         }
     }
 
@@ -198,16 +237,6 @@ public final class EmbeddingStore {
         guard let v = try self.version(version) else { return }
         let rows = try db.scalarInt("SELECT count(*) FROM \(v.table)") ?? 0
         try db.prepare("UPDATE model_versions SET coverage = ?, updated = ? WHERE version = ?").run([.int(rows), .int(wallClockSeconds()), .text(version)])
-    }
-
-    /// Drops a version: its table, its row and its failed users.
-    public func drop(_ version: String) throws {
-        try db.transaction {
-            guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
-            try db.execute("DROP TABLE IF EXISTS \(v.table)")
-            try db.prepare("DELETE FROM model_versions WHERE version = ?").run([.text(version)])
-            try db.prepare("DELETE FROM failed_users WHERE version = ?").run([.text(version)])
-        }
     }
 
     // MARK: Rows
@@ -238,6 +267,14 @@ public final class EmbeddingStore {
         let f = try db.prepare("SELECT user_id FROM failed_users WHERE version = ? AND user_id BETWEEN ? AND ?")
         try f.bind([.text(v.version), .int(lo), .int(hi)])
         while try f.step() { failed.insert(f.int64(0)) }
+        // The rows about to be replaced, for the drift of re-encoding (one range read, in key order).
+        var old: [Int64: (codes: [UInt8], scales: [UInt8])] = [:]
+        let o = try db.prepare("SELECT user_id, codes, scales FROM \(v.table) WHERE user_id BETWEEN ? AND ?")
+        try o.bind([.int(lo), .int(hi)])
+        let wanted = Set(keys)
+        while try o.step() {
+            if wanted.contains(o.int64(0)) { old[o.int64(0)] = (o.blobArray(1), o.blobArray(2)) }
+        }
         let clearFailure = try db.prepare("DELETE FROM failed_users WHERE version = ? AND user_id = ?")
         var scaleBytes = [UInt8](repeating: 0, count: 4 * v.interests)
         var codeBytes = [UInt8](repeating: 0, count: v.interests * v.interestDim)
@@ -262,6 +299,9 @@ public final class EmbeddingStore {
             up.reset()
             if db.changes > 0 {
                 counts.written += 1
+                if let before = old[key] {
+                    counts.replacedCosines.append(meanCosine(before.codes, before.scales, codeBytes, scaleBytes, v.interests, v.interestDim))
+                }
                 if failed.contains(key) { try clearFailure.run([.text(v.version), .int(key)]) }
             } else {
                 counts.keptNewer += 1
@@ -353,6 +393,19 @@ public final class EmbeddingStore {
     }
 }
 
+/// Mean over the K interests of cos(a_k, b_k) of two stored rows (codes [K·D] int8 bytes, scales
+/// [K] little-endian f32 bytes), dequantized in Double.
+func meanCosine(_ codesA: [UInt8], _ scalesA: [UInt8], _ codesB: [UInt8], _ scalesB: [UInt8], _ k: Int, _ d: Int) -> Double {
+    func dequantize(_ codes: [UInt8], _ scales: [UInt8]) -> [Double] {
+        (0..<(k * d)).map { j in
+            let b = scales.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4 * (j / d), as: UInt32.self) }
+            return Double(Int8(bitPattern: codes[j])) * Double(Float(bitPattern: UInt32(littleEndian: b)))
+        }
+    }
+    let a = dequantize(codesA, scalesA), b = dequantize(codesB, scalesB)
+    return (0..<k).reduce(0.0) { $0 + VersionComparison.cosine(a, $1, b, $1, d) } / Double(k)
+}
+
 /// Signed-key ranges covering the unsigned range [lo, hi] (ids ≥ 2^63 are stored as negatives).
 func signedRanges(_ lo: UInt64, _ hi: UInt64) -> [(Int64, Int64)] {
     precondition(lo <= hi)
@@ -378,7 +431,8 @@ extension EmbeddingStore {
         while try tombs.step() { forgotten.append((tombs.int64(0), tombs.int64(1))) }
         try db.transaction { try tombstone(forgotten) }
         for v in try other.versions() {
-            let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim)
+            let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim,
+                                         checkpointPath: v.checkpointPath)
             let rows = try other.rows(version: v.version)
             try db.transaction {
                 written += try upsert(rows, into: mine).written
@@ -389,6 +443,10 @@ extension EmbeddingStore {
                 try recordFailures(failures, version: v.version)
             }
             try updateCoverage(v.version)
+            // Its builds: the merged store knows which shards it holds (and becomes ready with all).
+            for b in try other.builds(v.version) where try !builds(v.version).contains(where: { $0.shard == b.shard && $0.completedAt >= b.completedAt }) {
+                try recordBuild(b, by: "llatte merge from \(other.path)")
+            }
         }
         return written
     }

@@ -210,8 +210,16 @@ public final class HistoryStore {
         return id
     }
 
-    /// The bytes of a dictionary entry.
-    public func dictionaryBytes(_ id: UInt32) -> [UInt8] { dictionaryEntries[Int(id)].bytes }
+    /// The bytes of a dictionary entry. Another process's ingest may have added entries since this
+    /// connection loaded the dictionary (a backfill runs while refreshes ingest): an id beyond the
+    /// loaded ones reloads it (entries are only ever appended); one still unknown is damage.
+    public func dictionaryBytes(_ id: UInt32) throws(StoreError) -> [UInt8] {
+        if Int(id) >= dictionaryEntries.count { try loadDictionary() }
+        guard Int(id) < dictionaryEntries.count else {
+            throw StoreError(path: path, message: "dictionary id \(id) is not in the dictionary table (\(dictionaryEntries.count) entries): the store is damaged")
+        }
+        return dictionaryEntries[Int(id)].bytes
+    }
 
     /// The dictionary entries of one kind, as (id, bytes).
     public func dictionary(_ kind: DictionaryKind) -> [(id: UInt32, bytes: [UInt8])] {

@@ -103,13 +103,15 @@ extension EmbeddingStore {
     }
 
     /// Ends a run: counts, then its status — written last, so `ok` means everything before it committed.
+    /// `drift` holds the cos(old, new) quantiles of the rows this process replaced.
     public func finishRun(_ runID: Int64, status: RunRecord.Status, selected: Int, written: Int, failed: Int, filesRejected: Int,
-                          quarantined: Int, seconds: Double, message: String? = nil) throws(StoreError) {
+                          quarantined: Int, seconds: Double, drift: ReencodeDrift = ReencodeDrift(), message: String? = nil) throws(StoreError) {
+        let q: [SQLValue] = ReencodeDrift.percentiles.map { p in drift.percentile(p).map { .double($0) } ?? .null }
         try db.prepare("""
             UPDATE runs SET selected = ?, written = ?, failed_users = ?, files_rejected = ?, records_quarantined = ?, seconds = ?,
-                finished = ?, message = ? WHERE run_id = ?
+                finished = ?, message = ?, replaced_rows = ?, cos_p1 = ?, cos_p5 = ?, cos_p50 = ?, cos_p95 = ?, cos_p99 = ? WHERE run_id = ?
             """).run([.int(Int64(selected)), .int(Int64(written)), .int(Int64(failed)), .int(Int64(filesRejected)), .int(Int64(quarantined)),
-                      .double(seconds), .int(wallClockSeconds()), message.map { .text($0) } ?? .null, .int(runID)])
+                      .double(seconds), .int(wallClockSeconds()), message.map { .text($0) } ?? .null, .int(Int64(drift.rows))] + q + [.int(runID)])
         try db.prepare("UPDATE runs SET status = ? WHERE run_id = ?").run([.text(status.rawValue), .int(runID)])
     }
 }

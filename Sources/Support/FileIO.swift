@@ -138,6 +138,13 @@ public enum Files {
         }
     }
 
+    /// The canonical absolute path of an existing file or directory (symlinks resolved).
+    public static func absolutePath(_ path: String) throws(FileError) -> String {
+        guard let p = realpath(path, nil) else { throw FileError(path: path, operation: "realpath", code: errno) }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     /// The directory part of a path ("." for a bare name).
     public static func parentDirectory(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

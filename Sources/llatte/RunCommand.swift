@@ -14,10 +14,12 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a pipeline file (pipelines/backfill.yaml, nightly.yaml, refresh.yaml).",
         discussion: """
             Stages: ingest → select → sequence → encode → quantize → write. A file without the \
-            embedding_store/checkpoint keys stops after ingest. An interrupted or killed run is resumed \
+            embedding_store/checkpoint keys stops after ingest. A backfill that completes promotes its \
+            version only if the guard passes (docs/operations.md); otherwise it says why and exits 3. \
+            Nightly and refresh without a checkpoint key follow the active version. An interrupted or killed run is resumed \
             by the next run of the same pipeline (same inputs and checkpoint), unless --fresh. \
             SIGINT/SIGTERM stop after the current batch. Keys are documented in docs/pipelines.md.
-            Exit codes: 0 ok, 1 failure, 3 some files or users rejected, 4 locked, 5 interrupted (resumable).
+            Exit codes: 0 ok, 1 failure, 3 some files or users rejected or the version not promoted, 4 locked, 5 interrupted (resumable).
             """)
 
     @Argument(help: "Pipeline YAML file.")
@@ -31,6 +33,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("shard"), help: "Run shard k of n (0-based, k/n): users with fmix(user_id) mod n == k.")
     var shard: String?
+
+    @Flag(name: .customLong("promote"), help: "Backfill only: promote the version when it completes and the guard passes, whatever the file's promote.mode.")
+    var promote = false
 
     @Flag(name: .customLong("follow"), help: "Refresh only: keep running, refreshing converters as new log files are renamed into the input directories.")
     var follow = false
@@ -55,6 +60,11 @@ struct RunCommand: ParsableCommand {
             return
         }
         encode.shard = parsedShard
+        if promote {
+            guard config.kind == .backfill else { throw exitWith(.usage, "llatte run: --promote applies to backfill pipelines") }
+            encode.promote = .auto
+            encode.promoteRequested = true
+        }
         var options = PipelineRunOptions(ingest: config.ingestOptions, encode: encode)
         options.ingest?.shard = parsedShard
         options.fresh = fresh
@@ -81,8 +91,10 @@ struct RunCommand: ParsableCommand {
         let report = try runOnce(config, options, parsedShard, stop: stop, log: log)
         if let ingest = report.ingest { print(summaryLine(ingest)) }
         print(encodeSummaryLine(report))
+        if let p = report.promotion { print(p.line(report.encode.modelVersion)) }
         if report.status == .interrupted { throw exitWith(.interrupted) }
         if (report.ingest?.rejectedFiles ?? 0) > 0 || report.failed > 0 { throw exitWith(.partialFailure) }
+        if case .refused = report.promotion { throw exitWith(.partialFailure) }
     }
 
     /// One pipeline run with progress display and metrics.
@@ -164,4 +176,5 @@ func encodeSummaryLine(_ r: PipelineRunReport) -> String {
         + "version_status=\(e.status.rawValue) users considered=\(e.considered) selected=\(e.selected) encoded=\(e.encoded) "
         + "failed=\(e.failed) rows written=\(e.counts.written) kept_newer=\(e.counts.keptNewer) forgotten=\(e.counts.tombstoned) "
         + "batches=\(e.windows) seconds=\(fixed(e.seconds, 2)) users/s=\(fixed(Double(e.encoded) / max(e.seconds, 1e-9), 1))"
+        + (e.drift.rows == 0 ? "" : " replaced=\(e.drift.rows) cos_old_new p1=\(fixed(e.drift.percentile(1)!, 4)) p50=\(fixed(e.drift.percentile(50)!, 4))")
 }

@@ -82,8 +82,8 @@ struct StatsCommand: ParsableCommand {
                     w.key("event_id")
                     switch e.eventID { case let .integer(v): w.raw(String(v)); case let .string(b): w.string(b) }
                     w.key("item_id"); w.raw(String(e.itemID))
-                    w.key("type"); w.string(store.dictionaryBytes(e.type))
-                    w.key("surface"); w.string(store.dictionaryBytes(e.surface))
+                    w.key("type"); w.string(try store.dictionaryBytes(e.type))
+                    w.key("surface"); w.string(try store.dictionaryBytes(e.surface))
                     w.key("dwell_ms"); w.number(e.dwellMs)
                     w.key("value"); w.number(e.value)
                     w.raw("}")
@@ -110,7 +110,7 @@ struct StatsCommand: ParsableCommand {
         }
         if events, let h {
             for e in h.events {
-                print("  \(e.ts) \(e.eventID) item=\(e.itemID) \(text(store.dictionaryBytes(e.type)))/\(text(store.dictionaryBytes(e.surface))) dwell_ms=\(e.dwellMs) value=\(e.value)")
+                print("  \(e.ts) \(e.eventID) item=\(e.itemID) \(text(try store.dictionaryBytes(e.type)))/\(text(try store.dictionaryBytes(e.surface))) dwell_ms=\(e.dwellMs) value=\(e.value)")
             }
         }
     }

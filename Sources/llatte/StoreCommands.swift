@@ -88,43 +88,123 @@ struct ForgetCommand: ParsableCommand {
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "List, promote or drop model versions of an embedding store.",
-        subcommands: [List.self, Promote.self, Drop.self])
+        abstract: "List, compare, promote or drop model versions of an embedding store; show their status log.",
+        subcommands: [List.self, Log.self, Promote.self, Drop.self, Compare.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List model versions with status, coverage and checkpoint identity.")
+        static let configuration = CommandConfiguration(abstract: "List model versions with status, coverage, completed shards and checkpoint.")
         @Option(name: .customLong("embedding-store")) var embeddingStore: String
         func run() throws {
             do {
-                for v in try EmbeddingStore(path: embeddingStore, create: false).versions() {
-                    print("\(v.version)  \(v.status.rawValue)  coverage \(v.coverage)  \(v.interests)×\(v.interestDim)  identity \(v.identity)  table \(v.table)")
+                let store = try EmbeddingStore(path: embeddingStore, create: false)
+                for v in try store.versions() {
+                    let shards = try store.builds(v.version).map(\.shard).joined(separator: ",")
+                    print("\(v.version)  \(v.status.rawValue)  coverage \(v.coverage)  \(v.interests)×\(v.interestDim)  built \(shards.isEmpty ? "-" : shards)  "
+                          + "identity \(v.identity.prefix(16))…  table \(v.table)  checkpoint \(v.checkpointPath ?? "-")")
                 }
             } catch { throw exitWith(.failure, "llatte model list: \(error)") }
         }
     }
 
-    struct Promote: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a version active (the previously active one is retired).")
-        @Argument var version: String
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the status changes of model versions (promotions, forced ones, drops), oldest first.")
+        @Argument(help: "Only this version.") var version: String?
         @Option(name: .customLong("embedding-store")) var embeddingStore: String
         func run() throws {
-            do { try EmbeddingStore(path: embeddingStore, create: false).promote(version) } catch {
-                throw exitWith(.failure, "llatte model promote: \(error)")
-            }
-            print("model version \(version) is active")
+            do {
+                for e in try EmbeddingStore(path: embeddingStore, create: false).statusLog(version: version) {
+                    print("\(utcTimestamp(e.at))  \(e.version)  \(e.from ?? "-") -> \(e.to)\(e.forced ? "  FORCED" : "")  by \(e.by)\(e.reason.map { "  (\($0))" } ?? "")")
+                }
+            } catch { throw exitWith(.failure, "llatte model log: \(error)") }
+        }
+    }
+
+    struct Promote: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a version active (the active one is retired), if the promotion guard passes.",
+            discussion: """
+                The guard (docs/operations.md): every shard's backfill of the version completed, none rejected an input \
+                file, failed users within --max-failed-fraction, it holds at least --min-coverage of the users the active \
+                version serves (of its candidates when none is active), and it reflects every conversion and new user \
+                of the given history stores (checked holding their locks). --force promotes anyway and is recorded in \
+                version_log. Exit codes: 0 promoted, 3 refused by the guard, 1 error, 4 a history store is locked.
+                """)
+        @Argument var version: String
+        @Option(name: .customLong("embedding-store")) var embeddingStore: String
+        @Option(name: .customLong("history-store"), help: "History store the version was built from (repeat for each shard's).")
+        var historyStores: [String] = []
+        @OptionGroup var guardOptions: GuardOptions
+        func run() throws {
+            let store: EmbeddingStore
+            do { store = try EmbeddingStore(path: embeddingStore, create: false) } catch { throw exitWith(.failure, "llatte model promote: \(error)") }
+            try guardedPromote(store, version, historyStores: historyStores, guardOptions, command: "llatte model promote")
         }
     }
 
     struct Drop: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop a version: DROP TABLE of its rows, and its model_versions entry.")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop a version: DROP TABLE of its rows, and its model_versions entry.",
+            discussion: "Refused, unless --force, for the active version, a version a live run is writing, and a version the latest nightly or refresh run wrote (its pipeline file still names it).")
         @Argument var version: String
         @Option(name: .customLong("embedding-store")) var embeddingStore: String
+        @Flag(name: .customLong("force"), help: "Drop even the active version or one a pipeline still uses (recorded).") var force = false
         func run() throws {
-            do { try EmbeddingStore(path: embeddingStore, create: false).drop(version) } catch {
+            do {
+                let store = try EmbeddingStore(path: embeddingStore, create: false)
+                let refusals = try store.dropRefusals(version)
+                if !refusals.isEmpty && !force {
+                    throw exitWith(.failure, "llatte model drop: refused: " + refusals.joined(separator: "; ") + " (--force drops it anyway)")
+                }
+                let r = try store.drop(version, by: "llatte model drop\(force ? " --force" : "")", forced: force && !refusals.isEmpty)
+                print("model version \(version) dropped: \(r.rows) rows, \(r.bytes) bytes of pages freed for reuse")
+            } catch let e as ExitCode {
+                throw e
+            } catch {
                 throw exitWith(.failure, "llatte model drop: \(error)")
             }
-            print("model version \(version) dropped")
         }
+    }
+}
+
+/// The promotion guard's options, shared by `model promote` and `merge --promote`.
+struct GuardOptions: ParsableArguments {
+    @Option(name: .customLong("min-coverage"), help: "Share of the active version's users the version must hold.") var minCoverage = PromotionPolicy().minCoverage
+    @Option(name: .customLong("max-failed-fraction"), help: "Largest share of candidates whose encoding may have failed.") var maxFailedFraction = PromotionPolicy().maxFailedFraction
+    @Flag(name: .customLong("force"), help: "Promote even if the guard fails (recorded in version_log with the guard's findings).") var force = false
+
+    var policy: PromotionPolicy {
+        var p = PromotionPolicy()
+        p.minCoverage = minCoverage
+        p.maxFailedFraction = maxFailedFraction
+        return p
+    }
+}
+
+/// Applies the promotion guard holding every history store's lock, promotes when it passes (or
+/// with --force), and prints the outcome; exits 3 when the guard refuses.
+func guardedPromote(_ store: EmbeddingStore, _ version: String, historyStores: [String], _ options: GuardOptions, command: String) throws {
+    var locks: [FileLock] = []
+    defer { withExtendedLifetime(locks) {} }
+    do {
+        var histories: [HistoryStore] = []
+        for h in historyStores {
+            do { locks.append(try FileLock.acquire(path: h + ".lock", holder: LockHolder(pipeline: "promote"), timeout: 60)) } catch {
+                throw exitWith(.locked, "\(command): \(error)")
+            }
+            histories.append(try HistoryStore(path: h, settings: nil))
+        }
+        let check = try store.promotionCheck(version, policy: options.policy, history: histories)
+        if !check.passed && !options.force {
+            throw exitWith(.partialFailure, "\(command): model version \(version) not promoted: " + check.problems.joined(separator: "; ") + " (--force promotes anyway)")
+        }
+        let forced = !check.passed
+        try store.activate(version, forced: forced, by: command + (options.force ? " --force" : ""),
+                           reason: forced ? "forced past: " + check.problems.joined(separator: "; ") : nil)
+        print("model version \(version) is active\(forced ? " (forced past the guard: \(check.problems.count) problem\(check.problems.count == 1 ? "" : "s"), recorded)" : "")")
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        throw exitWith(.failure, "\(command): \(error)")
     }
 }
 
@@ -133,21 +213,38 @@ struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Merge shard embedding stores (from --shard k/n runs) into one store.",
-        discussion: "Rows follow the upsert rule, so merging is idempotent and order-free. With --promote, the versions become active (a sharded backfill leaves them building).")
+        discussion: """
+            Rows follow the upsert rule, so merging is idempotent and order-free; each shard's completed backfill is \
+            recorded, and a version whose shards are all merged becomes ready. With --promote, the merged version \
+            becomes active if the promotion guard passes (a merge of k of n shards never does without --force); \
+            give each shard's history store with --history-store so the guard can check it is current.
+            """)
 
     @Option(name: .customLong("into"), help: "The merged embedding store (created if missing).") var into: String
-    @Flag(name: .customLong("promote"), help: "Make each merged version active.") var promote = false
+    @Flag(name: .customLong("promote"), help: "Make the merged version active if the guard passes.") var promote = false
+    @Option(name: .customLong("history-store"), help: "With --promote: a shard's history store (repeat for each).") var historyStores: [String] = []
+    @OptionGroup var guardOptions: GuardOptions
     @Argument(help: "Shard embedding stores.") var shards: [String]
 
     func run() throws {
+        let out: EmbeddingStore
+        var merged = Set<String>()
         do {
-            let out = try EmbeddingStore(path: into)
+            out = try EmbeddingStore(path: into)
             var total = 0
-            for s in shards { total += try out.merge(from: try EmbeddingStore(path: s, create: false)) }
-            if promote { for v in try out.versions() { try out.promote(v.version) } }
+            for s in shards {
+                let shard = try EmbeddingStore(path: s, create: false)
+                merged.formUnion(try shard.versions().map(\.version))
+                total += try out.merge(from: shard)
+            }
             print("merge: shards=\(shards.count) rows written=\(total) into \(into)")
         } catch {
             throw exitWith(.failure, "llatte merge: \(error)")
         }
+        guard promote else { return }
+        guard merged.count == 1, let version = merged.first else {
+            throw exitWith(.usage, "llatte merge: --promote needs shard stores holding one model version, not \(merged.count) (\(merged.sorted().joined(separator: ", "))); promote one with llatte model promote")
+        }
+        try guardedPromote(out, version, historyStores: historyStores, guardOptions, command: "llatte merge --promote")
     }
 }

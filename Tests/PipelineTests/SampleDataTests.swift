@@ -26,7 +26,9 @@ import TestSupport
         #expect(c.kind == kind)
         #expect(c.settings.conversionTypes == ["app_install", "lead", "purchase"])
         #expect(c.eventInputs == ["sample-data/events"])
-        #expect(c.encode?.checkpoint == "sample-data/checkpoint" && c.encode?.embeddingStore == "out/embeddings.db")
+        // The backfill names the shipped checkpoint; nightly and refresh follow the active version.
+        #expect(c.encode?.checkpoint == (kind == .backfill ? "sample-data/checkpoint" : nil) && c.encode?.embeddingStore == "out/embeddings.db")
+        #expect(c.encode?.promote == .auto && c.encode?.promotion == PromotionPolicy())
     }
 
     /// What `make backfill` does, into a temp directory: every sample user gets an active int8

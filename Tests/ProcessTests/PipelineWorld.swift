@@ -21,16 +21,20 @@ struct PipelineWorld {
         for kind in ["backfill", "refresh", "nightly"] { writePipeline(kind, out: "out", windowUsers: windowUsers) }
     }
 
-    /// A pipeline file whose stores live under `out` (shards get their own).
-    func writePipeline(_ kind: String, out: String, windowUsers: Int = 4, name: String? = nil) {
+    /// A pipeline file whose stores live under `out` (shards get their own). `checkpoint` nil
+    /// leaves the key out (nightly and refresh then follow the active version).
+    func writePipeline(_ kind: String, out: String, windowUsers: Int = 4, name: String? = nil,
+                       checkpoint: String? = Goldens.directory("small"), events: String? = nil, historyStore: String? = nil,
+                       features: Bool = true, promote: String? = nil) {
             dir.write("\(name ?? kind).yaml", text: """
                 pipeline: \(kind)
-                history_store: \(dir.file("\(out)/history.db"))
+                history_store: \(historyStore ?? dir.file("\(out)/history.db"))
                 embedding_store: \(dir.file("\(out)/embeddings.db"))
-                checkpoint: \(Goldens.directory("small"))
+                \(checkpoint.map { "checkpoint: \($0)" } ?? "")
+                \(promote.map { "promote: \($0)" } ?? "")
                 inputs:
-                  events: [\(dir.file("logs"))]
-                  features: [\(dir.file("users.jsonl"))]
+                  events: [\(events ?? dir.file("logs"))]
+                  \(features ? "features: [\(dir.file("users.jsonl"))]" : "")
                   catalog: \(dir.file("catalog.db"))
                 history:
                   conversion_types: [purchase]

@@ -63,6 +63,8 @@ import TestSupport
         #expect(p.wait() == 3, "\(p.stderr)")
         #expect(p.stderr.contains("rejected \(w.dir.file("logs/broken.jsonl.lz4"))"))
         #expect(try w.rows().count == 40)
-        #expect(try w.store().version("golden-small")?.status == .active)
+        // A backfill that rejected a file built its version but does not promote it.
+        #expect(try w.store().version("golden-small")?.status == .ready)
+        #expect(p.stdout.contains("not promoted: its backfill rejected 1 input file"), "\(p.stdout)")
     }
 }

@@ -79,7 +79,9 @@ import TestSupport
             #expect(rows.allSatisfy { fmix64($0.userID) % 4 == UInt64(k) })
             #expect(try EmbeddingStore(path: stores[k], create: false).version("golden-small")?.status == .building)
         }
-        let merge = try ChildProcess(ChildProcess.llatte, ["merge", "--into", w.dir.file("merged.db"), "--promote"] + stores, outputPrefix: w.dir.file("merge"))
+        let histories = (0..<4).flatMap { ["--history-store", w.dir.file("shard\($0)/history.db")] }
+        let merge = try ChildProcess(ChildProcess.llatte, ["merge", "--into", w.dir.file("merged.db"), "--promote"] + histories + stores,
+                                     outputPrefix: w.dir.file("merge"))
         #expect(merge.wait() == 0, "\(merge.stderr)")
         let merged = try EmbeddingStore(path: w.dir.file("merged.db"), create: false)
         #expect(sameRows(try merged.rows(version: "golden-small"), single))

@@ -40,11 +40,14 @@ public final class TempDirectory {
         return write(name, lz4 ? LZ4FrameWriter.compress(bytes) : bytes)
     }
 
+    /// Removes a tree without following symbolic links: a link to a directory (tests link the
+    /// repository's sample-data in) is unlinked, never descended into.
     static func removeTree(_ path: String) {
         guard let names = try? Files.list(path) else { unlink(path); return }
         for n in names {
             let p = "\(path)/\(n)"
-            if Files.isDirectory(p) { removeTree(p) } else { unlink(p) }
+            var st = stat()
+            if lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(p) } else { unlink(p) }
         }
         rmdir(path)
     }
