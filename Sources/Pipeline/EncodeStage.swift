@@ -107,6 +107,20 @@ public enum EncodeError: Error, CustomStringConvertible {
     }
 }
 
+extension EncodeError {
+    /// Runs `body`, passing an `EncodeError` through and mapping store errors to `.store` and
+    /// anything else to `.other`.
+    static func mapping<T>(_ body: () throws -> T) throws(EncodeError) -> T {
+        do { return try body() } catch let e as EncodeError {
+            throw e
+        } catch let e as StoreError {
+            throw .store(e)
+        } catch {
+            throw .other("\(error)")
+        }
+    }
+}
+
 /// Select → sequence → encode → quantize → write for one pipeline (DESIGN sections 5 and 6).
 ///
 /// Users are visited in ascending user-id windows; in each window the trigger policy selects who
@@ -140,18 +154,16 @@ public struct EncodeStage {
         if let c = options.checkpoint { return c }
         let none = "no active model version in \(options.embeddingStore) to follow: run a backfill first, or name a checkpoint in the pipeline file"
         guard Files.exists(options.embeddingStore) else { throw .refused(none) }
-        do {
-            guard let active = try EmbeddingStore(readingAt: options.embeddingStore).activeVersion() else { throw EncodeError.refused(none) }
+        return try EncodeError.mapping {
+            let store = try EmbeddingStore(readingAt: options.embeddingStore)
+            guard try store.storedFormatVersion() ?? 0 >= 2 else {
+                throw EncodeError.refused("\(options.embeddingStore) was written by an older llatte, which recorded no checkpoint per version: name the checkpoint in the pipeline file")
+            }
+            guard let active = try store.activeVersion() else { throw EncodeError.refused(none) }
             guard let path = active.checkpointPath else {
                 throw EncodeError.refused("the active version \(active.version) has no recorded checkpoint directory (its backfill predates it): name its checkpoint in the pipeline file")
             }
             return path
-        } catch let e as EncodeError {
-            throw e
-        } catch let e as StoreError {
-            throw .store(e)
-        } catch {
-            throw .other("\(error)")
         }
     }
 
@@ -204,7 +216,7 @@ public struct EncodeStage {
     /// require it to exist for this checkpoint and be active.
     public func version(_ m: PreparedModel, in store: EmbeddingStore) throws(EncodeError) -> ModelVersionInfo {
         let config = m.checkpoint.config
-        do {
+        return try EncodeError.mapping {
             switch options.kind {
             case .backfill:
                 return try store.ensureVersion(config.modelVersion, identity: m.checkpoint.identity,
@@ -225,12 +237,6 @@ public struct EncodeStage {
                 }
                 return v
             }
-        } catch let e as EncodeError {
-            throw e
-        } catch let e as StoreError {
-            throw .store(e)
-        } catch {
-            throw .other("\(error)")
         }
     }
 

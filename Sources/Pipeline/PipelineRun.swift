@@ -234,15 +234,7 @@ public struct PipelineRun {
         }
     }
 
-    private func wrap<T>(_ body: () throws -> T) throws(EncodeError) -> T {
-        do { return try body() } catch let e as EncodeError {
-            throw e
-        } catch let e as StoreError {
-            throw .store(e)
-        } catch {
-            throw .other("\(error)")
-        }
-    }
+    private func wrap<T>(_ body: () throws -> T) throws(EncodeError) -> T { try EncodeError.mapping(body) }
 }
 
 /// The input list a run records, so a resume can prove it sees the same inputs: one line per

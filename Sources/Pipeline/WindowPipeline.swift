@@ -141,6 +141,9 @@ final class WindowPipeline: @unchecked Sendable {
         toWrite.close()
         selected.wait()
         written.wait()
+        // The pass's threads are gone; what their malloc arenas kept goes back to the system
+        // (a backfill runs up to three passes).
+        releaseFreedMemory()
         if let e = firstError {
             if let e = e as? EncodeError { throw e }
             if let e = e as? StoreError { throw .store(e) }

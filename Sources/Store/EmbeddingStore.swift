@@ -160,6 +160,11 @@ public final class EmbeddingStore {
             """)
     }
 
+    /// The format the file is in (a reading connection does not migrate it).
+    public func storedFormatVersion() throws(StoreError) -> Int64? {
+        try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'")
+    }
+
     /// A second, reading connection to an existing store (no schema work), for a stage thread.
     public init(readingAt path: String) throws(StoreError) {
         self.path = path

@@ -113,6 +113,36 @@ import TestSupport
     }
 }
 
+/// Per-run drift: a refresh records how far re-encoding moved the rows it replaced.
+@Suite struct RunDriftTests {
+    func value(_ text: String, _ line: String) -> Double? {
+        text.split(separator: "\n").first { $0.hasPrefix(line) }.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+    }
+
+    @Test func aRefreshRecordsTheCosineQuantilesOfTheRowsItReplaced() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        let fresh = String(decoding: try Files.readAll(w.dir.file("out/llatte_backfill.prom")), as: UTF8.self)
+        #expect(value(fresh, "llatte_rows_replaced{") == 0 && !fresh.contains("llatte_reencode_cosine{"), "a new version replaces nothing")
+        // Three users convert; the refresh re-encodes them over their old rows.
+        let converters = [1, 2, 5].map(PipelineWorld.userID)
+        w.dir.writeLines("logs/day3.jsonl", converters.enumerated().map { eventLine(user: $1, id: "\"c\($0)\"", ts: 1_790_300_000, item: 1001, type: "purchase") })
+        let p = try w.run("refresh")
+        #expect(p.wait() == 0, "\(p.stderr)")
+        #expect(p.stdout.contains("replaced=3 cos_old_new p1="), "\(p.stdout)")
+        let text = String(decoding: try Files.readAll(w.dir.file("out/llatte_refresh.prom")), as: UTF8.self)
+        #expect(value(text, "llatte_rows_replaced{") == 3)
+        let labels = "llatte_reencode_cosine{pipeline=\"refresh\",shard=\"0/1\",quantile="
+        let q = ["0.01", "0.05", "0.5", "0.95", "0.99"].compactMap { value(text, labels + "\"\($0)\"}") }
+        #expect(q.count == 5 && q == q.sorted() && q.allSatisfy { $0 > 0.5 && $0 <= 1 }, "\(text)")
+        // The run record holds the same numbers.
+        let db = try w.store().database
+        let s = try db.prepare("SELECT replaced_rows, cos_p1, cos_p50, cos_p99 FROM runs WHERE pipeline = 'refresh'")
+        #expect(try s.step())
+        #expect(s.int64(0) == 3 && s.double(1) == q[0] && s.double(2) == q[2] && s.double(3) == q[4])
+    }
+}
+
 /// `refresh --follow`: converters are refreshed as files are renamed into place; `*.tmp` files wait.
 @Suite struct FollowTests {
     @Test func followRefreshesConvertersOfRenamedFilesAndIgnoresTempFiles() throws {
