@@ -8,8 +8,11 @@ LLATTE_CPU ?= $(shell sh scripts/cpu-level.sh)
 export LLATTE_CPU
 # Debian packages the build links against (and the lz4 tool the benchmark compares with).
 DEBIAN_PACKAGES := liblz4-dev libopenblas-dev libsqlite3-dev libssl-dev lz4
-# What the tests need besides: headless Chromium renders the drift report's HTML page.
+# What the tests need besides: headless Chromium renders the drift report's HTML page; Python's
+# prometheus_client parses the metrics textfile as Prometheus would.
 TEST_PACKAGES := chromium
+# numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet).
+TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb
 
 .PHONY: deps test-deps install-packages build test backfill nightly refresh bench clean
 
@@ -20,6 +23,9 @@ deps:
 ## test-deps: deps, and the packages only the tests use
 test-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+	@for p in $(TEST_PYTHON_PACKAGES); do \
+	  python3 -c "import $${p%%:*}" 2>/dev/null || { echo "installing Python package $${p#*:}"; python3 -m pip install -q --disable-pip-version-check "$${p#*:}"; }; \
+	done
 
 install-packages:
 	@missing=""; for p in $(PACKAGES); do \
@@ -54,6 +60,7 @@ bench: build
 	LLATTE=$(LLATTE) bash scripts/bench-ingest.sh
 	LLATTE=$(LLATTE) bash scripts/bench-encode.sh
 	LLATTE=$(LLATTE) bash scripts/bench-pipeline.sh
+	LLATTE=$(LLATTE) bash scripts/bench-export.sh
 
 clean:
 	rm -rf .build out bench-data

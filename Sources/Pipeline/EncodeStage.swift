@@ -27,6 +27,8 @@ public struct EncodeOptions: Sendable {
     /// that was active before (a rollback); `promote: auto` alone never rolls back.
     public var promoteRequested = false
     public var promotion = PromotionPolicy()
+    /// Nightly only: prune run records that finished more than this many days ago (0: never).
+    public var keepRunsDays = 90
     /// Backfill only: seconds to wait for the history store's lock before the final catch-up.
     public var historyLockTimeout: Double = 60
 
@@ -77,6 +79,8 @@ public struct EncodeReport: Sendable {
     public var selectSeconds = 0.0, encodeSeconds = 0.0, writeSeconds = 0.0
     /// How far re-encoding moved the rows it replaced (a backfill's catch-up passes not included).
     public var drift = ReencodeDrift()
+    /// Candidate users in the history store when the pass began (all shards).
+    public var candidates = 0
 
     /// Adds a later pass of the same run (a backfill's catch-up, which considers the same users again).
     mutating func add(_ o: EncodeReport) {
@@ -91,6 +95,7 @@ public struct EncodeReport: Sendable {
 /// Why the encode stages could not run.
 public enum EncodeError: Error, CustomStringConvertible {
     case checkpoint(CheckpointError)
+    /// A lock was not taken: held by another process (`isHeld`: exit code 4), or its file unusable (exit code 1).
     case locked(LockError)
     case refused(String)
     case store(StoreError)
@@ -258,6 +263,7 @@ public struct EncodeStage {
                                       hooks: hooks, stop: stop, progress: progress, log: log, total: total, began: began)
         var report = try pipeline.run(from: start, firstBatch: firstBatch)
         report.modelVersion = config.modelVersion
+        report.candidates = total
         report.seconds = monotonicSeconds() - began
         return report
     }

@@ -55,6 +55,9 @@ public struct FileReport: Sendable {
     /// E.g. a path re-delivered with different content.
     public var warning: String?
     public var quarantineFile: String?
+    /// Records this process quarantined from the file: all its bad lines unsharded, a shard's
+    /// share of them (its users', plus those without a user on shard 0) when sharded.
+    public var quarantined = 0
 }
 
 /// The result of an ingest run.
@@ -69,7 +72,8 @@ public struct IngestReport: Sendable {
         files.filter { if case .rejected = $0.outcome { return true } else { return false } }.count
             + features.filter { $0.rejected != nil }.count
     }
-    public var quarantinedRecords: Int { files.reduce(0) { $0 + ($1.summary?.rejected ?? 0) } }
+    /// Records quarantined by this process (a shard counts only its own share).
+    public var quarantinedRecords: Int { files.reduce(0) { $0 + $1.quarantined } }
     public var newEvents: Int { files.reduce(0) { $0 + $1.counts.newEvents } }
     public var duplicates: Int { files.reduce(0) { $0 + $1.counts.duplicates } }
     public var decompressedBytes: Int { files.reduce(0) { $0 + ($1.summary?.decompressedBytes ?? 0) } }
@@ -79,6 +83,7 @@ public struct IngestReport: Sendable {
 
 /// Why an ingest run could not proceed at all (per-file problems are in the report instead).
 public enum IngestError: Error, CustomStringConvertible {
+    /// Another process holds the store's lock (a lock file that cannot be used is `.input`).
     case locked(LockError)
     case store(StoreError)
     case input(FileError)
@@ -269,6 +274,7 @@ public struct Ingestor {
             store.rollbackFile()
             throw .store(error)
         }
+        report.quarantined = sink.count
         do { report.quarantineFile = try sink.finish(digest: digest) } catch {
             store.rollbackFile()
             throw .input(error)

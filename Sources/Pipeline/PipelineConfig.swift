@@ -26,6 +26,8 @@ public struct EncodeSettings: Sendable {
     public var staleAfterEvents: Int64
     /// Prometheus textfile of the last run's metrics.
     public var metricsFile: String
+    /// Nightly only: run records that finished longer ago than this many days are pruned (0: never).
+    public var keepRunsDays: Int
     /// Backfill only: whether a complete backfill promotes its version (guarded).
     public var promote: PromoteMode
     public var promotion: PromotionPolicy
@@ -78,7 +80,7 @@ public struct PipelineConfig: Sendable {
         }
         let r = Reader(file: path)
         let top = try r.mapping(root, "", allowed: ["pipeline", "history_store", "inputs", "history", "ingest",
-                                                    "embedding_store", "checkpoint", "encode", "select", "metrics_file", "promote"])
+                                                    "embedding_store", "checkpoint", "encode", "select", "metrics_file", "promote", "runs"])
         let kindName = try r.string(top, "pipeline", required: true)!
         guard let kind = PipelineKind(rawValue: kindName) else {
             throw r.error(top["pipeline"], "pipeline", "must be one of \(PipelineKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -126,9 +128,14 @@ public struct PipelineConfig: Sendable {
             if stale > 0 && kind != .nightly {
                 throw r.error(sel?["stale_after_events"], "select.stale_after_events", "applies to nightly pipelines only")
             }
+            let runs = try r.mapping(top["runs"], "runs", allowed: ["keep_days"], required: false)
+            let keep = try r.int(runs, "keep_days", prefix: "runs.", required: false) ?? 90
+            guard keep >= 0 else { throw r.error(runs?["keep_days"], "runs.keep_days", "must be ≥ 0 (0: keep every run record)") }
+            if runs != nil && kind != .nightly { throw r.error(top["runs"], "runs", "applies to nightly pipelines only (the nightly prunes run records)") }
             let metrics = try r.string(top, "metrics_file") ?? Files.parentDirectory(embeddingStore) + "/llatte_\(kind.rawValue).prom"
             encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, windowUsers: window,
-                                    lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics, promote: promote, promotion: promotion)
+                                    lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics, keepRunsDays: Int(keep),
+                                    promote: promote, promotion: promotion)
         }
         return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
                               catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,
@@ -177,6 +184,7 @@ public struct PipelineConfig: Sendable {
         o.promote = e.promote
         o.promotion = e.promotion
         o.historyLockTimeout = lockTimeout
+        o.keepRunsDays = e.keepRunsDays
         return o
     }
 

@@ -30,6 +30,21 @@ public struct PipelineRunReport: Sendable {
     public var selected = 0, written = 0, failed = 0
     /// A backfill's promotion decision (nil for nightly and refresh).
     public var promotion: PromotionOutcome?
+    /// Busy seconds over the whole run (every segment of a resumed one).
+    public var seconds = 0.0
+    /// The active version's coverage and embedding age when the run ended (nil: none active).
+    public var health: ServingHealth?
+    /// Users with events or features in the history store (of the run's shard) at its end.
+    public var usersWithHistory: Int64 = 0
+
+    /// The documented exit code of a run that returned: interrupted (5), partial failure (3: a file
+    /// or user rejected, or a backfill's promotion refused), else success.
+    public var exitStatus: ExitStatus {
+        if status == .interrupted { return .interrupted }
+        if (ingest?.rejectedFiles ?? 0) > 0 || failed > 0 { return .partialFailure }
+        if case .refused = promotion { return .partialFailure }
+        return .success
+    }
 }
 
 /// What a completed backfill did with its version.
@@ -65,9 +80,14 @@ public enum PipelineRunError: Error, CustomStringConvertible {
         case let .encode(e): return e.description
         }
     }
+    /// The documented exit code of a run that threw.
+    public var exitStatus: ExitStatus { isLocked ? .locked : .failure }
+
+    /// Another live process holds a lock this run needs (exit code 4); a lock file that cannot
+    /// be opened or locked is a failure (exit code 1), not "locked".
     public var isLocked: Bool {
         switch self {
-        case .ingest(.locked), .encode(.locked): return true
+        case let .ingest(.locked(e)), let .encode(.locked(e)): return e.isHeld
         default: return false
         }
     }
@@ -82,9 +102,46 @@ public struct PipelineRun {
 
     public init(options: PipelineRunOptions) { self.options = options }
 
+    /// Runs the job; a run that fails is recorded as `failed` (or `locked`) with its error and exit
+    /// code in an existing embedding store before the error is thrown.
     public func run(stop: StopFlag = StopFlag(), progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in },
                     log: @escaping @Sendable (String) -> Void = { _ in }) throws(PipelineRunError) -> PipelineRunReport {
-        let started = monotonicSeconds()
+        let started = monotonicSeconds(), startedWall = wallClockSeconds()
+        var begun: (store: EmbeddingStore, runID: Int64)?
+        do {
+            return try execute(started: started, begun: &begun, stop: stop, progress: progress, log: log)
+        } catch {
+            recordFailure(error, begun: begun, started: started, startedWall: startedWall, log: log)
+            throw error
+        }
+    }
+
+    /// Best effort (the failure may be a full disk): the run's record ends `failed`, or, for a run
+    /// that never began, an attempt is recorded — never creating a store to say so.
+    private func recordFailure(_ error: PipelineRunError, begun: (store: EmbeddingStore, runID: Int64)?, started: Double, startedWall: Int64,
+                               log: (String) -> Void) {
+        let enc = options.encode
+        do {
+            if let (store, runID) = begun {
+                let p = try store.progress(runID: runID)
+                var o = RunOutcome(status: .failed, exitCode: error.exitStatus.rawValue)
+                (o.selected, o.written, o.failed) = (p.selected, p.written, p.failed)
+                o.seconds = monotonicSeconds() - started
+                o.message = error.description
+                try store.finishRun(runID, o)
+            } else if Files.exists(enc.embeddingStore) {
+                _ = try EmbeddingStore(path: enc.embeddingStore, create: false)
+                    .recordAttempt(pipeline: enc.kind.rawValue, shard: enc.shard.description, modelVersion: "", status: error.isLocked ? .locked : .failed,
+                                   exitCode: error.exitStatus.rawValue, started: startedWall, message: error.description)
+            }
+        } catch {
+            log("warning: could not record the failed run in \(enc.embeddingStore): \(error)")
+        }
+    }
+
+    private func execute(started: Double, begun: inout (store: EmbeddingStore, runID: Int64)?, stop: StopFlag,
+                         progress: @escaping @Sendable (EncodeProgress) -> Void,
+                         log: @escaping @Sendable (String) -> Void) throws(PipelineRunError) -> PipelineRunReport {
         let enc = options.encode
         let stage = EncodeStage(options: enc)
         var report = PipelineRunReport()
@@ -142,6 +199,7 @@ public struct PipelineRun {
                 }
             }
             report.runID = runID
+            begun = (store, runID)
             let before = try wrap { try store.progress(runID: runID) }
             if report.resumed { log("resuming run \(runID) after \(before.batches) committed batches") }
 
@@ -151,7 +209,7 @@ public struct PipelineRun {
                                              from: before.nextUser ?? 0, firstBatch: before.batches, stop: stop,
                                              hooks: options.hooks, progress: progress, log: log)
             let rejected = report.ingest?.rejectedFiles ?? 0
-            if report.encode.interrupted { return try finish(report, store, runID, started, status: .interrupted, message: "stopped by a signal") }
+            if report.encode.interrupted { return try finish(report, store, history, runID, started, status: .interrupted, message: "stopped by a signal") }
             if enc.kind == .backfill {
                 let build = VersionBuild(version: version.version, shard: enc.shard.description, runID: runID,
                                          candidates: try wrap { try stage.candidateCount(history) }, filesRejected: Int64(rejected),
@@ -159,13 +217,18 @@ public struct PipelineRun {
                 try wrap { try store.recordBuild(build, by: "backfill run \(runID)") }
                 report.promotion = try promote(model, version: version, history: history, store: store, runID: runID,
                                                report: &report, stop: stop, log: log)
-                if report.encode.interrupted { return try finish(report, store, runID, started, status: .interrupted, message: "stopped by a signal") }
+                if report.encode.interrupted { return try finish(report, store, history, runID, started, status: .interrupted, message: "stopped by a signal") }
             }
             try wrap { try store.updateCoverage(version.version) }
             report.encode.status = try wrap { try store.version(version.version)?.status ?? .building }
             var message: String?
             if case .refused = report.promotion { message = report.promotion?.line(version.version) }
-            return try finish(report, store, runID, started, status: .ok, message: message)
+            let done = try finish(report, store, history, runID, started, status: .ok, message: message)
+            if enc.kind == .nightly && enc.keepRunsDays > 0 {
+                let pruned = try wrap { try store.pruneRuns(finishedBefore: wallClockSeconds() - Int64(enc.keepRunsDays) * 86_400) }
+                if pruned > 0 { log("pruned \(pruned) run records older than \(enc.keepRunsDays) days") }
+            }
+            return done
         } catch let e as PipelineRunError {
             throw e
         } catch let e as EncodeError {
@@ -176,19 +239,29 @@ public struct PipelineRun {
     }
 
     /// Ends the run record (totals over every committed batch, then the status, last).
-    private func finish(_ report: PipelineRunReport, _ store: EmbeddingStore, _ runID: Int64, _ started: Double,
+    private func finish(_ report: PipelineRunReport, _ store: EmbeddingStore, _ history: HistoryStore, _ runID: Int64, _ started: Double,
                         status: RunRecord.Status, message: String?) throws(EncodeError) -> PipelineRunReport {
         var report = report
+        report.usersWithHistory = try wrap {
+            options.encode.shard == .all ? Int64(report.encode.candidates) : try EncodeStage(options: options.encode).candidateCount(history)
+        }
+        report.health = try wrap { try store.servingHealth(candidates: report.usersWithHistory, now: wallClockSeconds(), seed: UInt64(runID)) }
         let after = try wrap { try store.progress(runID: runID) }
         report.selected = after.selected
         report.written = after.written
         report.failed = after.failed
-        try wrap {
-            try store.finishRun(runID, status: status, selected: after.selected, written: after.written, failed: after.failed,
-                                filesRejected: report.ingest?.rejectedFiles ?? 0, quarantined: report.ingest?.quarantinedRecords ?? 0,
-                                seconds: monotonicSeconds() - started, drift: report.encode.drift, message: message)
-        }
         report.status = status
+        var o = RunOutcome(status: status, exitCode: report.exitStatus.rawValue)
+        (o.selected, o.written, o.failed) = (after.selected, after.written, after.failed)
+        o.filesIngested = report.ingest?.ingestedFiles ?? 0
+        o.filesSkipped = report.ingest?.skippedFiles ?? 0
+        o.filesRejected = report.ingest?.rejectedFiles ?? 0
+        o.quarantined = report.ingest?.quarantinedRecords ?? 0
+        o.seconds = monotonicSeconds() - started
+        o.drift = report.encode.drift
+        o.message = message
+        try wrap { try store.finishRun(runID, o) }
+        report.seconds = try wrap { try store.runSeconds(runID) }
         return report
     }
 

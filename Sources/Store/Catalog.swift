@@ -27,14 +27,11 @@ public final class Catalog {
     private let db: Database
     private let lookup: Statement
 
-    /// Opens an existing catalog, checking its format.
+    /// Opens an existing catalog for reading only (`Database.reading`: immutable on a file it
+    /// cannot write), checking its format; refuses, naming what it is, a file that is not a catalog.
     public init(path: String) throws(StoreError) {
-        guard Files.exists(path) else { throw StoreError(path: path, message: "catalog not found") }
-        db = try Database(path: path, readOnly: true, create: false)
+        db = try Database.reading(path, as: .catalog).db
         try db.execute("PRAGMA mmap_size = 0; PRAGMA cache_size = -2048")
-        guard try db.tableExists("catalog_meta"), try db.tableExists("items") else {
-            throw StoreError(path: path, message: "not an llatte catalog (tables catalog_meta and items missing)")
-        }
         let meta = try Catalog.readMeta(db)
         guard meta["format_version"] == String(Catalog.formatVersion) else {
             throw StoreError(path: path, message: "catalog format_version \(meta["format_version"] ?? "absent"), expected \(Catalog.formatVersion)")

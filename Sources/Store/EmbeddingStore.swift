@@ -79,16 +79,22 @@ public struct WriteCounts: Sendable, Equatable {
 /// tombstones and the failed-user list. docs/store.md documents it for readers.
 public final class EmbeddingStore {
     /// 2 added the `ready` status, `model_versions.checkpoint_path`, `version_builds`,
-    /// `version_log` and the runs' drift columns; a format-1 store is migrated when a writer opens it.
-    public static let formatVersion: Int64 = 2
+    /// `version_log` and the runs' drift columns; 3 the runs' exit code, version and file counts,
+    /// the `locked` status and shared input lists. An older store is migrated when a writer opens it.
+    public static let formatVersion: Int64 = 3
     public let path: String
     let db: Database
+    /// The format this connection sees: `formatVersion` for a writer (which migrates), the stored
+    /// one for a reader, which reads an older store as it is.
+    let format: Int64
+
 
     /// Opens the store, creating it (and its schema) when `create` is true.
     public init(path: String, create: Bool = true) throws(StoreError) {
         if !create && !Files.exists(path) { throw StoreError(path: path, message: "no embedding store here") }
         self.path = path
         db = try Database(path: path, create: create)
+        format = EmbeddingStore.formatVersion
         try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         try db.execute("BEGIN IMMEDIATE")
         do {
@@ -105,15 +111,9 @@ public final class EmbeddingStore {
                 CREATE TABLE IF NOT EXISTS failed_users(
                     version TEXT NOT NULL, user_id INTEGER NOT NULL, history_version INTEGER NOT NULL,
                     reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (version, user_id));
-                CREATE TABLE IF NOT EXISTS runs(
-                    run_id INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, shard TEXT NOT NULL, model_version TEXT NOT NULL,
-                    checkpoint_identity TEXT NOT NULL, inputs TEXT NOT NULL, catalog_sha256 TEXT NOT NULL, cpu_kernel TEXT NOT NULL,
-                    status TEXT NOT NULL CHECK (status IN ('running', 'interrupted', 'ok', 'failed')),
-                    host TEXT NOT NULL, pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER,
-                    selected INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0, failed_users INTEGER NOT NULL DEFAULT 0,
-                    files_rejected INTEGER NOT NULL DEFAULT 0, records_quarantined INTEGER NOT NULL DEFAULT 0,
-                    seconds REAL NOT NULL DEFAULT 0, message TEXT,
-                    replaced_rows INTEGER NOT NULL DEFAULT 0, cos_p1 REAL, cos_p5 REAL, cos_p50 REAL, cos_p95 REAL, cos_p99 REAL);
+                \(EmbeddingStore.runsTable("runs"))
+                CREATE TABLE IF NOT EXISTS input_files(file_id INTEGER PRIMARY KEY, line TEXT NOT NULL UNIQUE);
+                CREATE TABLE IF NOT EXISTS input_sets(set_id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, file_ids BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS run_progress(
                     run_id INTEGER NOT NULL, batch INTEGER NOT NULL, next_user TEXT NOT NULL, selected INTEGER NOT NULL,
                     written INTEGER NOT NULL, failed_users INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (run_id, batch));
@@ -142,11 +142,46 @@ public final class EmbeddingStore {
         """
     }
 
-    /// Format 1 → 2, inside the opening transaction: `model_versions` is rebuilt (its status check
-    /// gains `ready`, a `checkpoint_path` column is added), `runs` gains the re-encoding drift
-    /// columns; the new tables were created above.
+    /// The `runs` table (format 3): one row per run, its inputs as a shared `input_sets` row.
+    static func runsTable(_ name: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(name)(
+            run_id INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, shard TEXT NOT NULL, model_version TEXT NOT NULL,
+            checkpoint_identity TEXT NOT NULL, inputs TEXT NOT NULL DEFAULT '', input_set INTEGER, catalog_sha256 TEXT NOT NULL,
+            cpu_kernel TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('running', 'interrupted', 'ok', 'failed', 'locked')),
+            exit_code INTEGER, llatte_version TEXT NOT NULL DEFAULT '',
+            host TEXT NOT NULL, pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER,
+            selected INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0, failed_users INTEGER NOT NULL DEFAULT 0,
+            files_ingested INTEGER NOT NULL DEFAULT 0, files_skipped INTEGER NOT NULL DEFAULT 0,
+            files_rejected INTEGER NOT NULL DEFAULT 0, records_quarantined INTEGER NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0, message TEXT,
+            replaced_rows INTEGER NOT NULL DEFAULT 0, cos_p1 REAL, cos_p5 REAL, cos_p50 REAL, cos_p95 REAL, cos_p99 REAL);
+        """
+    }
+
+    /// Migrations, inside the opening transaction (the new tables were created above).
+    /// Format 1 → 2: `model_versions` is rebuilt (its status check gains `ready`, a
+    /// `checkpoint_path` column is added), `runs` gains the re-encoding drift columns.
+    /// Format 2 → 3: `runs` is rebuilt (status `locked`, exit code, llatte version, files ingested
+    /// and skipped, inputs by reference to `input_sets`; the old rows keep their inputs text).
     private func migrate() throws(StoreError) {
-        guard let v = try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'"), v == 1 else { return }
+        guard var v = try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'") else { return }
+        if v == 1 { try migrate1to2(); v = 2 }
+        if v == 2 {
+            let columns = "run_id, pipeline, shard, model_version, checkpoint_identity, inputs, catalog_sha256, cpu_kernel, status, host, pid, started, "
+                + "finished, selected, written, failed_users, files_rejected, records_quarantined, seconds, message, replaced_rows, "
+                + "cos_p1, cos_p5, cos_p50, cos_p95, cos_p99"
+            try db.execute("""
+                \(EmbeddingStore.runsTable("runs_3"))
+                INSERT INTO runs_3(\(columns)) SELECT \(columns) FROM runs;
+                DROP TABLE runs;
+                ALTER TABLE runs_3 RENAME TO runs;
+                UPDATE store_meta SET value = '3' WHERE key = 'format_version';
+                """)
+        }
+    }
+
+    private func migrate1to2() throws(StoreError) {
         try db.execute("""
             \(EmbeddingStore.modelVersionsTable("model_versions_2"))
             INSERT INTO model_versions_2(version, identity, status, table_name, interests, interest_dim, coverage, created, updated)
@@ -165,10 +200,18 @@ public final class EmbeddingStore {
         try db.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'")
     }
 
-    /// A second, reading connection to an existing store (no schema work), for a stage thread.
+    /// Opens an existing store for reading only: the open of `llatte get`, `model list|log|compare`
+    /// and of a pipeline's stage threads. Read-only, no schema work and no write, so it never waits
+    /// for a writer's transaction, and on a file it cannot write it opens it immutable
+    /// (`Database.reading`, docs/store.md). Refuses, naming what it is, a file that is not an
+    /// embedding store or is one of a newer format (`StoreError.found`); an older format is read
+    /// as it is (format 1 has no checkpoint paths, builds or status log).
     public init(readingAt path: String) throws(StoreError) {
         self.path = path
-        db = try Database(path: path, readOnly: true, create: false)
+        let (db, found) = try Database.reading(path, as: .embeddingStore)
+        self.db = db
+        guard case let .embeddingStore(format?) = found else { preconditionFailure("Database.reading accepted \(found)") }
+        self.format = format
     }
 
     /// The underlying connection, for the pipeline's run records committed with the rows.
@@ -186,8 +229,8 @@ public final class EmbeddingStore {
 
     private func versions(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [ModelVersionInfo] {
         let s = try db.prepare("""
-            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated, checkpoint_path
-            FROM model_versions \(clause)
+            SELECT version, identity, status, table_name, interests, interest_dim, coverage, created, updated,
+                \(format >= 2 ? "checkpoint_path" : "NULL") FROM model_versions \(clause)
             """)
         try s.bind(args)
         var out: [ModelVersionInfo] = []
@@ -333,6 +376,21 @@ public final class EmbeddingStore {
         try s.bind([.int(Int64(bitPattern: user))])
         guard try s.step() else { return nil }
         return try decodeRow(s, v)
+    }
+
+    /// Users' rows in a version, in the order asked (nil for a user without one); one prepared
+    /// statement for all, inside the caller's read transaction when one is open.
+    public func rows(_ users: [UInt64], version: String) throws(StoreError) -> [EmbeddingRow?] {
+        guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
+        let s = try db.prepare("SELECT user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id FROM \(v.table) WHERE user_id = ?")
+        var out: [EmbeddingRow?] = []
+        out.reserveCapacity(users.count)
+        for u in users {
+            try s.bind([.int(Int64(bitPattern: u))])
+            out.append(try s.step() ? try decodeRow(s, v) : nil)
+            s.reset()
+        }
+        return out
     }
 
     /// Every row of a version in user-id (signed key) order; for merges, tests and exports.

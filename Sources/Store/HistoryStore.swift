@@ -119,6 +119,18 @@ public final class HistoryStore {
         try loadDictionary()
     }
 
+    /// Opens an existing store for reading only (`llatte stats`, `llatte encode`): read-only, no
+    /// pragma that writes, no schema work, immutable on a file it cannot write (`Database.reading`,
+    /// docs/store.md), so it never waits for an ingest. Refuses, naming what it is, a file that is
+    /// not a history store (`StoreError.found`). Its write methods fail: the connection is read-only.
+    public init(readingAt path: String) throws(StoreError) {
+        self.path = path
+        db = try Database.reading(path, as: .historyStore).db
+        settings = try HistoryStore.readSettings(db, path: path)
+        conversionBytes = Set(settings.conversionTypes.map { Array($0.utf8) })
+        try loadDictionary()
+    }
+
     private static func createSchema(_ db: Database, settings: HistorySettings) throws(StoreError) {
         var types = JSONWriter()
         types.raw("[")

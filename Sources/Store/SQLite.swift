@@ -7,11 +7,14 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let message: String
     /// SQLite's result code, or nil for the store's own checks.
     public let code: Int32?
+    /// What the file turned out to be, when a reader refused it as not the store it expected.
+    public let found: StoreFileKind?
 
-    public init(path: String, message: String, code: Int32? = nil) {
+    public init(path: String, message: String, code: Int32? = nil, found: StoreFileKind? = nil) {
         self.path = path
         self.message = message
         self.code = code
+        self.found = found
     }
 
     public var description: String { "\(path): \(message)" }
@@ -26,13 +29,18 @@ public final class Database {
     let handle: OpaquePointer
 
     /// Opens (creating if allowed) a database with a busy timeout so writers queue instead of failing.
-    public init(path: String, readOnly: Bool = false, create: Bool = true, busyTimeoutMs: Int32 = 10_000) throws(StoreError) {
-        self.path = path
-        var h: OpaquePointer?
+    public convenience init(path: String, readOnly: Bool = false, create: Bool = true, busyTimeoutMs: Int32 = 10_000) throws(StoreError) {
         var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
-        flags |= SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &h, flags, nil)
+        try self.init(path: path, filename: path, flags: flags, busyTimeoutMs: busyTimeoutMs)
+    }
+
+    /// Opens `filename` (a `file:` URI when `flags` has SQLITE_OPEN_URI) with `sqlite3_open_v2`
+    /// flags; `path` names the database in errors.
+    init(path: String, filename: String, flags: Int32, busyTimeoutMs: Int32) throws(StoreError) {
+        self.path = path
+        var h: OpaquePointer?
+        let rc = sqlite3_open_v2(filename, &h, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let h else {
             let msg = h.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             if let h { sqlite3_close_v2(h) }

@@ -98,6 +98,7 @@ extension EmbeddingStore {
 
     /// The status changes of a version (or of all), oldest first.
     public func statusLog(version: String? = nil) throws(StoreError) -> [(version: String, from: String?, to: String, at: Int64, forced: Bool, by: String, reason: String?)] {
+        guard format >= 2 else { return [] }   // a format-1 store, read as it is, kept no log
         let s = try db.prepare("SELECT version, from_status, to_status, at, forced, by, reason FROM version_log \(version == nil ? "" : "WHERE version = ?") ORDER BY seq")
         if let version { try s.bind([.text(version)]) }
         var out: [(String, String?, String, Int64, Bool, String, String?)] = []
@@ -129,6 +130,7 @@ extension EmbeddingStore {
 
     /// The builds of a version.
     public func builds(_ version: String) throws(StoreError) -> [VersionBuild] {
+        guard format >= 2 else { return [] }   // a format-1 store, read as it is, recorded no builds
         let s = try db.prepare("SELECT version, shard, run_id, candidates, files_rejected, completed_at FROM version_builds WHERE version = ? ORDER BY shard")
         try s.bind([.text(version)])
         var out: [VersionBuild] = []

@@ -17,7 +17,7 @@ public struct LockHolder: Sendable, Equatable {
     }
 
     /// One line: `pipeline=… pid=… host=… started=…`.
-    public var line: String { "pipeline=\(pipeline) pid=\(pid) host=\(host) started=\(startedAt)" }
+    public var line: String { "pipeline=\(pipeline) pid=\(pid) host=\(host) started=\(iso8601UTC(startedAt))" }
 
     public static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
@@ -26,18 +26,28 @@ public struct LockHolder: Sendable, Equatable {
     }
 }
 
-/// Why a lock could not be taken.
+/// Why a lock could not be taken: another live process holds it, or the lock file cannot be
+/// opened or locked at all. Only the first is "locked" (exit code 4, harmless when it does not
+/// repeat); the second is a misconfiguration (exit code 1) that no retry fixes.
 public enum LockError: Error, CustomStringConvertible, Sendable {
     /// Another process held the lock for the whole wait; `holder` is what it wrote, if readable.
     case timedOut(path: String, waited: Double, holder: String?)
+    /// Opening or locking the lock file failed with something other than "held" (EWOULDBLOCK):
+    /// permissions, a missing or read-only directory, a directory in its place, I/O.
     case io(FileError)
+
+    /// Whether another process holds the lock (as opposed to the lock file being unusable).
+    public var isHeld: Bool {
+        if case .timedOut = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {
         case let .timedOut(path, waited, holder):
             let who = holder.map { "held by \($0)" } ?? "holder unknown"
             return "lock \(path) is \(who); gave up after \(waited) s"
-        case let .io(e): return e.description
+        case let .io(e): return "cannot use lock file \(e.description) (nobody holds it: check the file and its directory)"
         }
     }
 }

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure llatte's stages (used by `make bench`).",
-        subcommands: [Read.self, StoreChecksum.self, Encode.self, PipelineStages.self])
+        subcommands: [Read.self, StoreChecksum.self, Encode.self, PipelineStages.self, BenchExportStoreCommand.self])
 
     /// The read stage alone: decompress + parse + validate into events, on this thread only.
     struct Read: ParsableCommand {

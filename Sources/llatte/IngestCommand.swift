@@ -13,7 +13,8 @@ struct IngestCommand: ParsableCommand {
             content (sha256) was ingested before is skipped. Bad lines go to the quarantine directory with \
             file, line and reason code. Creating a store needs --conversion-types, --min-ts and --max-ts \
             (and optionally --retention-cap); on an existing store, settings given must equal the recorded ones.
-            Exit codes: 0 ok, 1 failure, 3 some files rejected, 4 store locked.
+            Exit codes: 0 ok, 1 failure (also a lock file that cannot be opened), 3 some files rejected, \
+            4 another process holds the store's lock.
             """)
 
     @Option(name: .customLong("history-store"), help: "Path of the history store (SQLite).")
@@ -68,7 +69,7 @@ struct IngestCommand: ParsableCommand {
             report = try Ingestor(options: options).run(log: quiet ? { _ in } : logLine)
         } catch let e {
             switch e {
-            case .locked: throw exitWith(.locked, "llatte ingest: \(e)")
+            case let .locked(l) where l.isHeld: throw exitWith(.locked, "llatte ingest: \(e)")
             default: throw exitWith(.failure, "llatte ingest: \(e)")
             }
         }

@@ -15,9 +15,10 @@ struct Llatte: ParsableCommand {
             Stages: ingest event logs into a history store, select users, build token sequences, \
             encode with the offline transformer, quantize to int8, write the embedding store.
             """,
-        subcommands: [RunCommand.self, IngestCommand.self, EncodeCommand.self, GetCommand.self, ForgetCommand.self, ModelCommand.self,
+        version: llatteVersion,
+        subcommands: [RunCommand.self, RunsCommand.self, IngestCommand.self, EncodeCommand.self, GetCommand.self, ForgetCommand.self, ModelCommand.self,
                       MergeCommand.self, VerifyCommand.self, StatsCommand.self, CatalogCommand.self,
-                      SampleCommand.self, BenchCommand.self]
+                      SampleCommand.self, BenchCommand.self, ExportCommand.self]
     )
 
     /// Refuses to start on a CPU below the level the encoder kernels were built for, with a message

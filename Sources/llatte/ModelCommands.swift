@@ -75,9 +75,16 @@ struct EncodeCommand: ParsableCommand {
     func run() throws {
         do {
             let (ck, _) = try Checkpoint.loadVerified(directory: checkpoint, threads: threads)
-            let store = try HistoryStore(path: historyStore, settings: nil)
+            let store = try HistoryStore(readingAt: historyStore)
             let tokenizer = try Tokenizer(config: ck.config, store: store, catalog: try Catalog(path: catalog))
             let ids = all ? try store.userIDsWithEventsOrFeatures() : users
+            if !all {   // an unknown user is an error up front, not an empty answer
+                let unknown = try users.filter { try store.userState($0) == nil && store.features($0) == nil }
+                if !unknown.isEmpty {
+                    throw exitWith(.failure, "llatte encode: \(unknown.count == 1 ? "user" : "users") \(unknown.map(String.init).joined(separator: ", ")) "
+                                   + "\(unknown.count == 1 ? "has" : "have") neither events nor features in \(historyStore)")
+                }
+            }
             let encoder = Encoder(checkpoint: ck)
             let c = ck.config
             // Bounded memory: a window of users at a time.
@@ -87,10 +94,6 @@ struct EncodeCommand: ParsableCommand {
                 var versions: [Int64] = []
                 for u in window {
                     let (t, version) = try tokenizer.tokenize(userID: u, store: store)
-                    if t.asOf == nil, try store.features(u) == nil {
-                        logLine("llatte encode: user \(u) has neither events nor features in \(historyStore)")
-                        continue
-                    }
                     tokens.append(t)
                     versions.append(version)
                 }

@@ -92,9 +92,7 @@ struct RunCommand: ParsableCommand {
         if let ingest = report.ingest { print(summaryLine(ingest)) }
         print(encodeSummaryLine(report))
         if let p = report.promotion { print(p.line(report.encode.modelVersion)) }
-        if report.status == .interrupted { throw exitWith(.interrupted) }
-        if (report.ingest?.rejectedFiles ?? 0) > 0 || report.failed > 0 { throw exitWith(.partialFailure) }
-        if case .refused = report.promotion { throw exitWith(.partialFailure) }
+        if report.exitStatus != .success { throw exitWith(report.exitStatus) }
     }
 
     /// One pipeline run with progress display and metrics.
@@ -108,11 +106,11 @@ struct RunCommand: ParsableCommand {
                                                            log: { line in display.finish(); log(line) })
         } catch let e {
             display.finish()
-            Metrics.write(config: config, shard: shard, report: nil, started: started, log: log)
-            throw exitWith(e.isLocked ? .locked : .failure, "llatte run: \(e)")
+            Metrics.write(config: config, shard: shard, end: e.isLocked ? .locked : .failed, started: started, log: log)
+            throw exitWith(e.exitStatus, "llatte run: \(e)")
         }
         display.finish()
-        Metrics.write(config: config, shard: shard, report: report, started: started, log: log)
+        Metrics.write(config: config, shard: shard, end: .finished(report), started: started, log: log)
         return report
     }
 

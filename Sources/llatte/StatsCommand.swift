@@ -23,9 +23,8 @@ struct StatsCommand: ParsableCommand {
     var events = false
 
     func run() throws {
-        guard Files.exists(historyStore) else { throw exitWith(.failure, "llatte stats: \(historyStore): no history store here") }
         let store: HistoryStore
-        do { store = try HistoryStore(path: historyStore, settings: nil) } catch {
+        do { store = try HistoryStore(readingAt: historyStore) } catch {
             throw exitWith(.failure, "llatte stats: \(error)")
         }
         if let user {
@@ -98,7 +97,7 @@ struct StatsCommand: ParsableCommand {
         print("history_version          \(h?.state.historyVersion ?? 0)")
         print("last_conversion_version  \(h?.state.lastConversionVersion ?? 0)")
         print("retained events          \(h?.events.count ?? 0)")
-        print("as_of                    \(h?.asOf.map { String($0) } ?? "none")")
+        print("as_of                    \(h?.asOf.map(iso8601UTC) ?? "none")")
         if let f {
             let fields = f.fields.map { field -> String in
                 switch field.value {
@@ -110,7 +109,7 @@ struct StatsCommand: ParsableCommand {
         }
         if events, let h {
             for e in h.events {
-                print("  \(e.ts) \(e.eventID) item=\(e.itemID) \(text(try store.dictionaryBytes(e.type)))/\(text(try store.dictionaryBytes(e.surface))) dwell_ms=\(e.dwellMs) value=\(e.value)")
+                print("  \(iso8601UTC(e.ts)) \(e.eventID) item=\(e.itemID) \(text(try store.dictionaryBytes(e.type)))/\(text(try store.dictionaryBytes(e.surface))) dwell_ms=\(e.dwellMs) value=\(e.value)")
             }
         }
     }

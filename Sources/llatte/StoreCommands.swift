@@ -3,47 +3,44 @@ import Pipeline
 import Store
 import Support
 
-/// `llatte get`: one user's stored embedding.
+/// `llatte get`: users' stored embeddings.
 struct GetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "Print one user's stored embedding (the active model version unless --model-version).")
+        abstract: "Print users' stored embeddings (the active model version unless --model-version).",
+        discussion: """
+            Users come from the arguments and --users-file (one id per line; blank lines and # comments skipped), \
+            are read from one snapshot of the store, and are printed in the order given. With --json, one JSON \
+            line per user; a user without a row is a line with "found": false. Times in the text output are \
+            ISO-8601 UTC; JSON carries unix seconds. Exit codes: 0 every user found, 2 some user has no row, \
+            1 the store or version cannot be read.
+            """)
 
-    @Argument(help: "User id (unsigned 64-bit).") var user: UInt64
+    @Argument(help: "User ids (unsigned 64-bit).") var users: [UInt64] = []
+    @Option(name: .customLong("users-file"), help: "A file of user ids, one per line.") var usersFile: String?
     @Option(name: .customLong("embedding-store"), help: "Path of the embedding store.") var embeddingStore: String
     @Option(name: .customLong("model-version"), help: "Model version (default: the active one).") var modelVersion: String?
-    @Flag(name: .customLong("json"), help: "Print JSON.") var json = false
+    @Flag(name: .customLong("json"), help: "Print one JSON line per user.") var json = false
+
+    func validate() throws {
+        if users.isEmpty && usersFile == nil { throw ValidationError("give user ids, or --users-file") }
+    }
 
     func run() throws {
+        var missing = 0
         do {
-            let store = try EmbeddingStore(path: embeddingStore, create: false)
+            let ids = users + (try usersFile.map { try UserIDFile.read($0) } ?? [])
+            let store = try EmbeddingStore(readingAt: embeddingStore)
+            try store.database.execute("BEGIN")   // one snapshot for every user
+            defer { try? store.database.execute("COMMIT") }
             guard let v = try modelVersion.map({ try store.version($0) }) ?? store.activeVersion() else {
                 throw exitWith(.failure, "llatte get: \(modelVersion.map { "no model version \($0)" } ?? "no active model version") in \(embeddingStore)")
             }
-            guard let r = try store.row(user, version: v.version) else {
-                throw exitWith(.failure, "llatte get: user \(user) has no row in model version \(v.version)")
-            }
-            if json {
-                var w = JSONWriter()
-                w.raw("{")
-                w.key("user_id", first: true); w.raw(String(r.userID))
-                w.key("model_version"); w.string(v.version)
-                w.key("interests"); w.raw(String(v.interests))
-                w.key("interest_dim"); w.raw(String(v.interestDim))
-                w.key("codes"); w.raw("[" + r.codes.map { String($0) }.joined(separator: ",") + "]")
-                w.key("scales"); w.raw("[" + r.scales.map { "\($0)" }.joined(separator: ",") + "]")
-                w.key("n_events"); w.raw(String(r.nEvents))
-                w.key("as_of"); w.raw(r.asOf.map { String($0) } ?? "null")
-                w.key("history_version"); w.raw(String(r.historyVersion))
-                w.key("computed_at"); w.raw(String(r.computedAt))
-                w.key("run_id"); w.raw(String(r.runID))
-                w.raw("}")
-                print(String(decoding: w.bytes, as: UTF8.self))
-            } else {
-                print("user \(r.userID)  model_version \(v.version)  n_events \(r.nEvents)  as_of \(r.asOf.map(String.init) ?? "none")  history_version \(r.historyVersion)  computed_at \(r.computedAt)  run \(r.runID)")
-                for k in 0..<v.interests {
-                    let codes = r.codes[(k * v.interestDim)..<((k + 1) * v.interestDim)].map { String($0) }.joined(separator: " ")
-                    print("interest \(k)  scale \(r.scales[k])  codes \(codes)")
+            for start in stride(from: 0, to: ids.count, by: 1024) {
+                let chunk = Array(ids[start..<min(ids.count, start + 1024)])
+                for (user, row) in zip(chunk, try store.rows(chunk, version: v.version)) {
+                    if row == nil { missing += 1 }
+                    print(json ? GetCommand.jsonLine(user, row, v) : GetCommand.text(user, row, v))
                 }
             }
         } catch let e as ExitCode {
@@ -51,6 +48,39 @@ struct GetCommand: ParsableCommand {
         } catch {
             throw exitWith(.failure, "llatte get: \(error)")
         }
+        if missing > 0 { throw exitWith(.notFound, "llatte get: \(missing) of the users asked for have no row") }
+    }
+
+    static func jsonLine(_ user: UInt64, _ row: EmbeddingRow?, _ v: ModelVersionInfo) -> String {
+        var w = JSONWriter()
+        w.raw("{")
+        w.key("user_id", first: true); w.raw(String(user))
+        w.key("found"); w.raw(row == nil ? "false" : "true")
+        w.key("model_version"); w.string(v.version)
+        if let r = row {
+            w.key("interests"); w.raw(String(v.interests))
+            w.key("interest_dim"); w.raw(String(v.interestDim))
+            w.key("codes"); w.raw("[" + r.codes.map { String($0) }.joined(separator: ",") + "]")
+            w.key("scales"); w.raw("[" + r.scales.map { "\($0)" }.joined(separator: ",") + "]")
+            w.key("n_events"); w.raw(String(r.nEvents))
+            w.key("as_of"); w.raw(r.asOf.map { String($0) } ?? "null")
+            w.key("history_version"); w.raw(String(r.historyVersion))
+            w.key("computed_at"); w.raw(String(r.computedAt))
+            w.key("run_id"); w.raw(String(r.runID))
+        }
+        w.raw("}")
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    static func text(_ user: UInt64, _ row: EmbeddingRow?, _ v: ModelVersionInfo) -> String {
+        guard let r = row else { return "user \(user)  not found in model version \(v.version)" }
+        var lines = ["user \(r.userID)  model_version \(v.version)  n_events \(r.nEvents)  as_of \(r.asOf.map(iso8601UTC) ?? "none")  "
+                     + "history_version \(r.historyVersion)  computed_at \(iso8601UTC(r.computedAt))  run \(r.runID)"]
+        for k in 0..<v.interests {
+            let codes = r.codes[(k * v.interestDim)..<((k + 1) * v.interestDim)].map { String($0) }.joined(separator: " ")
+            lines.append("interest \(k)  scale \(r.scales[k])  codes \(codes)")
+        }
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -71,7 +101,7 @@ struct ForgetCommand: ParsableCommand {
             if let embeddingStore { try EmbeddingStore(path: embeddingStore).forget(user) }
             let lock: FileLock
             do { lock = try FileLock.acquire(path: historyStore + ".lock", holder: LockHolder(pipeline: "forget"), timeout: lockTimeout) } catch {
-                throw exitWith(.locked, "llatte forget: \(error)")
+                throw exitWith(error.isHeld ? .locked : .failure, "llatte forget: \(error)")
             }
             defer { withExtendedLifetime(lock) {} }
             let held = try HistoryStore(path: historyStore, settings: nil).forget(user)
@@ -94,13 +124,32 @@ struct ModelCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List model versions with status, coverage, completed shards and checkpoint.")
         @Option(name: .customLong("embedding-store")) var embeddingStore: String
+        @Flag(name: .customLong("json"), help: "Print one JSON line per version (times as unix seconds).") var json = false
         func run() throws {
             do {
-                let store = try EmbeddingStore(path: embeddingStore, create: false)
+                let store = try EmbeddingStore(readingAt: embeddingStore)
                 for v in try store.versions() {
-                    let shards = try store.builds(v.version).map(\.shard).joined(separator: ",")
-                    print("\(v.version)  \(v.status.rawValue)  coverage \(v.coverage)  \(v.interests)×\(v.interestDim)  built \(shards.isEmpty ? "-" : shards)  "
-                          + "identity \(v.identity.prefix(16))…  table \(v.table)  checkpoint \(v.checkpointPath ?? "-")")
+                    let shards = try store.builds(v.version).map(\.shard)
+                    if json {
+                        var w = JSONWriter()
+                        w.raw("{")
+                        w.key("version", first: true); w.string(v.version)
+                        w.key("status"); w.string(v.status.rawValue)
+                        w.key("coverage"); w.raw(String(v.coverage))
+                        w.key("interests"); w.raw(String(v.interests))
+                        w.key("interest_dim"); w.raw(String(v.interestDim))
+                        w.key("built_shards"); w.raw("[" + shards.map { "\"\($0)\"" }.joined(separator: ",") + "]")
+                        w.key("identity"); w.string(v.identity)
+                        w.key("table"); w.string(v.table)
+                        w.key("checkpoint"); if let c = v.checkpointPath { w.string(c) } else { w.raw("null") }
+                        w.key("created"); w.raw(String(v.created))
+                        w.key("updated"); w.raw(String(v.updated))
+                        w.raw("}")
+                        print(String(decoding: w.bytes, as: UTF8.self))
+                    } else {
+                        print("\(v.version)  \(v.status.rawValue)  coverage \(v.coverage)  \(v.interests)×\(v.interestDim)  built \(shards.isEmpty ? "-" : shards.joined(separator: ","))  "
+                              + "updated \(iso8601UTC(v.updated))  identity \(v.identity.prefix(16))…  table \(v.table)  checkpoint \(v.checkpointPath ?? "-")")
+                    }
                 }
             } catch { throw exitWith(.failure, "llatte model list: \(error)") }
         }
@@ -112,8 +161,8 @@ struct ModelCommand: ParsableCommand {
         @Option(name: .customLong("embedding-store")) var embeddingStore: String
         func run() throws {
             do {
-                for e in try EmbeddingStore(path: embeddingStore, create: false).statusLog(version: version) {
-                    print("\(utcTimestamp(e.at))  \(e.version)  \(e.from ?? "-") -> \(e.to)\(e.forced ? "  FORCED" : "")  by \(e.by)\(e.reason.map { "  (\($0))" } ?? "")")
+                for e in try EmbeddingStore(readingAt: embeddingStore).statusLog(version: version) {
+                    print("\(iso8601UTC(e.at))  \(e.version)  \(e.from ?? "-") -> \(e.to)\(e.forced ? "  FORCED" : "")  by \(e.by)\(e.reason.map { "  (\($0))" } ?? "")")
                 }
             } catch { throw exitWith(.failure, "llatte model log: \(error)") }
         }
@@ -189,7 +238,7 @@ func guardedPromote(_ store: EmbeddingStore, _ version: String, historyStores: [
         var histories: [HistoryStore] = []
         for h in historyStores {
             do { locks.append(try FileLock.acquire(path: h + ".lock", holder: LockHolder(pipeline: "promote"), timeout: 60)) } catch {
-                throw exitWith(.locked, "\(command): \(error)")
+                throw exitWith(error.isHeld ? .locked : .failure, "\(command): \(error)")
             }
             histories.append(try HistoryStore(path: h, settings: nil))
         }

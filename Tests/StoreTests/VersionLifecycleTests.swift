@@ -63,34 +63,17 @@ import TestSupport
     @Test func aFormatOneStoreIsMigratedWhenOpened() throws {
         let dir = TempDirectory()
         let path = dir.file("e.db")
-        do {   // the format-1 schema, as llatte wrote it before
-            let db = try Database(path: path)
-            try db.execute("""
-                CREATE TABLE store_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                INSERT INTO store_meta VALUES ('format_version', '1');
-                CREATE TABLE model_versions(version TEXT PRIMARY KEY, identity TEXT NOT NULL,
-                    status TEXT NOT NULL CHECK (status IN ('building', 'active', 'retired')), table_name TEXT NOT NULL UNIQUE,
-                    interests INTEGER NOT NULL, interest_dim INTEGER NOT NULL, coverage INTEGER NOT NULL DEFAULT 0,
-                    created INTEGER NOT NULL, updated INTEGER NOT NULL);
-                INSERT INTO model_versions VALUES ('old', 'id', 'active', 'emb_2', 2, 2, 1, 5, 5);
-                CREATE TABLE emb_2(user_id INTEGER PRIMARY KEY, codes BLOB NOT NULL, scales BLOB NOT NULL, n_events INTEGER NOT NULL,
-                    as_of INTEGER, history_version INTEGER NOT NULL, computed_at INTEGER NOT NULL, run_id INTEGER NOT NULL);
-                CREATE TABLE runs(run_id INTEGER PRIMARY KEY, pipeline TEXT NOT NULL, shard TEXT NOT NULL, model_version TEXT NOT NULL,
-                    checkpoint_identity TEXT NOT NULL, inputs TEXT NOT NULL, catalog_sha256 TEXT NOT NULL, cpu_kernel TEXT NOT NULL,
-                    status TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, started INTEGER NOT NULL, finished INTEGER,
-                    selected INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0, failed_users INTEGER NOT NULL DEFAULT 0,
-                    files_rejected INTEGER NOT NULL DEFAULT 0, records_quarantined INTEGER NOT NULL DEFAULT 0,
-                    seconds REAL NOT NULL DEFAULT 0, message TEXT);
-                """)
-        }
+        try writeFormatOneEmbeddingStore(path)
         let s = try EmbeddingStore(path: path)
-        #expect(try s.database.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'") == 2)
+        #expect(try s.database.scalarInt("SELECT CAST(value AS INTEGER) FROM store_meta WHERE key = 'format_version'") == 3)
         #expect(try s.activeVersion()?.version == "old" && s.activeVersion()?.table == "emb_2")
         // A new version gets a table name of its own (the old one's rowid was renumbered), and `ready` is allowed.
         let v = try s.ensureVersion("new", identity: "x", interests: 2, interestDim: 2)
         #expect(v.table != "emb_2")
         try s.setStatus("new", .ready, by: "t")
         #expect(try s.version("new")?.status == .ready)
-        #expect(try s.database.scalarInt("SELECT count(*) FROM runs WHERE cos_p50 IS NULL") == 0)
+        // The old run kept its record and its inputs text; new columns have their defaults.
+        #expect(try s.runHistory(pipeline: nil, last: 5).map { "\($0.runID) \($0.status) \($0.filesIngested) \($0.seconds)" } == ["1 ok 0 1.5"])
+        #expect(try s.database.scalarInt("SELECT count(*) FROM runs WHERE inputs = 'events\ta\t1\t2\tff\n' AND input_set IS NULL") == 1)
     }
 }

@@ -14,7 +14,7 @@ struct FileTests {
 
     @Test("holder line format")
     func holderLine() {
-        #expect(FileTests.holderA.line == "pipeline=daily pid=4242 host=node-a started=1700000000")
+        #expect(FileTests.holderA.line == "pipeline=daily pid=4242 host=node-a started=2023-11-14T22:13:20Z")
         let me = LockHolder(pipeline: "p")
         #expect(me.pid == getpid())
         #expect(!me.host.isEmpty)
