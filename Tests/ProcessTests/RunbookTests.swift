@@ -104,6 +104,35 @@ import TestSupport
         #expect(Files.exists(page))
         let png = try CompareScreenshot.render(html: page, name: "sample-v1-vs-v2")
         #expect(try CompareScreenshot.distinctColors(png) > 50, "the screenshot of the sample's drift report looks blank: \(png)")
+
+        // The sample store exports and round-trips exactly: every user of the npy export, loaded by
+        // docs/store.md's loader, equals `llatte get --json` of that user.
+        let export = try ChildProcess(ChildProcess.llatte, ["export", "--embedding-store", store, "--out", dir.file("export"), "--format", "npy"],
+                                      outputPrefix: dir.file("export"))
+        #expect(export.wait() == 0, "\(export.stderr)")
+        dir.write("export_loader.py", text: try ExportTests.exportingDocBlock("```python"))
+        let dumped = try ChildProcess("/usr/bin/env", ["python3", dir.write("dump.py", text: ExportTests.dumpNpy), dir.path, dir.file("export")],
+                                      outputPrefix: dir.file("dump"))
+        #expect(dumped.wait() == 0, "\(dumped.stderr)")
+        let rows = dumped.stdout.split(separator: "\n").dropFirst().map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let ids = rows.map { ($0["user_id"] as! NSNumber).uint64Value }
+        #expect(rows.count == 2000 && ids == ids.sorted())
+        let get = try ChildProcess(ChildProcess.llatte, ["get", "--users-file", dir.write("ids.txt", text: ids.map(String.init).joined(separator: "\n")),
+                                                         "--embedding-store", store, "--json"], outputPrefix: dir.file("get-all"))
+        #expect(get.wait() == 0, "\(get.stderr)")
+        let got = get.stdout.split(separator: "\n").map(String.init)
+        try #require(got.count == rows.count)
+        var differing = 0
+        for (row, line) in zip(rows, got) {
+            let g = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let same = ints(row["codes"]) == ints(g["codes"])
+                && (row["scale_bits"] as! [NSNumber]).map(\.uint32Value) == jsonArrayText(line, "scales").map { Float(String($0))!.bitPattern }
+                && (row["as_of"] as! NSNumber).int64Value == ((g["as_of"] as? NSNumber)?.int64Value ?? -1)
+                && (row["history_version"] as! NSNumber).int64Value == (g["history_version"] as! NSNumber).int64Value
+                && (row["n_events"] as! NSNumber).intValue == (g["n_events"] as! NSNumber).intValue
+            if !same { differing += 1 }
+        }
+        #expect(differing == 0, "\(differing) of \(rows.count) exported users differ from llatte get")
     }
 
     /// Every quantile, min, max and mean found under the given keys of a drift report (recursively).
