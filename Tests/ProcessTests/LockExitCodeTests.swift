@@ -51,10 +51,14 @@ import TestSupport
         try #require(getuid() == 0 && Files.exists("/usr/bin/setpriv"), "needs root and setpriv to run llatte as nobody")
         let w = try PipelineWorld()
         #expect(try w.run("backfill").wait() == 0)
-        // The cron user (nobody here) can read everything but not write the stores' directory.
+        // The cron user (nobody here) can read everything but not write the stores' directory. The
+        // checkpoint is copied beside the stores: the build directory may sit in a checkout that
+        // only its owner can read.
         chmod(w.dir.path, 0o755)
+        try w.makeCheckpoint(version: "golden-small", at: "ck")
+        w.writePipeline("refresh", out: "out", name: "refresh-nobody", checkpoint: w.dir.file("ck"))
         let run = try ChildProcess("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ChildProcess.llatte,
-                                                        "run", w.dir.file("refresh.yaml"), "--quiet"], outputPrefix: w.dir.file("nobody"))
+                                                        "run", w.dir.file("refresh-nobody.yaml"), "--quiet"], outputPrefix: w.dir.file("nobody"))
         #expect(run.wait() == 1, "\(run.stderr)")
         #expect(run.stderr.contains(w.dir.file("out/embeddings.db.refresh.lock")) && run.stderr.contains("Permission denied"), "\(run.stderr)")
     }
