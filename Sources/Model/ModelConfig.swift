@@ -41,6 +41,11 @@ public struct ModelConfig: Sendable, Equatable {
     /// Length of z: K interests × D.
     public var outputWidth: Int { interests * interestDim }
 
+    /// The keys `config.json` may hold (docs/checkpoint.md).
+    static let known: Set<String> = ["format", "model_version", "semantic_model", "d", "layers", "heads", "d_head", "r_q", "r_kv", "ffn",
+                                     "query_tokens", "interests", "interest_dim", "d_sem", "item_buckets", "n_time", "lora_rank",
+                                     "lora_hidden", "n_max", "types", "surfaces", "features"]
+
     /// Parses and checks `config.json`; every error names the field.
     public static func parse(_ bytes: [UInt8], file: String) throws(CheckpointError) -> ModelConfig {
         let v: JSONValue
@@ -51,6 +56,11 @@ public struct ModelConfig: Sendable, Equatable {
             return s
         }
         func int(_ k: String, _ range: ClosedRange<Int>) throws(CheckpointError) -> Int {
+            // Sizes are written as integers: `16384.0` or `1.6384e4` is a float that happens to be
+            // integral, a sign the file was not written by an exporter that knows the format.
+            if let t = v[k]?.numberValue?.text, t.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
+                throw CheckpointError(file: file, "field \(k): must be an integer, written without a fraction or exponent (found \(String(decoding: t, as: UTF8.self)))")
+            }
             guard let n = v[k]?.numberValue?.int64, range.contains(Int(n)) else {
                 throw CheckpointError(file: file, "field \(k): an integer in \(range.lowerBound)...\(range.upperBound) is required")
             }
@@ -66,6 +76,12 @@ public struct ModelConfig: Sendable, Equatable {
             }
             return out
         }
+        // An unknown key is an error naming it: a misspelt size must not fall back silently.
+        if case let .object(members) = v {
+            for m in members where !known.contains(String(decoding: m.key, as: UTF8.self)) {
+                throw CheckpointError(file: file, "unknown key \(String(decoding: m.key, as: UTF8.self)) (known: \(known.sorted().joined(separator: ", ")))")
+            }
+        }
         guard v["format"]?.stringValue == format else {
             throw CheckpointError(file: file, "field format: \"\(format)\" expected, found \(v["format"].map { "\($0)" } ?? "nothing")")
         }
@@ -77,7 +93,7 @@ public struct ModelConfig: Sendable, Equatable {
             ffn: try int("ffn", 1...big), queryTokens: try int("query_tokens", 1...4096), interests: try int("interests", 1...4096),
             interestDim: try int("interest_dim", 1...65536), dSem: try int("d_sem", 1...65536),
             itemBuckets: try int("item_buckets", 1...(1 << 30)), nTime: try int("n_time", 1...64),
-            loraRank: try int("lora_rank", 1...65536), loraHidden: try int("lora_hidden", 1...big), nMax: try int("n_max", 0...big),
+            loraRank: try int("lora_rank", 1...65536), loraHidden: try int("lora_hidden", 1...big), nMax: try int("n_max", 1...big),
             types: try strings("types", v["types"]), surfaces: try strings("surfaces", v["surfaces"]), features: [])
         guard c.itemBuckets.nonzeroBitCount == 1 else { throw CheckpointError(file: file, "field item_buckets: a power of two is required") }
         guard let feats = v["features"]?.arrayValue else { throw CheckpointError(file: file, "field features: an array is required") }

@@ -111,7 +111,13 @@ extension Checkpoint {
         let checkpoint = try Checkpoint(directory: directory)
         let path = directory + "/selftest.json"
         guard Files.exists(path) else { throw CheckpointError(file: path, "missing: every checkpoint carries its self-test cases") }
-        let report = try SelfTest.run(checkpoint, cases: try CaseSet.load(path), file: path, threads: threads)
+        let cases = try CaseSet.load(path)
+        // A self-test must exercise both paths of the model: the sequence tokens (a user with
+        // events) and the query tokens alone (a user without); an empty one proves nothing.
+        if cases.expected.isEmpty { throw CheckpointError(file: path, "expected holds no case: a self-test needs a user with events and a user without") }
+        if !cases.expected.contains(where: { $0.nEvents > 0 }) { throw CheckpointError(file: path, "expected has no case of a user with events") }
+        if !cases.expected.contains(where: { $0.nEvents == 0 }) { throw CheckpointError(file: path, "expected has no case of a user without events") }
+        let report = try SelfTest.run(checkpoint, cases: cases, file: path, threads: threads)
         guard report.passed else {
             throw CheckpointError(file: path, "self-test failed on \(report.failures.count) check(s): " + report.failures.prefix(3).joined(separator: "; "))
         }

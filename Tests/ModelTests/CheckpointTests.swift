@@ -31,13 +31,15 @@ import TestSupport
         }
 
         /// Writes config.json and model.safetensors (optionally with raw header bytes) and loads them.
-        func load(rawHeader: [UInt8]? = nil, headerLength: UInt64? = nil, truncateTo: Int? = nil) throws -> Checkpoint {
+        func load(rawHeader: [UInt8]? = nil, headerLength: UInt64? = nil, truncateTo: Int? = nil,
+                  editConfigText: (String) -> String = { $0 }) throws -> Checkpoint {
             var h = rawHeader ?? []
             if rawHeader == nil { h = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) }
             var file = withUnsafeBytes(of: (headerLength ?? UInt64(h.count)).littleEndian) { Array($0) } + h + data
             if let t = truncateTo { file = Array(file.prefix(t)) }
             _ = dir.write("ckpt/model.safetensors", file)
-            _ = dir.write("ckpt/config.json", Array(try JSONSerialization.data(withJSONObject: config)))
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+            _ = dir.write("ckpt/config.json", Array(editConfigText(text).utf8))
             return try Checkpoint(directory: dir.file("ckpt"))
         }
     }
@@ -143,6 +145,43 @@ import TestSupport
         c = try Copy()
         c.config.removeValue(forKey: "semantic_model")
         expectError("field semantic_model") { try c.load() }
+    }
+
+    @Test func configRefusesAZeroNMaxNonIntegerShapesAndUnknownKeys() throws {
+        var c = try Copy()
+        c.config["n_max"] = 0
+        expectError("field n_max") { try c.load() }
+        c = try Copy()
+        let buckets = c.config["item_buckets"] as! Int
+        expectError("field item_buckets: must be an integer") {
+            try c.load(editConfigText: { $0.replacingOccurrences(of: "\"item_buckets\":\(buckets)", with: "\"item_buckets\":\(buckets).0") })
+        }
+        c = try Copy()
+        c.config["d"] = 2.5
+        expectError("field d") { try c.load() }
+        c = try Copy()
+        c.config["dropout"] = 0.1
+        expectError("unknown key dropout") { try c.load() }
+    }
+
+    @Test func aSelfTestNeedsAUserWithEventsAndOneWithout() throws {
+        let c = try Copy()
+        _ = try c.load()
+        let doc = try JSONSerialization.jsonObject(with: Data(try Files.readAll(Golden.directory("bf16") + "/selftest.json"))) as! [String: Any]
+        let expected = doc["expected"] as! [[String: Any]]
+        let withEvents = expected.filter { ($0["n_events"] as! Int) > 0 }, without = expected.filter { ($0["n_events"] as! Int) == 0 }
+        #expect(!withEvents.isEmpty && !without.isEmpty)
+        for (cases, missing) in [([[String: Any]](), "no case"), (withEvents, "a user without events"), (without, "a user with events")] {
+            var d = doc
+            d["expected"] = cases
+            _ = c.dir.write("ckpt/selftest.json", Array(try JSONSerialization.data(withJSONObject: d)))
+            do {
+                _ = try Checkpoint.loadVerified(directory: c.dir.file("ckpt"))
+                Issue.record("a self-test with \(cases.count) cases lacking \(missing) must not pass")
+            } catch {
+                #expect(error.description.contains("selftest.json") && error.description.contains(missing), "\(error)")
+            }
+        }
     }
 
     @Test func loadingRefusesACheckpointWhoseSelfTestFailsOrIsMissing() throws {
