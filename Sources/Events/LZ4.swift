@@ -12,6 +12,22 @@ public enum LZ4Magic {
     }
 }
 
+/// Compressed formats llatte does not read, known by the magic bytes that open them.
+enum OtherCompression {
+    static let magics: [(bytes: [UInt8], format: String)] = [
+        ([0x02, 0x21, 0x4C, 0x18], "the LZ4 legacy format"),   // `lz4 -l`
+        ([0x1F, 0x8B], "gzip"),
+        ([0x28, 0xB5, 0x2F, 0xFD], "zstd"),
+        ([0x42, 0x5A, 0x68], "bzip2"),                          // "BZh"
+        ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz"),
+    ]
+
+    /// The format whose magic starts `head`, if any (no JSON line starts with these bytes).
+    static func format(_ head: UnsafeRawBufferPointer) -> String? {
+        magics.first { m in head.count >= m.bytes.count && zip(m.bytes, head).allSatisfy { $0 == $1 } }?.format
+    }
+}
+
 /// LZ4 frame compression of whole buffers (generator and tests): one frame, content checksum on.
 public enum LZ4FrameWriter {
     /// Compresses `input` into one LZ4 frame as the `lz4` tool writes by default: 4 MiB independent

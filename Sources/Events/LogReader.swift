@@ -10,19 +10,24 @@ public enum LogReadError: Error, CustomStringConvertible, Sendable {
     case corruptFrame(path: String, message: String)
     /// The file ended inside an LZ4 frame.
     case truncatedFrame(path: String)
+    /// The file starts with another compressor's magic (`format` names it): its lines would
+    /// otherwise all be quarantined as garbage.
+    case unsupportedCompression(path: String, format: String)
 
     public var description: String {
         switch self {
         case let .io(e): return e.description
         case let .corruptFrame(path, message): return "\(path): corrupt LZ4 frame (\(message)); file rejected"
         case let .truncatedFrame(path): return "\(path): truncated LZ4 frame (file ends inside a frame); file rejected"
+        case let .unsupportedCompression(path, format):
+            return "\(path): compressed with \(format); llatte reads JSONL or LZ4-frame JSONL (decompress it, or recompress it with `lz4`); file rejected"
         }
     }
 
     public var path: String {
         switch self {
         case let .io(e): return e.path
-        case let .corruptFrame(p, _), let .truncatedFrame(p): return p
+        case let .corruptFrame(p, _), let .truncatedFrame(p), let .unsupportedCompression(p, _): return p
         }
     }
 }
@@ -87,6 +92,9 @@ public final class LogReader {
         var first4: UInt32 = 0
         if inCount >= 4 { memcpy(&first4, input.baseAddress!, 4) }
         isCompressed = LZ4Magic.isLZ4(UInt32(littleEndian: first4))
+        if !isCompressed, let format = OtherCompression.format(UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) {
+            throw LogReadError.unsupportedCompression(path: path, format: format)
+        }
 
         if !isCompressed {
             // Plain: the read chunks go straight into the window after the carried partial line.

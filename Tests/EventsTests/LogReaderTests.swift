@@ -100,6 +100,33 @@ import TestSupport
         }
     }
 
+    @Test func otherCompressionFormatsAreRejectedNamingTheFormat() throws {
+        let dir = TempDirectory()
+        let text = dir.writeLines("plain.jsonl", lines(500))
+        // Real files from the tools where this machine has them, else their magic bytes.
+        var files: [(path: String, format: String)] = []
+        for (tool, args, name, format) in [("/usr/bin/lz4", ["-l", "-q", "-f"], "legacy.jsonl.lz4", "the LZ4 legacy format"),
+                                           ("/usr/bin/gzip", ["-k", "-c"], "day.jsonl.gz", "gzip")] {
+            let out = dir.file(name)
+            let p = try ChildProcess("/bin/sh", ["-c", "\(tool) \(args.joined(separator: " ")) \(text) \(tool.hasSuffix("gzip") ? ">" : "") \(out)"],
+                                     outputPrefix: dir.file(name + ".tool"))
+            #expect(p.wait() == 0, "\(tool): \(p.stderr)")
+            files.append((out, format))
+        }
+        for (magic, name, format) in [([0x28, 0xB5, 0x2F, 0xFD], "z.jsonl.zst", "zstd"), ([0x42, 0x5A, 0x68, 0x39], "b.jsonl.bz2", "bzip2"),
+                                      ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "x.jsonl.xz", "xz")] as [([UInt8], String, String)] {
+            files.append((dir.write(name, magic + Array(repeating: 0x41, count: 64)), format))
+        }
+        for (path, format) in files {
+            #expect {
+                try readAll(path)
+            } throws: { e in
+                guard let e = e as? LogReadError, case let .unsupportedCompression(p, f) = e else { return false }
+                return p == path && f == format && e.description.contains("compressed with \(format); llatte reads JSONL or LZ4-frame JSONL")
+            }
+        }
+    }
+
     @Test func garbageAfterAFrameIsCorruption() throws {
         let dir = TempDirectory()
         let file = LZ4FrameWriter.compress(Array("{}\n".utf8)) + Array("trailing".utf8)
