@@ -92,7 +92,7 @@ public struct PipelineConfig: Sendable {
         let catalog = try r.string(inputs, "catalog", prefix: "inputs.")
         let hist = try r.mapping(top["history"], "history", allowed: ["conversion_types", "min_ts", "max_ts", "retention_cap"], required: true)
         let settings = HistorySettings(
-            conversionTypes: try r.strings(hist, "history.conversion_types", key: "conversion_types", required: true),
+            conversionTypes: try r.strings(hist, "history.conversion_types", key: "conversion_types", required: true, scalarAllowed: false),
             minTs: try r.int(hist, "min_ts", prefix: "history.", required: true)!,
             maxTs: try r.int(hist, "max_ts", prefix: "history.", required: true)!,
             retentionCap: Int(try r.int(hist, "retention_cap", prefix: "history.", required: false) ?? 4096))
@@ -202,11 +202,17 @@ public struct PipelineConfig: Sendable {
                 return nil
             }
             guard let m = node.mapping else { throw error(node, key, "must be a mapping") }
+            var seen: [String: Int] = [:]
             for k in m.keys {
+                let full = key.isEmpty ? (k.string ?? "?") : "\(key).\(k.string ?? "?")"
                 guard let name = k.string, allowed.contains(name) else {
-                    throw error(k, key.isEmpty ? (k.string ?? "?") : "\(key).\(k.string ?? "?")",
-                                "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+                    throw error(k, full, "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
                 }
+                // YAML lets a repeated key silently replace the first: a typo-sized mistake.
+                if let first = seen[name] {
+                    throw error(k, full, "given twice (lines \(first) and \(k.mark.map { String($0.line) } ?? "?")); keep one")
+                }
+                seen[name] = k.mark?.line ?? 0
             }
             return m
         }
@@ -224,12 +230,17 @@ public struct PipelineConfig: Sendable {
             return s
         }
 
-        func strings(_ m: Node.Mapping?, _ full: String, key: String, required: Bool) throws(ConfigError) -> [String] {
+        /// A list of strings; a single string too when `scalarAllowed` (paths), never for a key whose
+        /// value is fixed in a store for good, where `purchase` for `[purchase]` is likely a mistake.
+        func strings(_ m: Node.Mapping?, _ full: String, key: String, required: Bool, scalarAllowed: Bool = true) throws(ConfigError) -> [String] {
             guard let n = m?[key] else {
                 if required { throw ConfigError(file: file, key: full, line: nil, message: "required key is missing") }
                 return []
             }
-            if case .scalar = n, let s = n.string { return [s] }
+            if case .scalar = n, let s = n.string {
+                guard scalarAllowed else { throw error(n, full, "must be a list (write [\(s)])") }
+                return [s]
+            }
             guard let seq = n.sequence else { throw error(n, full, "must be a string or a list of strings") }
             var out: [String] = []
             for item in seq {

@@ -29,8 +29,8 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("max-ts"), help: "Largest accepted ts (unix seconds).")
     var maxTs: Int64?
 
-    @Option(name: .customLong("retention-cap"), help: "Events kept per user (latest first).")
-    var retentionCap: Int = 4096
+    @Option(name: .customLong("retention-cap"), help: "Events kept per user (latest first; default 4096 when creating a store; on an existing one it must match).")
+    var retentionCapOption: Int?
 
     @Option(name: .customLong("features"), help: "A user-features file (JSON Lines) to ingest as a new snapshot; repeatable.")
     var features: [String] = []
@@ -58,7 +58,19 @@ struct IngestCommand: ParsableCommand {
                 throw ValidationError("--conversion-types, --min-ts and --max-ts go together")
             }
             settings = HistorySettings(conversionTypes: conversionTypes.split(separator: ",").map(String.init),
-                                       minTs: minTs, maxTs: maxTs, retentionCap: retentionCap)
+                                       minTs: minTs, maxTs: maxTs, retentionCap: retentionCapOption ?? 4096)
+        } else if let cap = retentionCapOption {
+            // Alone, it can only be checked against an existing store: never ignored.
+            guard Files.exists(historyStore) else {
+                throw ValidationError("--retention-cap creates a store only with --conversion-types, --min-ts and --max-ts")
+            }
+            let recorded: Int
+            do { recorded = try HistoryStore(readingAt: historyStore).settings.retentionCap } catch {
+                throw exitWith(.failure, "llatte ingest: \(error)")
+            }
+            if recorded != cap {
+                throw exitWith(.failure, "llatte ingest: \(historyStore): settings differ from the store's: retention_cap: store=\(recorded) given=\(cap)")
+            }
         }
         var options = IngestOptions(historyStore: historyStore, settings: settings, inputs: inputs, quarantineDirectory: quarantineDir)
         options.featureFiles = features

@@ -40,8 +40,15 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("follow"), help: "Refresh only: keep running, refreshing converters as new log files are renamed into the input directories.")
     var follow = false
 
-    @Option(name: .customLong("poll-interval"), help: "With --follow: seconds between looks at the input directories.")
-    var pollInterval = 2.0
+    @Option(name: .customLong("poll-interval"), help: "With --follow: seconds between looks at the input directories (default 2).")
+    var pollIntervalOption: Double?
+
+    var pollInterval: Double { pollIntervalOption ?? 2 }
+
+    func validate() throws {
+        if pollIntervalOption != nil && !follow { throw ValidationError("--poll-interval applies with --follow only") }
+        if let p = pollIntervalOption, !(p > 0 && p.isFinite) { throw ValidationError("--poll-interval must be a positive number of seconds") }
+    }
 
     func run() throws {
         let config: PipelineConfig
