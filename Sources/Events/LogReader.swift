@@ -36,7 +36,8 @@ public enum LogReadError: Error, CustomStringConvertible, Sendable {
 /// bounded memory: compressed input is read 1 MiB at a time and decompressed into a fixed window.
 ///
 /// Lines are handed out without their `\n` or trailing `\r`; blank lines are skipped but counted, so
-/// line numbers are physical (1-based). A line longer than `maxLineBytes` is reported, not buffered.
+/// line numbers are physical (1-based). A line longer than `maxLineBytes` (not counting its `\r\n`
+/// or `\n`) is reported, not buffered.
 public final class LogReader {
     public let path: String
     public let maxLineBytes: Int
@@ -194,7 +195,7 @@ struct LineSplitter {
                 try overlong(lineNumber, skippedLength + end - start)
                 skipping = false
                 skippedLength = 0
-            } else if end - start > maxLineBytes {
+            } else if tooLong(base + start, end - start) {
                 try overlong(lineNumber, end - start)
             } else {
                 try emit(base + start, end - start, line)
@@ -211,12 +212,12 @@ struct LineSplitter {
                 skipping = false
             } else if tail > 0 {
                 lineNumber += 1
-                if tail > maxLineBytes { try overlong(lineNumber, tail) } else { try emit(base + start, tail, line) }
+                if tooLong(base + start, tail) { try overlong(lineNumber, tail) } else { try emit(base + start, tail, line) }
             }
             carry = 0
             return 0
         }
-        if skipping || tail > maxLineBytes {
+        if skipping || tooLong(base + start, tail) {
             // Drop the unfinished overlong line's bytes; remember its length so far.
             if !skipping { skipping = true; skippedLength = 0 }
             skippedLength += tail
@@ -226,6 +227,13 @@ struct LineSplitter {
         }
         carry = tail
         return tail
+    }
+
+    /// Whether `n` bytes of a line are past the limit, which applies to the line without its
+    /// terminator: a CR before the LF (or at the end of the file) does not count.
+    @inline(__always)
+    private func tooLong(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        n > maxLineBytes && !(n == maxLineBytes &+ 1 && p[n &- 1] == 0x0D)
     }
 
     @inline(__always)

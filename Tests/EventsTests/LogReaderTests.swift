@@ -127,6 +127,22 @@ import TestSupport
         }
     }
 
+    @Test func theLineLimitIsOnTheLineWithoutItsTerminator() throws {
+        let dir = TempDirectory()
+        let limit = 64
+        let exact = String(repeating: "x", count: limit), over = String(repeating: "y", count: limit + 1)
+        // LF, CRLF, an overlong CRLF line, CRLF, and a last line ending in a lone CR at the end of the file.
+        let text = exact + "\n" + exact + "\r\n" + over + "\r\n" + exact + "\r\n" + exact + "\r"
+        for (name, bytes) in [("crlf.jsonl", Array(text.utf8)), ("crlf.jsonl.lz4", LZ4FrameWriter.compress(Array(text.utf8)))] {
+            var lines: [Int] = [], long: [Int] = []
+            try LogReader(path: dir.write(name, bytes), maxLineBytes: limit, hashContent: false).forEachLine({ n, b in
+                lines.append(n)
+                #expect(b.count == limit)
+            }, overlong: { n, _ in long.append(n) })
+            #expect(lines == [1, 2, 4, 5] && long == [3], "\(name): lines \(lines), overlong \(long)")
+        }
+    }
+
     @Test func garbageAfterAFrameIsCorruption() throws {
         let dir = TempDirectory()
         let file = LZ4FrameWriter.compress(Array("{}\n".utf8)) + Array("trailing".utf8)
