@@ -72,8 +72,9 @@ public struct IngestReport: Sendable {
         files.filter { if case .rejected = $0.outcome { return true } else { return false } }.count
             + features.filter { $0.rejected != nil }.count
     }
-    /// Records quarantined by this process (a shard counts only its own share).
-    public var quarantinedRecords: Int { files.reduce(0) { $0 + $1.quarantined } }
+    /// Records this run wrote to quarantine: event lines (a shard counts only its own share) and
+    /// feature records; a file skipped as already ingested adds none.
+    public var quarantinedRecords: Int { files.reduce(0) { $0 + $1.quarantined } + features.reduce(0) { $0 + $1.rejections.count } }
     public var newEvents: Int { files.reduce(0) { $0 + $1.counts.newEvents } }
     public var duplicates: Int { files.reduce(0) { $0 + $1.counts.duplicates } }
     public var decompressedBytes: Int { files.reduce(0) { $0 + ($1.summary?.decompressedBytes ?? 0) } }
@@ -160,7 +161,7 @@ public struct Ingestor {
             let r = try ingestFile(file, store: store, parser: parser, batch: batch)
             switch r.outcome {
             case .ingested:
-                log("ingested \(file): \(r.counts.newEvents) new events, \(r.counts.duplicates) duplicates, \(r.summary?.rejected ?? 0) quarantined")
+                log("ingested \(file): \(r.counts.newEvents) new events, \(r.counts.duplicates) duplicates, \(r.quarantined) quarantined")
             case .alreadyIngested: log("skipped \(file): already ingested")
             case let .rejected(why): log("rejected \(file): \(why)")
             }

@@ -95,7 +95,10 @@ extension HistoryStore {
         let users = Int(try db.scalarInt("SELECT count(*) FROM user_features WHERE snapshot = ?", [.int(snap)]) ?? 0)
         var report = FeatureIngestReport(path: file, digest: digest, snapshot: nil, records: records, users: users, rejections: rejections)
         if try db.scalarInt("SELECT snapshot FROM feature_snapshots WHERE sha256 = ?", [.blob(digest.bytes)]) != nil {
-            return report   // the deferred rollback undoes the writes: a no-op
+            // The deferred rollback undoes the writes: a no-op, whose bad records were quarantined
+            // when the content was first ingested.
+            report.rejections = []
+            return report
         }
         if report.badFraction > maxBadFraction {
             report.rejected = "\(rejections.count) of \(records + rejections.count) records bad (limit \(maxBadFraction))"

@@ -28,6 +28,19 @@ import TestSupport
 
     func store(_ dir: TempDirectory) throws -> HistoryStore { try HistoryStore(path: dir.file("history.db"), settings: nil) }
 
+    @Test func theSummaryCountsTheRecordsThisRunQuarantined() throws {
+        let dir = TempDirectory()
+        let bad = ["not json", "{\"user_id\":5}"]
+        let log = dir.writeLines("a.jsonl", (0..<50).map { eventLine(user: UInt64($0), id: "\($0)", ts: 1000) } + bad)
+        let features = dir.writeLines("users.jsonl", ["{\"user_id\":1,\"country\":\"BR\"}", "{\"user_id\":\"x\"}", "nope"])
+        let first = try ingest(dir, [log]) { $0.featureFiles = [features]; $0.maxBadFraction = 0.9 }
+        #expect(first.quarantinedRecords == 4, "2 bad event lines and 2 bad feature records were written")
+        // The same content under another name (and the features again): skipped, nothing quarantined again.
+        let copy = dir.write("b.jsonl", try Files.readAll(log))
+        let second = try ingest(dir, [copy]) { $0.featureFiles = [features]; $0.maxBadFraction = 0.9 }
+        #expect(second.skippedFiles == 1 && second.quarantinedRecords == 0, "\(second.quarantinedRecords)")
+    }
+
     @Test func reIngestOfTheSameContentIsANoOp() throws {
         let dir = TempDirectory()
         let f = dir.writeLines("logs/day1.jsonl.lz4", (0..<50).map { eventLine(user: UInt64($0 % 5), id: String($0), ts: Int64(100 + $0)) }, lz4: true)
