@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch eager CPU on the encoder bench config: the baseline llatte's `bench encode` is compared with.
 
-Same workload as `llatte bench encode`: DESIGN section 4's bench config with random weights, every
+Same workload as `llatte bench encode`: the bench config (docs/performance.md) with random weights, every
 user with exactly n events, the timed region from a tokenized batch in memory to int8 codes,
 inference mode, scaled-dot-product attention, the given thread count, the best batch size of a
 sweep. Prints one line per n in the same key=value form as the Swift bench.

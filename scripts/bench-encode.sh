@@ -9,7 +9,7 @@
 # sgemm ceiling at n = 1024, peak RSS <= 1 GiB at n = 4096.
 #
 # The PyTorch figures count only if PyTorch reaches >= 0.9x the committed figures (measured with the
-# default PyPI build, torch 2.15.0, on the DESIGN machine); otherwise the output says the comparison
+# default PyPI build, torch 2.15.0, on the Zen 4 machine); otherwise the output says the comparison
 # is void on this machine. Without PyTorch the committed figures are shown, marked as not measured.
 # BENCH_PYTHON picks the interpreter (e.g. a virtualenv with the default PyPI torch).
 set -euo pipefail
@@ -31,7 +31,7 @@ for n in ${NS//,/ }; do
 done
 echo "$formulas"
 
-# PyTorch eager fp32 on the DESIGN machine, default PyPI build (torch 2.15.0), 2 threads.
+# PyTorch eager fp32 on the Zen 4 machine, default PyPI build (torch 2.15.0), 2 threads.
 declare -A committed=([256]=52.8 [1024]=11.1 [4096]=1.0)
 declare -A torch_rate=()
 if "$PYTHON" -c 'import torch' 2>/dev/null; then

@@ -14,7 +14,7 @@ public struct ValidationRules: Sendable, Equatable {
 }
 
 /// Parses one JSON Lines event record straight from its bytes into an `Event`, or says why it is
-/// quarantined (DESIGN section 3). Known keys are matched on their decoded bytes; unknown keys,
+/// quarantined (docs/data.md). Known keys are matched on their decoded bytes; unknown keys,
 /// at any depth, are validated and skipped.
 ///
 /// Precedence when a line has several faults: a syntax error (not JSON) first; then invalid UTF-8,

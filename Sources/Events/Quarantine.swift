@@ -3,7 +3,7 @@ import Support
 import Glibc
 #endif
 
-/// Why a record was quarantined: exactly the reasons of DESIGN section 3, one code each.
+/// Why a record was quarantined: exactly the reasons of docs/data.md, one code each.
 public enum ReasonCode: String, CaseIterable, Sendable {
     /// The line is not JSON, or is JSON but not an object (also: a line past the length limit).
     case notJSONObject = "not_json_object"

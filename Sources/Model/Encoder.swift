@@ -42,7 +42,7 @@ final class Workspace: @unchecked Sendable {
     deinit { for p in all { p.deallocate() } }
 }
 
-/// The offline LLaTTE encoder (DESIGN section 4) on OpenBLAS and the fused kernels.
+/// The offline LLaTTE encoder (docs/checkpoint.md) on OpenBLAS and the fused kernels.
 ///
 /// Each user is computed alone: the row count of every product it takes part in (its n + Q rows,
 /// or fixed-size row tiles of them) depends only on that user, so its bits do not depend on the

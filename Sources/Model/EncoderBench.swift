@@ -6,7 +6,7 @@ import Support
 /// The benchmark workload of the encoder: the bench config with random weights and users whose
 /// histories have exactly n events, already tokenized (the timed region is tokens → int8 codes).
 public enum EncoderBench {
-    /// DESIGN section 4's bench config at a given n_max.
+    /// the bench config (docs/performance.md) at a given n_max.
     public static func config(nMax: Int) -> ModelConfig {
         ModelConfig(modelVersion: "bench", semanticModel: "bench-sem", d: 256, layers: 4, heads: 8, dHead: 32, rQ: 128, rKV: 128,
                     ffn: 704, queryTokens: 8, interests: 4, interestDim: 64, dSem: 64, itemBuckets: 262_144, nTime: 64,

@@ -22,7 +22,7 @@ public struct FeatureSpec: Sendable, Equatable {
     public var width: Int { kind == .categorical ? 1 + vocab.count : 1 }
 }
 
-/// The checkpoint's `config.json`: sizes of DESIGN section 4, vocabularies, features, identity.
+/// The checkpoint's `config.json`: sizes of docs/checkpoint.md, vocabularies, features, identity.
 public struct ModelConfig: Sendable, Equatable {
     public static let format = "llatte-checkpoint-v1"
     public var modelVersion: String

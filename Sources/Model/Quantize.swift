@@ -1,4 +1,4 @@
-/// int8 codes and per-interest scales of one embedding (DESIGN section 4).
+/// int8 codes and per-interest scales of one embedding (docs/checkpoint.md).
 public struct QuantizedEmbedding: Sendable, Equatable {
     /// K·D codes, interest-major.
     public var codes: [Int8]

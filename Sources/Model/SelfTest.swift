@@ -1,6 +1,6 @@
 import Support
 
-/// DESIGN section 8's parity bounds for one user against the reference.
+/// docs/checkpoint.md's parity bounds for one user against the reference.
 public enum Parity {
     /// |z − z_ref| ≤ 1e-4 · max|z_ref|.
     public static let relativeTolerance: Float = 1e-4
@@ -51,7 +51,7 @@ public struct CaseReport: Sendable {
     public var passed: Bool { failures.isEmpty }
 }
 
-/// Runs a checkpoint on case sets: the load-time self-test of `selftest.json` (DESIGN section 8)
+/// Runs a checkpoint on case sets: the load-time self-test of `selftest.json` (docs/checkpoint.md)
 /// and the parity goldens.
 public enum SelfTest {
     /// Tokenizes and encodes every expected user of `cases` from its raw events and compares.
@@ -105,7 +105,7 @@ public enum SelfTest {
 }
 
 extension Checkpoint {
-    /// Loads a checkpoint and runs its `selftest.json` (DESIGN section 8): a checkpoint whose
+    /// Loads a checkpoint and runs its `selftest.json` (docs/checkpoint.md): a checkpoint whose
     /// self-test is missing or fails is refused before it can encode anything.
     public static func loadVerified(directory: String, threads: Int = 1) throws(CheckpointError) -> (Checkpoint, CaseReport) {
         let checkpoint = try Checkpoint(directory: directory)

@@ -34,7 +34,7 @@ public final class InMemoryVectors: SemanticVectorSource {
     }
 }
 
-/// One user's model inputs (DESIGN section 4): n sequence tokens (the latest n_max events) and f.
+/// One user's model inputs (docs/checkpoint.md): n sequence tokens (the latest n_max events) and f.
 public struct TokenizedUser: Sendable {
     public var userID: UInt64
     /// Newest ts of the whole history; nil for a user with no events.
@@ -60,7 +60,7 @@ public struct TokenizeError: Error, CustomStringConvertible, Sendable {
     public var description: String { "user \(userID): \(message)" }
 }
 
-/// Raw history + features + catalog → model inputs, exactly as DESIGN section 4 defines them.
+/// Raw history + features + catalog → model inputs, exactly as docs/checkpoint.md defines them.
 /// Type and surface ids of the history store's dictionary are mapped to the model's vocabularies
 /// once per dictionary entry.
 public final class Tokenizer {

@@ -41,7 +41,7 @@ public struct EncodeOptions: Sendable {
     }
 }
 
-/// A shard of the user space: user u belongs to shard fmix(u) mod count (DESIGN section 8).
+/// A shard of the user space: user u belongs to shard fmix(u) mod count (docs/pipelines.md, Scale-out).
 public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public var index: Int
     public var count: Int
@@ -126,7 +126,7 @@ extension EncodeError {
     }
 }
 
-/// Select → sequence → encode → quantize → write for one pipeline (DESIGN sections 5 and 6).
+/// Select → sequence → encode → quantize → write for one pipeline (docs/pipelines.md).
 ///
 /// Users are visited in ascending user-id windows; in each window the trigger policy selects who
 /// to encode, their histories are tokenized, encoded on the worker threads, quantized and written

@@ -93,7 +93,7 @@ public enum PipelineRunError: Error, CustomStringConvertible {
     }
 }
 
-/// One scheduled job end to end (DESIGN sections 5 and 8): check the checkpoint and catalog, take
+/// One scheduled job end to end (docs/pipelines.md): check the checkpoint and catalog, take
 /// the pipeline's lock, resume an interrupted run (same inputs and checkpoint only) or start one,
 /// ingest, then select → sequence → encode → quantize → write in committed batches, and mark the
 /// run `ok` last.
@@ -340,7 +340,7 @@ enum RunInputs {
 }
 
 /// The CPU kernel family recorded per run: bit-identical rows are promised for the same binary on
-/// the same kernel family (DESIGN section 8).
+/// the same kernel family (docs/pipelines.md, Scale-out).
 public enum CPUKernel {
     public static var id: String {
         #if arch(x86_64)

@@ -1,7 +1,7 @@
 import Events
 
 /// A kind of deliberately bad line, each with exactly one fault, so that it maps to exactly one reason
-/// code of DESIGN section 3 (`ReasonCode` in `Events`).
+/// code of docs/data.md (`ReasonCode` in `Events`).
 public enum BadLineKind: String, CaseIterable, Sendable {
     /// Truncated object, trailing comma, single quotes, unquoted key, `NaN`, two objects, a stray log line.
     case notJSON = "not_json"

@@ -17,7 +17,7 @@ public struct SampleOptions: Sendable, Equatable {
     /// Validation window written into the manifest; `nil` = start − 365 days / end of the last day + 30 days.
     public var minTs: Int64?
     public var maxTs: Int64?
-    /// Share of lines that are deliberately bad (every reason code of DESIGN section 3).
+    /// Share of lines that are deliberately bad (every reason code of docs/data.md).
     public var badRate = 0.003
     /// Share of events written into the file of a later day (1–3 days later), keeping their ts.
     public var lateRate = 0.02

@@ -1,4 +1,4 @@
-/// What a click on an item of a category can convert into (DESIGN: purchase, lead, app_install).
+/// What a click on an item of a category can convert into (the sample's conversion types: purchase, lead, app_install).
 enum ConversionKind: Int, Sendable {
     /// click → add_to_cart → purchase (with a value).
     case purchase

@@ -79,7 +79,7 @@ final class UserDaySimulator {
         let o = world.options
         var r = SampleRandom(seed: o.seed, .behaviour, UInt64(u), UInt64(d))
         dayStart = o.startTs + Int64(d) * 86_400
-        // More activity at weekends (Monday = 0, as in DESIGN section 4).
+        // More activity at weekends (Monday = 0, as in docs/checkpoint.md).
         let weekday = Int((dayStart / 86_400 + 3) % 7)
         let dayFactor = weekday >= 5 ? 1.15 : 0.94
         let n: Int

@@ -1,6 +1,6 @@
 import Support
 
-/// One stored embedding (DESIGN section 6): int8 codes, per-interest scales and where they came from.
+/// One stored embedding (docs/store.md): int8 codes, per-interest scales and where they came from.
 public struct EmbeddingRow: Sendable, Equatable {
     public var userID: UInt64
     /// K·D codes, interest-major.
@@ -27,7 +27,7 @@ public struct EmbeddingRow: Sendable, Equatable {
         self.runID = runID
     }
 
-    /// The content DESIGN section 8 requires to be bit-identical across runs (not when or by which run).
+    /// The content that must be bit-identical across runs, resumes and shards (docs/pipelines.md) (not when or by which run).
     public func sameContent(as o: EmbeddingRow) -> Bool {
         userID == o.userID && codes == o.codes && scales.map(\.bitPattern) == o.scales.map(\.bitPattern)
             && nEvents == o.nEvents && asOf == o.asOf && historyVersion == o.historyVersion
@@ -74,7 +74,7 @@ public struct WriteCounts: Sendable, Equatable {
     public init() {}
 }
 
-/// The embedding store (DESIGN section 6): SQLite in WAL mode with a busy timeout, one rowid table
+/// The embedding store (docs/store.md): SQLite in WAL mode with a busy timeout, one rowid table
 /// per model version keyed by the user id bit-cast to a signed 64-bit integer, `model_versions`,
 /// tombstones and the failed-user list. docs/store.md documents it for readers.
 public final class EmbeddingStore {
@@ -289,7 +289,7 @@ public final class EmbeddingStore {
 
     // MARK: Rows
 
-    /// Upserts rows (ascending user id; the caller sorts) under DESIGN section 5's rule — a row is
+    /// Upserts rows (ascending user id; the caller sorts) under the upsert rule of docs/pipelines.md — a row is
     /// replaced only by one with history_version ≥ the stored one — skipping forgotten users. Runs
     /// inside the caller's transaction when one is open (`db.transaction`), so run progress can
     /// commit with the rows.

@@ -1,4 +1,4 @@
-/// Settings fixed when a history store is created and recorded in it (DESIGN section 3).
+/// Settings fixed when a history store is created and recorded in it (docs/data.md).
 public struct HistorySettings: Sendable, Equatable, CustomStringConvertible {
     /// Event types that count as conversions (compared as UTF-8 bytes), kept sorted and unique.
     public let conversionTypes: [String]

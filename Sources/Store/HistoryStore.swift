@@ -32,7 +32,7 @@ public struct LedgerEntry: Sendable, Equatable {
     }
 }
 
-/// Per-user counters of the history store (DESIGN section 5).
+/// Per-user counters of the history store (docs/data.md).
 public struct UserState: Sendable, Equatable {
     public var userID: UInt64
     /// Distinct events ever ingested for the user; only grows.
@@ -66,7 +66,7 @@ public struct AppendCounts: Sendable, Equatable {
     public init() {}
 }
 
-/// The model-independent history store (DESIGN sections 3, 5, 6): per-user histories as compact
+/// The model-independent history store (docs/data.md): per-user histories as compact
 /// LZ4 packed chunks, a type/surface dictionary, the ledger of ingested files, the user-features
 /// snapshot, tombstones, and the settings fixed at creation.
 ///

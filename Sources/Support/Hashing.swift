@@ -1,6 +1,6 @@
 /// The splitmix64 finalizer (no increment first): the hash behind item buckets and shard routing.
 ///
-/// DESIGN section 4: `z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31`,
+/// docs/checkpoint.md: `z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31`,
 /// all in wrapping unsigned 64-bit arithmetic.
 @inlinable
 public func fmix64(_ x: UInt64) -> UInt64 {

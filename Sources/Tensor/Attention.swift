@@ -5,7 +5,7 @@
 /// n = 4096 a 128-row tile is 2 MB, written by one product, rewritten by the softmax and read by the
 /// next. Here a group of four query rows meets a block of 128 keys in registers and L1: scores,
 /// their exponentials and the weighted values never leave the core, and no rows × keys buffer exists
-/// (DESIGN section 10: memory stays flat at n = 4096).
+/// (docs/performance.md: memory stays flat at n = 4096).
 ///
 /// Layouts (one head): keys packed in panels of 16, `kp[⌈keys/16⌉][dHead][16]`; values
 /// `vp[keys rounded up to 16][dPad]` with dPad = dHead rounded up to 8; both zero past their ends

@@ -3,7 +3,7 @@ import Support
 import Testing
 import TestSupport
 
-/// Each quarantine reason of DESIGN section 3, with the exact quarantine line it produces.
+/// Each quarantine reason of docs/data.md, with the exact quarantine line it produces.
 @Suite struct ReasonCodeTests {
     let rules = ValidationRules(minTs: 1_000, maxTs: 2_000)
 

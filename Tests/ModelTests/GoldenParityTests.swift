@@ -25,7 +25,7 @@ struct Golden {
     }
 }
 
-/// Parity with the PyTorch reference (DESIGN section 8) on goldens written from raw events.
+/// Parity with the PyTorch reference (docs/checkpoint.md) on goldens written from raw events.
 @Suite struct GoldenParityTests {
     @Test(arguments: Golden.names)
     func rawEventsInMemoryMatchTheReference(name: String) throws {
@@ -70,7 +70,7 @@ struct Golden {
     }
 }
 
-/// DESIGN section 8's determinism: a user's embedding does not depend on the batch or the threads.
+/// Determinism (docs/pipelines.md): a user's embedding does not depend on the batch or the threads.
 @Suite struct BatchInvarianceTests {
     @Test(arguments: ["small", "shapes"])
     func aUserIsBitIdenticalAloneInAMixedBatchAndOnOneOrTwoThreads(name: String) throws {

@@ -1,7 +1,7 @@
 import Model
 import Testing
 
-/// Quantization and dequantization exactly as DESIGN section 4 defines them.
+/// Quantization and dequantization exactly as docs/checkpoint.md defines them.
 @Suite struct QuantizeTests {
     @Test func roundsHalfToEvenAndScalesByTheLargestMagnitude() throws {
         // max|z| = 127 → scale 1: halves round to even.

@@ -3,7 +3,7 @@ import Model
 import Testing
 
 /// The engine against a d = 2, L = 1 model whose expected output `Spec/spec_model.py` derives in
-/// float64 straight from DESIGN section 4's formulas (no reference module, no engine output).
+/// float64 straight from docs/checkpoint.md's formulas (no reference module, no engine output).
 @Suite struct SpecModelTests {
     @Test func tinyModelMatchesTheFormulasWorkedOutInFloat64() throws {
         let dir = Bundle.module.resourcePath! + "/Spec/model"

@@ -5,7 +5,7 @@ import Store
 import Support
 import Testing
 
-/// Tokenizer pieces against DESIGN section 4's definitions and test vectors.
+/// Tokenizer pieces against docs/checkpoint.md's definitions and test vectors.
 @Suite struct TokenizerTests {
     @Test func hashTestVectors() {
         #expect(fmix64(1) == 0x5692_161d_100b_05e5)

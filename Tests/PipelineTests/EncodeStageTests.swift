@@ -5,7 +5,7 @@ import Support
 import Testing
 import TestSupport
 
-/// The select → encode → write stages and DESIGN section 5's trigger policy, on the `small` golden checkpoint.
+/// The select → encode → write stages and docs/pipelines.md's trigger policy, on the `small` golden checkpoint.
 @Suite struct EncodeStageTests {
     static let settings = HistorySettings(conversionTypes: ["purchase"], minTs: 0, maxTs: 1 << 40, retentionCap: 1000)
     static let items: [UInt64] = [7, 8, 9]

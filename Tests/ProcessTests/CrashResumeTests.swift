@@ -9,7 +9,7 @@ import Testing
 import TestSupport
 
 /// kill -9 at injected points and at random moments, then a rerun: the same rows as an
-/// uninterrupted run (DESIGN section 8's crash safety), run as real `llatte` processes.
+/// uninterrupted run (crash safety, docs/pipelines.md), run as real `llatte` processes.
 @Suite(.serialized) struct CrashResumeTests {
     static func reference() throws -> [EmbeddingRow] {
         let w = try PipelineWorld()

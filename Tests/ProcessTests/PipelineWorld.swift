@@ -76,7 +76,7 @@ struct PipelineWorld {
     func rows() throws -> [EmbeddingRow] { try store().rows(version: "golden-small") }
 }
 
-/// Whether two row sets hold the same content (DESIGN section 8: user_id, codes, scales, n_events, as_of, history_version).
+/// Whether two row sets hold the same content (docs/pipelines.md: user_id, codes, scales, n_events, as_of, history_version).
 func sameRows(_ a: [EmbeddingRow], _ b: [EmbeddingRow]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.sameContent(as: $1) }
 }

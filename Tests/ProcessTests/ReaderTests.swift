@@ -7,7 +7,7 @@ import Support
 import Testing
 import TestSupport
 
-/// A reader polling the embedding store while runs write it (DESIGN section 8's readers).
+/// A reader polling the embedding store while runs write it (readers, docs/store.md).
 @Suite struct ConcurrentReaderTests {
     @Test func aPollingReaderNeverSeesAPartialRowOrAVersionGoingBackwards() throws {
         var w = try PipelineWorld(users: 60, windowUsers: 2)

@@ -1,1 +1,1 @@
-"""PyTorch reference of the llatte offline model (DESIGN section 4): config, tokenizer, model."""
+"""PyTorch reference of the llatte offline model (docs/checkpoint.md): config, tokenizer, model."""

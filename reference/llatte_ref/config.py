@@ -21,7 +21,7 @@ class Feature:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Every size of DESIGN section 4, plus the vocabularies and the semantic model."""
+    """Every size of docs/checkpoint.md, plus the vocabularies and the semantic model."""
     model_version: str
     semantic_model: str
     d: int

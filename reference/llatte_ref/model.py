@@ -1,4 +1,4 @@
-"""The LLaTTE offline encoder of DESIGN section 4 as a PyTorch module.
+"""The LLaTTE offline encoder of docs/checkpoint.md as a PyTorch module.
 
 Parameter names (its state_dict keys) are the checkpoint's tensor names; config.tensor_shapes
 lists them with their shapes. Linear weights are [out, in] and applied as x @ W.T; no biases.

@@ -1,4 +1,4 @@
-"""Raw events + user features + catalog rows -> model inputs, exactly as DESIGN section 4 defines them.
+"""Raw events + user features + catalog rows -> model inputs, exactly as docs/checkpoint.md defines them.
 
 Everything here is integer or float64 arithmetic in plain Python, so it is the specification as
 code: the Swift tokenizer is tested against what this writes.
@@ -137,7 +137,7 @@ def user_vector(cfg: ModelConfig, features: Mapping[str, Any] | None, as_of: int
 
 def tokenize(cfg: ModelConfig, history: list[RawEvent], features: Mapping[str, Any] | None,
              catalog: Mapping[int, np.ndarray]) -> Tokens:
-    """DESIGN section 4's inputs for one user whose history is already deduplicated and ordered."""
+    """docs/checkpoint.md's inputs for one user whose history is already deduplicated and ordered."""
     events = history[-cfg.n_max:] if cfg.n_max > 0 else []
     as_of = history[-1].ts if history else None
     n = len(events)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A d = 2, L = 1 llatte model worked out in float64 straight from DESIGN section 4's formulas.
+"""A d = 2, L = 1 llatte model worked out in float64 straight from docs/checkpoint.md's formulas.
 
 Plain Python only (no PyTorch, no NumPy, not the reference module): it writes a checkpoint
 (config.json, model.safetensors with F32 weights that are exact binary fractions) and a case set
@@ -165,7 +165,7 @@ def main(out):
         z, n, as_of = encode(W, evs, feats)
         zq, codes, scale = quantize(z)
         expected.append({"user_id": uid, "n_events": n, "as_of": as_of, "z": [zq], "codes": [codes], "scales": [scale]})
-    doc = {"format": "llatte-cases-v1", "note": "Tests/ModelTests/Spec/spec_model.py: float64 from DESIGN section 4",
+    doc = {"format": "llatte-cases-v1", "note": "Tests/ModelTests/Spec/spec_model.py: float64 from docs/checkpoint.md",
            "model_version": CFG["model_version"], "semantic_model": "spec-sem", "d_sem": 2,
            "events": [json.dumps(e) for e in events], "features": [json.dumps(f) for f in features],
            "catalog": [{"item_id": 101, "vector": [0.25, -0.5]}], "expected": expected}
