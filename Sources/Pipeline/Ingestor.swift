@@ -264,6 +264,8 @@ public struct Ingestor {
             if try store.ledgerEntry(digest) != nil {
                 store.rollbackFile()
                 sink.discard()
+                // Touched or copied: remember this size and time, so later runs need not read it.
+                try store.recordSighting(path: file, fileSize: status.size, mtimeNs: status.mtimeNs, digest: digest)
                 report.outcome = .alreadyIngested
                 return report
             }

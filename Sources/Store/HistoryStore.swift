@@ -107,6 +107,12 @@ public final class HistoryStore {
             }
             try HistoryStore.createSchema(db, settings: settings)
         }
+        // Added after format 1 without changing it (older llatte ignore the table): where known
+        // content was seen again under a new size or time, so it is not re-read every run.
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS file_sightings(path TEXT NOT NULL, file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                sha256 BLOB NOT NULL, PRIMARY KEY (path, file_size, mtime_ns))
+            """)
         let recorded = try HistoryStore.readSettings(db, path: path)
         if let settings {
             let diff = recorded.differences(from: settings)
@@ -253,7 +259,22 @@ public final class HistoryStore {
     public func ledgerEntry(path filePath: String, fileSize: Int64, mtimeNs: Int64) throws(StoreError) -> LedgerEntry? {
         let s = try db.prepare("SELECT \(HistoryStore.ledgerColumns) FROM files WHERE path = ? AND file_size = ? AND mtime_ns = ? ORDER BY ingest_seq DESC LIMIT 1")
         try s.bind([.text(filePath), .int(fileSize), .int(mtimeNs)])
-        return try s.step() ? ledgerRow(s) : nil
+        if try s.step() { return ledgerRow(s) }
+        // Content already ingested, seen again at this path with this size and time (touched, copied).
+        guard try db.tableExists("file_sightings") else { return nil }
+        let seen = try db.prepare("""
+            SELECT \(HistoryStore.ledgerColumns.split(separator: ",").map { "files." + $0.filter { $0 != " " } }.joined(separator: ", "))
+            FROM file_sightings JOIN files USING (sha256) WHERE file_sightings.path = ? AND file_sightings.file_size = ? AND file_sightings.mtime_ns = ?
+            """)
+        try seen.bind([.text(filePath), .int(fileSize), .int(mtimeNs)])
+        return try seen.step() ? ledgerRow(seen) : nil
+    }
+
+    /// Records that content already in the ledger was read at `path` with this size and time, so
+    /// the next run knows it without reading it.
+    public func recordSighting(path filePath: String, fileSize: Int64, mtimeNs: Int64, digest: Digest32) throws(StoreError) {
+        try db.prepare("INSERT OR REPLACE INTO file_sightings(path, file_size, mtime_ns, sha256) VALUES (?, ?, ?, ?)")
+            .run([.text(filePath), .int(fileSize), .int(mtimeNs), .blob(digest.bytes)])
     }
 
     /// Ledger rows of files ingested from `path`, oldest first.

@@ -41,6 +41,20 @@ import TestSupport
         #expect(second.skippedFiles == 1 && second.quarantinedRecords == 0, "\(second.quarantinedRecords)")
     }
 
+    @Test func aTouchedFileIsReadOnceThenKnownByItsNewSizeAndTime() throws {
+        let dir = TempDirectory()
+        let f = dir.writeLines("logs/day1.jsonl", (0..<50).map { eventLine(user: UInt64($0 % 5), id: String($0), ts: Int64(100 + $0)) } + ["bad"])
+        #expect(try ingest(dir, [f]) { $0.maxBadFraction = 0.5 }.ingestedFiles == 1)
+        // touch (or a copy without times): the content is read and recognised once…
+        var times = [timespec(tv_sec: 1_800_000_000, tv_nsec: 0), timespec(tv_sec: 1_800_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, f, &times, 0) == 0)
+        let touched = try ingest(dir, [f]) { $0.maxBadFraction = 0.5 }
+        #expect(touched.skippedFiles == 1 && touched.files[0].summary != nil && touched.quarantinedRecords == 0)
+        // …and from then on known by its path, size and new time without reading it.
+        let later = try ingest(dir, [f]) { $0.maxBadFraction = 0.5 }
+        #expect(later.skippedFiles == 1 && later.files[0].summary == nil, "the touched file was read again")
+    }
+
     @Test func reIngestOfTheSameContentIsANoOp() throws {
         let dir = TempDirectory()
         let f = dir.writeLines("logs/day1.jsonl.lz4", (0..<50).map { eventLine(user: UInt64($0 % 5), id: String($0), ts: Int64(100 + $0)) }, lz4: true)
