@@ -106,27 +106,43 @@ public struct Ingestor {
 
     /// The log files an input list names, directories expanded recursively, in path order.
     /// Dotfiles and `*.tmp` files (still being written) are ignored.
-    public static func logFiles(_ inputs: [String]) throws(FileError) -> [String] {
-        var out: [String] = []
+    /// The event log files of `inputs` (files, or directories searched recursively), each file
+    /// once however many paths reach it: directories and files are known by (device, inode), so a
+    /// symbolic-link loop (`self -> .`) ends and a linked duplicate is read once. Only regular files
+    /// are taken; a FIFO, socket or device with a log's name is skipped with a warning, never opened.
+    public static func logFiles(_ inputs: [String], warn: (String) -> Void = { _ in }) throws(FileError) -> [String] {
+        var scan = Scan()
         for input in inputs {
-            if Files.isDirectory(input) {
-                try collect(input, into: &out)
-            } else if Files.exists(input) {
-                out.append(input)
+            guard let id = Files.identity(input) else { throw FileError(path: input, operation: "open", code: 2) }
+            if id.isDirectory {
+                try scan.directory(input, warn: warn)
             } else {
-                throw FileError(path: input, operation: "open", code: 2)
+                scan.file(input, id, warn: warn)
             }
         }
-        return out
+        return scan.files
     }
 
-    private static func collect(_ dir: String, into out: inout [String]) throws(FileError) {
-        for name in try Files.list(dir) where !name.hasPrefix(".") && !name.hasSuffix(".tmp") {
-            let p = dir.hasSuffix("/") ? dir + name : dir + "/" + name
-            if Files.isDirectory(p) {
-                try collect(p, into: &out)
-            } else if [".jsonl", ".jsonl.lz4", ".ndjson", ".ndjson.lz4"].contains(where: { name.hasSuffix($0) }) {
-                out.append(p)
+    /// A directory walk's state: what it has seen, by (device, inode).
+    private struct Scan {
+        var files: [String] = []
+        var seen = Set<[UInt64]>()
+
+        mutating func file(_ path: String, _ id: (device: UInt64, inode: UInt64, isDirectory: Bool, isRegular: Bool), warn: (String) -> Void) {
+            guard id.isRegular else { warn("skipped \(path): not a regular file (a FIFO, socket or device is never read)"); return }
+            if seen.insert([id.device, id.inode]).inserted { files.append(path) }
+        }
+
+        mutating func directory(_ dir: String, warn: (String) -> Void) throws(FileError) {
+            guard let id = Files.identity(dir), seen.insert([id.device, id.inode]).inserted else { return }
+            for name in try Files.list(dir) where !name.hasPrefix(".") && !name.hasSuffix(".tmp") {
+                let p = dir.hasSuffix("/") ? dir + name : dir + "/" + name
+                guard let id = Files.identity(p) else { continue }   // a dangling link
+                if id.isDirectory {
+                    try directory(p, warn: warn)
+                } else if [".jsonl", ".jsonl.lz4", ".ndjson", ".ndjson.lz4"].contains(where: { name.hasSuffix($0) }) {
+                    file(p, id, warn: warn)
+                }
             }
         }
     }
@@ -135,7 +151,7 @@ public struct Ingestor {
     public func run(log: (String) -> Void = { _ in }) throws(IngestError) -> IngestReport {
         let start = monotonicSeconds()
         let files: [String]
-        do { files = try Ingestor.logFiles(options.inputs) } catch { throw .input(error) }
+        do { files = try Ingestor.logFiles(options.inputs, warn: { log("warning: \($0)") }) } catch { throw .input(error) }
         do { try Files.makeDirectories(Files.parentDirectory(options.historyStore)) } catch { throw .input(error) }
         let lock: FileLock
         do {

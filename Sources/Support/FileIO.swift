@@ -118,6 +118,15 @@ public enum Files {
         return (Int64(st.st_size), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
     }
 
+    /// What a path leads to (symbolic links followed): its device and inode, which name it
+    /// whatever path reached it, and its kind; nil when it cannot be stat'ed.
+    public static func identity(_ path: String) -> (device: UInt64, inode: UInt64, isDirectory: Bool, isRegular: Bool)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let kind = st.st_mode & S_IFMT
+        return (UInt64(st.st_dev), UInt64(st.st_ino), kind == S_IFDIR, kind == S_IFREG)
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0

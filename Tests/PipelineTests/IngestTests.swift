@@ -337,3 +337,23 @@ import TestSupport
         #expect(all.count == 10)
     }
 }
+
+/// The directory scan: each file once, symbolic-link loops end, only regular files are read.
+@Suite struct DirectoryScanTests {
+    @Test func linkLoopsEndEachFileIsTakenOnceAndAFIFOIsSkippedWithAWarning() throws {
+        let dir = TempDirectory()
+        let a = dir.writeLines("logs/a.jsonl", [eventLine(user: 1, id: "1", ts: 1000)])
+        dir.writeLines("logs/sub/b.jsonl", [eventLine(user: 2, id: "2", ts: 1000)])
+        #expect(symlink(".", dir.file("logs/self")) == 0)
+        #expect(symlink("..", dir.file("logs/sub/up")) == 0)
+        #expect(symlink(".", dir.file("logs/latest")) == 0)
+        #expect(symlink(a, dir.file("logs/sub/a-again.jsonl")) == 0)
+        #expect(mkfifo(dir.file("logs/pipe.jsonl"), 0o644) == 0)
+        var warnings: [String] = []
+        let files = try Ingestor.logFiles([dir.file("logs")], warn: { warnings.append($0) })
+        #expect(files == [a, dir.file("logs/sub/b.jsonl")], "\(files)")
+        #expect(warnings.count == 1 && warnings[0].contains("pipe.jsonl") && warnings[0].contains("not a regular file"), "\(warnings)")
+        // Named directly, the FIFO is skipped too (never opened: that would block).
+        #expect(try Ingestor.logFiles([dir.file("logs/pipe.jsonl"), a]) == [a])
+    }
+}
