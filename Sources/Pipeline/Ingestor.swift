@@ -24,6 +24,8 @@ public struct IngestOptions: Sendable {
     public var batchEvents: Int = 1 << 20
     /// Name recorded in the lock file.
     public var pipelineName: String = "ingest"
+    /// Exit 3 when the run ingests no new log file (a nightly whose day's file did not arrive).
+    public var requireNewFiles = false
     /// `--shard k/n`: store only users with fmix(user) mod n == k. Every shard reads whole files (so
     /// a file's bad fraction is the same on each); a bad line is quarantined by its user's shard, or
     /// by shard 0 when it has no parsable user_id.
@@ -120,12 +122,19 @@ public struct Ingestor {
                 scan.file(input, id, warn: warn)
             }
         }
+        if scan.files.isEmpty {
+            // An empty day is visible: say what was there instead (e.g. `.jsonl.gz` files).
+            let found = scan.ignored.isEmpty ? "nothing else" : scan.ignored.prefix(5).joined(separator: ", ") + (scan.ignored.count > 5 ? ", …" : "")
+            warn("no event log (*.jsonl, *.jsonl.lz4, *.ndjson, *.ndjson.lz4) in \(inputs.joined(separator: ", ")); found: \(found)")
+        }
         return scan.files
     }
 
     /// A directory walk's state: what it has seen, by (device, inode).
     private struct Scan {
         var files: [String] = []
+        /// Other files met, not taken (names up to a few, for the empty-input warning).
+        var ignored: [String] = []
         var seen = Set<[UInt64]>()
 
         mutating func file(_ path: String, _ id: (device: UInt64, inode: UInt64, isDirectory: Bool, isRegular: Bool), warn: (String) -> Void) {
@@ -142,6 +151,8 @@ public struct Ingestor {
                     try directory(p, warn: warn)
                 } else if [".jsonl", ".jsonl.lz4", ".ndjson", ".ndjson.lz4"].contains(where: { name.hasSuffix($0) }) {
                     file(p, id, warn: warn)
+                } else if ignored.count < 6 {
+                    ignored.append(p)
                 }
             }
         }

@@ -44,6 +44,7 @@ public enum Metrics {
             text.add("llatte_users_encoded", "gauge", "Users the last run encoded (whole run).", Double(report?.selected ?? 0))
             text.add("llatte_users_failed", "gauge", "Users whose encoding failed in the last run (whole run).", Double(report?.failed ?? 0))
             text.add("llatte_rows_written", "gauge", "Embedding rows the last run wrote (whole run).", Double(report?.written ?? 0))
+            text.add("llatte_files_ingested", "gauge", "New input files the last run ingested (0: nothing new arrived).", Double(report?.ingest?.ingestedFiles ?? 0))
             text.add("llatte_files_rejected", "gauge", "Input files the last run rejected.", Double(report?.ingest?.rejectedFiles ?? 0))
             text.add("llatte_records_quarantined", "gauge", "Records the last run quarantined (this shard's share).", Double(report?.ingest?.quarantinedRecords ?? 0))
             let drift = report?.encode.drift ?? ReencodeDrift()

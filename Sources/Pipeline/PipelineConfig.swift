@@ -60,6 +60,8 @@ public struct PipelineConfig: Sendable {
     public var lockTimeout: Double
     public var quarantineDirectory: String
     public var batchEvents: Int
+    /// `ingest.require_new_files`: a run that ingests no new log file exits 3.
+    public var requireNewFiles: Bool
     /// The encode stages: absent when the file stops after ingest.
     public var encode: EncodeSettings?
 
@@ -97,7 +99,7 @@ public struct PipelineConfig: Sendable {
             maxTs: try r.int(hist, "max_ts", prefix: "history.", required: true)!,
             retentionCap: Int(try r.int(hist, "retention_cap", prefix: "history.", required: false) ?? 4096))
         if let problem = settings.validationError() { throw r.error(top["history"], "history", problem) }
-        let ingest = try r.mapping(top["ingest"], "ingest", allowed: ["max_bad_fraction", "lock_timeout", "quarantine_dir", "batch_events"], required: false)
+        let ingest = try r.mapping(top["ingest"], "ingest", allowed: ["max_bad_fraction", "lock_timeout", "quarantine_dir", "batch_events", "require_new_files"], required: false)
         let maxBad = try r.double(ingest, "max_bad_fraction", prefix: "ingest.") ?? 0.02
         guard maxBad >= 0 && maxBad <= 1 else { throw r.error(ingest?["max_bad_fraction"], "ingest.max_bad_fraction", "must lie in [0, 1]") }
         let lockTimeout = try r.double(ingest, "lock_timeout", prefix: "ingest.") ?? 60
@@ -105,6 +107,11 @@ public struct PipelineConfig: Sendable {
         let quarantine = try r.string(ingest, "quarantine_dir", prefix: "ingest.") ?? Files.parentDirectory(historyStore) + "/quarantine"
         let batch = Int(try r.int(ingest, "batch_events", prefix: "ingest.", required: false) ?? 1 << 20)
         guard batch >= 1 else { throw r.error(ingest?["batch_events"], "ingest.batch_events", "must be ≥ 1") }
+        var requireNew = false
+        if let n = ingest?["require_new_files"] {
+            guard let b = n.bool else { throw r.error(n, "ingest.require_new_files", "must be true or false") }
+            requireNew = b
+        }
         var encode: EncodeSettings?
         let embeddingStore = try r.string(top, "embedding_store")
         let checkpoint = try r.string(top, "checkpoint")
@@ -139,7 +146,7 @@ public struct PipelineConfig: Sendable {
         }
         return PipelineConfig(file: path, kind: kind, historyStore: historyStore, eventInputs: events, featureFiles: features,
                               catalog: catalog, settings: settings, maxBadFraction: maxBad, lockTimeout: lockTimeout,
-                              quarantineDirectory: quarantine, batchEvents: batch, encode: encode)
+                              quarantineDirectory: quarantine, batchEvents: batch, requireNewFiles: requireNew, encode: encode)
     }
 
     /// `promote: auto | never`, or a mapping with `mode`, `min_coverage` and `max_failed_fraction`.
@@ -170,6 +177,7 @@ public struct PipelineConfig: Sendable {
         o.lockTimeout = lockTimeout
         o.batchEvents = batchEvents
         o.pipelineName = kind.rawValue
+        o.requireNewFiles = requireNewFiles
         return o
     }
 

@@ -36,12 +36,14 @@ public struct PipelineRunReport: Sendable {
     public var health: ServingHealth?
     /// Users with events or features in the history store (of the run's shard) at its end.
     public var usersWithHistory: Int64 = 0
+    /// `ingest.require_new_files` was set and the run ingested no new log file.
+    public var missingNewFiles = false
 
     /// The documented exit code of a run that returned: interrupted (5), partial failure (3: a file
     /// or user rejected, or a backfill's promotion refused), else success.
     public var exitStatus: ExitStatus {
         if status == .interrupted { return .interrupted }
-        if (ingest?.rejectedFiles ?? 0) > 0 || failed > 0 { return .partialFailure }
+        if (ingest?.rejectedFiles ?? 0) > 0 || failed > 0 || missingNewFiles { return .partialFailure }
         if case .refused = promotion { return .partialFailure }
         return .success
     }
@@ -179,6 +181,10 @@ public struct PipelineRun {
                 let ingested: IngestReport
                 do { ingested = try Ingestor(options: io).run(log: log) } catch { throw PipelineRunError.ingest(error) }
                 report.ingest = ingested
+                if io.requireNewFiles && ingested.ingestedFiles == 0 {
+                    report.missingNewFiles = true
+                    log("no new event log file arrived (ingest.require_new_files): the run goes on and exits 3")
+                }
                 inputs = try RunInputs.describe(ingested, historyStore: enc.historyStore)
             }
             inputs += "catalog\t\(enc.catalog)\t\(model.catalogSHA256)\n"

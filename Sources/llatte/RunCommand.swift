@@ -172,6 +172,9 @@ struct RunCommand: ParsableCommand {
         print(summaryLine(report))
         log("\(config.kind.rawValue): no embedding_store/checkpoint in \(pipeline): stopped after the ingest stage")
         if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
+        if options.requireNewFiles && report.ingestedFiles == 0 {
+            throw exitWith(.partialFailure, "llatte run: no new event log file arrived (ingest.require_new_files)")
+        }
     }
 }
 

@@ -52,3 +52,30 @@ import TestSupport
         #expect(same.wait() == 0, "\(same.stderr)")
     }
 }
+
+/// An empty day is visible: a warning naming what the inputs held, `ingest.require_new_files`,
+/// and the count of new files in the metrics.
+@Suite struct EmptyInputTests {
+    @Test func noNewFileIsAWarningAMetricAndWithRequireNewFilesExit3() throws {
+        let w = try PipelineWorld()
+        #expect(try w.run("backfill").wait() == 0)
+        // An inputs directory holding only a file llatte does not read.
+        w.dir.write("today/events.jsonl.gz", [0x1F, 0x8B, 0x08, 0x00])
+        w.writePipeline("refresh", out: "out", name: "empty", events: w.dir.file("today"))
+        let p = try w.run("empty")
+        #expect(p.wait() == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("no event log (*.jsonl, *.jsonl.lz4, *.ndjson, *.ndjson.lz4) in \(w.dir.file("today")); found: \(w.dir.file("today/events.jsonl.gz"))"),
+                "\(p.stderr)")
+        let metrics = String(decoding: try Files.readAll(w.dir.file("out/llatte_refresh.prom")), as: UTF8.self)
+        #expect(metrics.contains("llatte_files_ingested{pipeline=\"refresh\",shard=\"0/1\"} 0"), "\(metrics)")
+        // With require_new_files, a nightly whose day's file did not arrive exits 3 (after doing its work).
+        let text = String(decoding: try Files.readAll(w.dir.file("nightly.yaml")), as: UTF8.self)
+        let strict = w.dir.write("strict.yaml", text: text.replacingOccurrences(of: "ingest:\n", with: "ingest:\n  require_new_files: true\n"))
+        let nightly = try ChildProcess(ChildProcess.llatte, ["run", strict], outputPrefix: w.dir.file("strict"))
+        #expect(nightly.wait() == 3, "\(nightly.stderr)")
+        #expect(nightly.stderr.contains("no new event log file arrived (ingest.require_new_files)") && nightly.stdout.contains("status=ok"), "\(nightly.stdout)\(nightly.stderr)")
+        w.dir.writeLines("logs/day5.jsonl", [eventLine(user: PipelineWorld.userID(1), id: "\"d5\"", ts: 1_790_500_000)])
+        let arrived = try ChildProcess(ChildProcess.llatte, ["run", strict], outputPrefix: w.dir.file("strict2"))
+        #expect(arrived.wait() == 0, "\(arrived.stderr)")
+    }
+}
