@@ -460,10 +460,11 @@ public final class EmbeddingStore {
 /// [K] little-endian f32 bytes), dequantized in Double.
 func meanCosine(_ codesA: [UInt8], _ scalesA: [UInt8], _ codesB: [UInt8], _ scalesB: [UInt8], _ k: Int, _ d: Int) -> Double {
     func dequantize(_ codes: [UInt8], _ scales: [UInt8]) -> [Double] {
-        (0..<(k * d)).map { j in
-            let b = scales.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4 * (j / d), as: UInt32.self) }
-            return Double(Int8(bitPattern: codes[j])) * Double(Float(bitPattern: UInt32(littleEndian: b)))
-        }
+        var out = [Double](repeating: 0, count: k * d)
+        _ = codes.withUnsafeBytes { c in scales.withUnsafeBytes { s in
+            VersionComparison.dequantize(codes: c, scales: s, interests: k, interestDim: d, into: &out)
+        } }
+        return out
     }
     let a = dequantize(codesA, scalesA), b = dequantize(codesB, scalesB)
     return (0..<k).reduce(0.0) { $0 + VersionComparison.cosine(a, $1, b, $1, d) } / Double(k)

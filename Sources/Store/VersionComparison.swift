@@ -168,11 +168,21 @@ extension VersionComparison {
         guard codes.count == v.interests * v.interestDim, scales.count == 4 * v.interests else {
             throw StoreError(path: path, message: "user \(user) in model version \(v.version): blob sizes \(codes.count)/\(scales.count) do not match \(v.interests)×\(v.interestDim)")
         }
-        for i in 0..<v.interests {
-            let scale = Double(Float(bitPattern: UInt32(littleEndian: scales.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
-            guard scale.isFinite else { throw StoreError(path: path, message: "user \(user) in model version \(v.version): scale of interest \(i) is \(scale)") }
-            for t in 0..<v.interestDim { out[i * v.interestDim + t] = Double(Int8(bitPattern: codes[i * v.interestDim + t])) * scale }
+        if let i = dequantize(codes: codes, scales: scales, interests: v.interests, interestDim: v.interestDim, into: &out) {
+            throw StoreError(path: path, message: "user \(user) in model version \(v.version): scale of interest \(i) is not finite")
         }
+    }
+
+    /// A stored row's codes [K·D] (int8, interest-major) × scales [K] (little-endian f32) into
+    /// `out` [K·D], in Double; returns the first interest whose scale is not finite, if any.
+    static func dequantize(codes: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, interests k: Int, interestDim d: Int,
+                           into out: inout [Double]) -> Int? {
+        for i in 0..<k {
+            let scale = Double(Float(bitPattern: UInt32(littleEndian: scales.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+            guard scale.isFinite else { return i }
+            for t in 0..<d { out[i * d + t] = Double(Int8(bitPattern: codes[i * d + t])) * scale }
+        }
+        return nil
     }
 }
 
