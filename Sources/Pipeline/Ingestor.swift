@@ -30,6 +30,9 @@ public struct IngestOptions: Sendable {
     /// a file's bad fraction is the same on each); a bad line is quarantined by its user's shard, or
     /// by shard 0 when it has no parsable user_id.
     public var shard: Shard = .all
+    /// Set when this ingest continues an interrupted run: `inputs` and `featureFiles` are the files
+    /// that run recorded, each with the content digest it took in (absent: the file was rejected).
+    public var resumed: ResumedInputs?
 
     public init(historyStore: String, settings: HistorySettings?, inputs: [String], quarantineDirectory: String? = nil) {
         self.historyStore = historyStore
@@ -37,6 +40,16 @@ public struct IngestOptions: Sendable {
         self.inputs = inputs
         self.quarantineDirectory = quarantineDirectory ?? Files.parentDirectory(historyStore) + "/quarantine"
     }
+}
+
+/// The inputs an interrupted run recorded, for its resume: a file whose recorded content the
+/// history store holds counts as already ingested without being opened — it may have been
+/// deleted by log retention, touched, or re-delivered with other content since (the new content
+/// is the next run's). A recorded file that is gone and was not taken in is reported rejected.
+public struct ResumedInputs: Sendable {
+    /// Path → the content digest the interrupted run recorded for it.
+    public var digests: [String: Digest32] = [:]
+    public init(digests: [String: Digest32]) { self.digests = digests }
 }
 
 /// What happened to one input file.
@@ -162,7 +175,11 @@ public struct Ingestor {
     public func run(log: (String) -> Void = { _ in }) throws(IngestError) -> IngestReport {
         let start = monotonicSeconds()
         let files: [String]
-        do { files = try Ingestor.logFiles(options.inputs, warn: { log("warning: \($0)") }) } catch { throw .input(error) }
+        if options.resumed != nil {
+            files = options.inputs   // the files the interrupted run listed, whatever became of them
+        } else {
+            do { files = try Ingestor.logFiles(options.inputs, warn: { log("warning: \($0)") }) } catch { throw .input(error) }
+        }
         do { try Files.makeDirectories(Files.parentDirectory(options.historyStore)) } catch { throw .input(error) }
         let lock: FileLock
         do {
@@ -197,6 +214,19 @@ public struct Ingestor {
         }
         for file in options.featureFiles {
             do {
+                if let resumed = options.resumed {
+                    if let d = resumed.digests[file], try store.hasFeatureSnapshot(d) {
+                        log("skipped features \(file): already ingested")
+                        report.features.append(FeatureIngestReport(path: file, digest: d))
+                        continue
+                    }
+                    if !Files.exists(file) {
+                        let why = "gone since the interrupted run, which did not take it in"
+                        log("rejected features \(file): \(why)")
+                        report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: why))
+                        continue
+                    }
+                }
                 let f = try store.ingestFeatures(path: file, maxBadFraction: options.maxBadFraction)
                 if let snap = f.snapshot {
                     log("ingested features \(file): snapshot \(snap), \(f.users) users, \(f.rejections.count) quarantined")
@@ -230,6 +260,18 @@ public struct Ingestor {
     /// Ingests one file in one transaction with its ledger row.
     func ingestFile(_ file: String, store: HistoryStore, parser: EventParser, batch: EventBatch) throws(IngestError) -> FileReport {
         var report = FileReport(path: file, outcome: .ingested)
+        if let resumed = options.resumed {
+            do {
+                if let d = resumed.digests[file], try store.ledgerEntry(d) != nil {
+                    report.outcome = .alreadyIngested
+                    return report
+                }
+            } catch { throw .store(error) }
+            if !Files.exists(file) {
+                report.outcome = .rejected("gone since the interrupted run, which did not take it in")
+                return report
+            }
+        }
         let status: (size: Int64, mtimeNs: Int64)
         do { status = try Files.status(file) } catch {
             report.outcome = .rejected(error.description)

@@ -169,12 +169,15 @@ public struct PipelineRun {
             }
             let version = try stage.version(model, in: store)
 
-            // Ingest: a resumed run takes only the files it started with; later arrivals wait for the next run.
+            // Ingest: a resumed run takes only the files it started with, as they were then (known
+            // by content, so a file deleted or touched since is not needed); later arrivals wait
+            // for the next run.
             var ingestOptions = options.ingest
             if let r = resume, ingestOptions != nil {
                 let recorded = RunInputs.parse(r.inputs)
                 ingestOptions!.inputs = recorded.events
                 ingestOptions!.featureFiles = recorded.features
+                ingestOptions!.resumed = ResumedInputs(digests: recorded.digests)
             }
             var inputs = ""
             if let io = ingestOptions {
@@ -187,9 +190,12 @@ public struct PipelineRun {
                 }
                 inputs = try RunInputs.describe(ingested, historyStore: enc.historyStore)
             }
-            inputs += "catalog\t\(enc.catalog)\t\(model.catalogSHA256)\n"
-            if let r = resume, r.inputs != inputs {
-                throw EncodeError.refused("run \(r.runID) of \(enc.kind.rawValue) was interrupted with other inputs (a file or the catalog changed since); pass --fresh to start over")
+            let catalogLine = "catalog\t\(enc.catalog)\t\(model.catalogSHA256)"
+            inputs += catalogLine + "\n"
+            if let r = resume, let before = RunInputs.catalogLine(r.inputs), before != catalogLine {
+                // Rows already written were made with the recorded catalog; mixing catalogs in one run is refused.
+                throw EncodeError.refused("run \(r.runID) of \(enc.kind.rawValue) was interrupted with catalog \(before.split(separator: "\t").dropFirst().joined(separator: " sha256 ")); "
+                                          + "it is \(enc.catalog) sha256 \(model.catalogSHA256) now: restore that catalog to resume, or pass --fresh to start over")
             }
             let runID: Int64
             if let r = resume {
@@ -334,14 +340,21 @@ enum RunInputs {
         return lines.map { $0 + "\n" }.joined()
     }
 
-    static func parse(_ text: String) -> (events: [String], features: [String]) {
-        var events: [String] = [], features: [String] = []
+    /// The recorded event and feature files, in order, and the content digest of each that has one.
+    static func parse(_ text: String) -> (events: [String], features: [String], digests: [String: Digest32]) {
+        var events: [String] = [], features: [String] = [], digests: [String: Digest32] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard f.count >= 2 else { continue }
-            if f[0] == "events" { events.append(String(f[1])) } else if f[0] == "features" { features.append(String(f[1])) }
+            if f[0] == "events" { events.append(String(f[1])) } else if f[0] == "features" { features.append(String(f[1])) } else { continue }
+            if f.count >= 5, let d = Digest32(hex: f[4]) { digests[String(f[1])] = d }
         }
-        return (events, features)
+        return (events, features, digests)
+    }
+
+    /// The recorded `catalog<TAB>path<TAB>sha256` line.
+    static func catalogLine(_ text: String) -> String? {
+        text.split(separator: "\n").last { $0.hasPrefix("catalog\t") }.map(String.init)
     }
 }
 

@@ -112,6 +112,11 @@ extension HistoryStore {
         return report
     }
 
+    /// Whether a features file of this content was ingested as a snapshot.
+    public func hasFeatureSnapshot(_ digest: Digest32) throws(StoreError) -> Bool {
+        try db.scalarInt("SELECT snapshot FROM feature_snapshots WHERE sha256 = ?", [.blob(digest.bytes)]) != nil
+    }
+
     /// The user's feature record, if any.
     public func features(_ user: UInt64) throws(StoreError) -> UserFeatures? {
         let s = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")

@@ -49,6 +49,26 @@ public struct Digest32: Hashable, Sendable, CustomStringConvertible {
         precondition(bytes.count == 32)
         self.bytes = bytes
     }
+    /// The digest a 64-digit hex spelling names (either case); nil for anything else.
+    public init?(hex: some StringProtocol) {
+        let u = Array(hex.utf8)
+        guard u.count == 64 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: return nil
+            }
+        }
+        var b: [UInt8] = []
+        b.reserveCapacity(32)
+        for i in stride(from: 0, to: 64, by: 2) {
+            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            b.append(hi << 4 | lo)
+        }
+        self.bytes = b
+    }
     public var hex: String { hexString(bytes) }
     public var description: String { hex }
 }
