@@ -25,6 +25,17 @@ public struct ReadSummary: Sendable {
     public var badFraction: Double { lines == 0 ? 0 : Double(rejected) / Double(lines) }
 }
 
+/// A read stopped because its caller asked it to (a signal): the file was read up to `line`.
+public struct ReadInterrupted: Error, CustomStringConvertible {
+    public let path: String
+    public let line: Int
+    public init(path: String, line: Int) {
+        self.path = path
+        self.line = line
+    }
+    public var description: String { "\(path): reading stopped at line \(line)" }
+}
+
 /// The read stage for one file: decompress, split lines, parse and validate into event batches.
 ///
 /// `onBatch` receives the batch each time it holds `batchSize` events and once at the end; the
@@ -36,10 +47,11 @@ public struct ReadSummary: Sendable {
 /// short-history users (39,000 events), so files of 50,000 and of 200,000 such users are split
 /// alike; a file of long histories (the ingest bench log) still goes in batches of `batchSize`,
 /// its ingest time and store size unchanged (docs/performance.md). `onReject` receives every
-/// quarantined line in order.
+/// quarantined line in order. `shouldStop` is asked every 16 Ki lines; when it says yes the read
+/// throws `ReadInterrupted`.
 public func readEventLog(
     path: String, parser: EventParser, batch: EventBatch, batchSize: Int = 1 << 20, earlyBatchSize: Int = 1 << 14,
-    hashContent: Bool, maxLineBytes: Int = 1 << 20,
+    hashContent: Bool, maxLineBytes: Int = 1 << 20, shouldStop: () -> Bool = { false },
     onBatch: (EventBatch) throws -> Void, onReject: (Rejection) throws -> Void
 ) throws -> ReadSummary {
     let reader = LogReader(path: path, maxLineBytes: maxLineBytes, hashContent: hashContent)
@@ -67,6 +79,7 @@ public func readEventLog(
         if took == 0 { took = parser.parseCompact(start, available: available, lineNumber: number, into: batch) }
         if took > 0 {
             summary.lines += 1
+            if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
             summary.events += 1
             checksum.addLast(of: batch, parser: parser)
             if batch.count >= nextCheck { try checkpoint() }
@@ -74,6 +87,7 @@ public func readEventLog(
         return took
     }, { number, line in
         summary.lines += 1
+        if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
         if var r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
             r.userID = Rejection.parsableUserID(line)
             summary.rejected += 1

@@ -33,6 +33,8 @@ public struct IngestOptions: Sendable {
     /// Set when this ingest continues an interrupted run: `inputs` and `featureFiles` are the files
     /// that run recorded, each with the content digest it took in (absent: the file was rejected).
     public var resumed: ResumedInputs?
+    /// Test hooks (the `ingest-batch` point).
+    public var hooks = RunHooks()
 
     public init(historyStore: String, settings: HistorySettings?, inputs: [String], quarantineDirectory: String? = nil) {
         self.historyStore = historyStore
@@ -80,6 +82,9 @@ public struct IngestReport: Sendable {
     public var files: [FileReport] = []
     public var features: [FeatureIngestReport] = []
     public var seconds = 0.0
+    /// A signal stopped the ingest: the file it was reading was rolled back, and that file and
+    /// those after it are not in `files` (the next run ingests them).
+    public var interrupted = false
 
     public var ingestedFiles: Int { files.filter { $0.outcome == .ingested }.count }
     public var skippedFiles: Int { files.filter { $0.outcome == .alreadyIngested }.count }
@@ -171,8 +176,10 @@ public struct Ingestor {
         }
     }
 
-    /// Runs the ingest; `log` receives one human-readable line per notable event.
-    public func run(log: (String) -> Void = { _ in }) throws(IngestError) -> IngestReport {
+    /// Runs the ingest; `log` receives one human-readable line per notable event. A raised `stop`
+    /// ends it at the next file boundary, or inside a file within 16 Ki lines or 256 users of a
+    /// batch, rolling that file back (each file is ingested wholly or not at all).
+    public func run(stop: StopFlag = StopFlag(), log: (String) -> Void = { _ in }) throws(IngestError) -> IngestReport {
         let start = monotonicSeconds()
         let files: [String]
         if options.resumed != nil {
@@ -201,8 +208,14 @@ public struct Ingestor {
         // pages events are written to become resident. Measured on 200,000-user backfills, peak RSS
         // 71–72 MB when the batch grew from 64 Ki events, 64–66 MB reserved (docs/performance.md).
         let batch = EventBatch(capacity: options.batchEvents)
-        for file in files {
-            let r = try ingestFile(file, store: store, parser: parser, batch: batch)
+        var batches = 0
+        for (n, file) in files.enumerated() {
+            guard !stop.isRaised, let r = try ingestFile(file, store: store, parser: parser, batch: batch, batches: &batches, stop: stop) else {
+                log("ingest stopped by a signal: \(n) of \(files.count) event logs done; \(file) and those after it are left for the next run")
+                report.interrupted = true
+                report.seconds = monotonicSeconds() - start
+                return report
+            }
             switch r.outcome {
             case .ingested:
                 log("ingested \(file): \(r.counts.newEvents) new events, \(r.counts.duplicates) duplicates, \(r.quarantined) quarantined")
@@ -213,6 +226,11 @@ public struct Ingestor {
             report.files.append(r)
         }
         for file in options.featureFiles {
+            if stop.isRaised {
+                log("ingest stopped by a signal: features \(file) and those after it are left for the next run")
+                report.interrupted = true
+                break
+            }
             do {
                 if let resumed = options.resumed {
                     if let d = resumed.digests[file], try store.hasFeatureSnapshot(d) {
@@ -257,8 +275,10 @@ public struct Ingestor {
         return report
     }
 
-    /// Ingests one file in one transaction with its ledger row.
-    func ingestFile(_ file: String, store: HistoryStore, parser: EventParser, batch: EventBatch) throws(IngestError) -> FileReport {
+    /// Ingests one file in one transaction with its ledger row; nil when `stop` was raised while
+    /// reading it (the transaction is rolled back).
+    func ingestFile(_ file: String, store: HistoryStore, parser: EventParser, batch: EventBatch, batches: inout Int,
+                    stop: StopFlag) throws(IngestError) -> FileReport? {
         var report = FileReport(path: file, outcome: .ingested)
         if let resumed = options.resumed {
             do {
@@ -291,16 +311,22 @@ public struct Ingestor {
         do { seq = try store.beginFile() } catch { throw .store(error) }
         var counts = AppendCounts()
         let summary: ReadSummary
+        let hooks = options.hooks
         do {
             summary = try readEventLog(path: file, parser: parser, batch: batch, batchSize: options.batchEvents, hashContent: true,
+                                       shouldStop: { stop.isRaised },
                                        onBatch: { b in
+                                           if stop.isRaised { throw ReadInterrupted(path: file, line: 0) }
                                            var part = b
                                            if shard != .all {
                                                owned.removeAll()
                                                for e in b.events where shard.owns(e.userID) { owned.append(e, from: b) }
                                                part = owned
                                            }
-                                           let c = try store.append(part, parser: parser, ingestSeq: seq)
+                                           let c = try store.append(part, parser: parser, ingestSeq: seq, shouldStop: { stop.isRaised })
+                                           if c.stopped { throw ReadInterrupted(path: file, line: 0) }
+                                           hooks.reached(.ingestBatch, batch: batches)
+                                           batches += 1
                                            counts.newEvents += c.newEvents
                                            counts.duplicates += c.duplicates
                                            counts.tombstoned += c.tombstoned
@@ -317,6 +343,11 @@ public struct Ingestor {
             batch.removeAll()
             report.outcome = .rejected(e.description)
             return report
+        } catch is ReadInterrupted {
+            store.rollbackFile()
+            sink.discard()
+            batch.removeAll()
+            return nil
         } catch let e as StoreError {
             store.rollbackFile()
             throw .store(e)

@@ -111,7 +111,7 @@ public struct PipelineRun {
         let started = monotonicSeconds(), startedWall = wallClockSeconds()
         var begun: (store: EmbeddingStore, runID: Int64)?
         do {
-            return try execute(started: started, begun: &begun, stop: stop, progress: progress, log: log)
+            return try execute(started: started, startedWall: startedWall, begun: &begun, stop: stop, progress: progress, log: log)
         } catch {
             recordFailure(error, begun: begun, started: started, startedWall: startedWall, log: log)
             throw error
@@ -141,7 +141,7 @@ public struct PipelineRun {
         }
     }
 
-    private func execute(started: Double, begun: inout (store: EmbeddingStore, runID: Int64)?, stop: StopFlag,
+    private func execute(started: Double, startedWall: Int64, begun: inout (store: EmbeddingStore, runID: Int64)?, stop: StopFlag,
                          progress: @escaping @Sendable (EncodeProgress) -> Void,
                          log: @escaping @Sendable (String) -> Void) throws(PipelineRunError) -> PipelineRunReport {
         let enc = options.encode
@@ -179,11 +179,28 @@ public struct PipelineRun {
                 ingestOptions!.featureFiles = recorded.features
                 ingestOptions!.resumed = ResumedInputs(digests: recorded.digests)
             }
+            ingestOptions?.hooks = options.hooks
             var inputs = ""
             if let io = ingestOptions {
                 let ingested: IngestReport
-                do { ingested = try Ingestor(options: io).run(log: log) } catch { throw PipelineRunError.ingest(error) }
+                do { ingested = try Ingestor(options: io).run(stop: stop, log: log) } catch { throw PipelineRunError.ingest(error) }
                 report.ingest = ingested
+                if ingested.interrupted {
+                    // Nothing was encoded: the files ingested so far are kept, and the next run
+                    // (a new one, or the interrupted run it resumes) goes on from there.
+                    report.status = .interrupted
+                    report.resumed = resume != nil
+                    report.runID = resume?.runID ?? 0
+                    if resume == nil {
+                        report.runID = try wrap {
+                            try store.recordAttempt(pipeline: enc.kind.rawValue, shard: enc.shard.description, modelVersion: model.checkpoint.config.modelVersion,
+                                                    status: .interrupted, exitCode: ExitStatus.interrupted.rawValue, started: startedWall,
+                                                    message: "stopped by a signal during the ingest stage (\(ingested.ingestedFiles) files ingested)")
+                        }
+                    }
+                    report.seconds = monotonicSeconds() - started
+                    return report
+                }
                 if io.requireNewFiles && ingested.ingestedFiles == 0 {
                     report.missingNewFiles = true
                     log("no new event log file arrived (ingest.require_new_files): the run goes on and exits 3")

@@ -22,6 +22,9 @@ public enum KillPoint: String, Sendable, CaseIterable {
     case afterCommit = "after-commit"
     /// While the WAL is being checkpointed into the database file.
     case walCheckpoint = "wal-checkpoint"
+    /// After an ingest batch is appended to the history store, inside its file's transaction
+    /// (batches counted from 0 over the whole ingest).
+    case ingestBatch = "ingest-batch"
 }
 
 /// Test hooks of a pipeline run, off unless set (the CLI reads them from `LLATTE_TEST_*`

@@ -63,6 +63,9 @@ public struct AppendCounts: Sendable, Equatable {
     /// Events of forgotten (tombstoned) users, dropped.
     public var tombstoned = 0
     public var usersTouched = 0
+    /// The append stopped early because `shouldStop` said so: part of the batch is written, and
+    /// the file's transaction must be rolled back.
+    public var stopped = false
     public init() {}
 }
 
@@ -319,7 +322,9 @@ public final class HistoryStore {
     /// Adds a batch of one file's events (inside `beginFile`/`commitFile`): deduplicates by
     /// (user_id, event_id) against everything ever ingested, advances history_version and
     /// last_conversion_version in file order, and appends one sorted chunk per touched user.
-    public func append(_ batch: EventBatch, parser: EventParser, ingestSeq: Int64) throws(StoreError) -> AppendCounts {
+    /// `shouldStop` is asked every 256 users; when it says yes the append returns with `stopped`.
+    public func append(_ batch: EventBatch, parser: EventParser, ingestSeq: Int64,
+                       shouldStop: () -> Bool = { false }) throws(StoreError) -> AppendCounts {
         var counts = AppendCounts()
         guard batch.count > 0 else { return counts }
         // Map the parser's vocabularies to store dictionary ids.
@@ -341,7 +346,14 @@ public final class HistoryStore {
         let cap = settings.retentionCap
         let slack = max(64, cap / 4)
         var start = 0
+        var groups = 0
         while start < order.count {
+            // A signal is noticed within a few hundred users (milliseconds), not after the whole batch.
+            groups += 1
+            if groups & 255 == 0 && shouldStop() {
+                counts.stopped = true
+                return counts
+            }
             let user = order[start].user
             var end = start
             while end < order.count && order[end].user == user { end += 1 }

@@ -80,11 +80,12 @@ public struct RunSummary: Sendable {
 
 extension EmbeddingStore {
     /// The latest run of a pipeline on a shard that did not finish (status running — its process
-    /// died, since the caller holds the pipeline's lock — or interrupted), if any.
+    /// died, since the caller holds the pipeline's lock — or interrupted), if any. Attempts that
+    /// never began encoding (`recordAttempt`: locked, failed or stopped before) are not runs to resume.
     public func unfinishedRun(pipeline: String, shard: String) throws(StoreError) -> RunRecord? {
         let s = try db.prepare("""
             SELECT run_id, pipeline, shard, model_version, checkpoint_identity, inputs, input_set, catalog_sha256, cpu_kernel, status, started
-            FROM runs WHERE pipeline = ? AND shard = ? AND status != 'locked' ORDER BY run_id DESC LIMIT 1
+            FROM runs WHERE pipeline = ? AND shard = ? AND status != 'locked' AND checkpoint_identity != '' ORDER BY run_id DESC LIMIT 1
             """)
         try s.bind([.text(pipeline), .text(shard)])
         guard try s.step() else { return nil }

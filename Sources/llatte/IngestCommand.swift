@@ -12,9 +12,10 @@ struct IngestCommand: ParsableCommand {
             Each file is ingested wholly or not at all, in one transaction with its ledger row; a file whose \
             content (sha256) was ingested before is skipped. Bad lines go to the quarantine directory with \
             file, line and reason code. Creating a store needs --conversion-types, --min-ts and --max-ts \
-            (and optionally --retention-cap); on an existing store, settings given must equal the recorded ones.
+            (and optionally --retention-cap); on an existing store, settings given must equal the recorded ones. \
+            SIGINT/SIGTERM stop at the next batch or file boundary: files done are kept, the file being read is rolled back.
             Exit codes: 0 ok, 1 failure (also a lock file that cannot be opened), 3 some files rejected, \
-            4 another process holds the store's lock.
+            4 another process holds the store's lock, 5 stopped by a signal (rerun to go on).
             """)
 
     @Option(name: .customLong("history-store"), help: "Path of the history store (SQLite).")
@@ -76,9 +77,12 @@ struct IngestCommand: ParsableCommand {
         options.featureFiles = features
         options.maxBadFraction = maxBadFraction
         options.lockTimeout = lockTimeout
+        options.hooks = RunHooks.fromEnvironment()
+        let signals = StopSignals(command: "llatte ingest")
+        defer { withExtendedLifetime(signals) {} }
         let report: IngestReport
         do {
-            report = try Ingestor(options: options).run(log: quiet ? { _ in } : logLine)
+            report = try Ingestor(options: options).run(stop: signals.flag, log: quiet ? { _ in } : logLine)
         } catch let e {
             switch e {
             case let .locked(l) where l.isHeld: throw exitWith(.locked, "llatte ingest: \(e)")
@@ -86,6 +90,7 @@ struct IngestCommand: ParsableCommand {
             }
         }
         print(summaryLine(report))
+        if report.interrupted { throw exitWith(.interrupted) }
         if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
     }
 }
@@ -97,5 +102,5 @@ func summaryLine(_ r: IngestReport) -> String {
     return "ingest: files ingested=\(r.ingestedFiles) skipped=\(r.skippedFiles) rejected=\(r.rejectedFiles) "
         + "new_events=\(r.newEvents) duplicates=\(r.duplicates) quarantined=\(r.quarantinedRecords) "
         + "feature_snapshots=\(r.features.filter { $0.snapshot != nil }.count) "
-        + "seconds=\(fixed(r.seconds, 2)) MB/s=\(fixed(mb / secs, 1))"
+        + "seconds=\(fixed(r.seconds, 2)) MB/s=\(fixed(mb / secs, 1))" + (r.interrupted ? " status=interrupted" : "")
 }

@@ -18,7 +18,7 @@ struct RunCommand: ParsableCommand {
             version only if the guard passes (docs/operations.md); otherwise it says why and exits 3. \
             Nightly and refresh without a checkpoint key follow the active version. An interrupted or killed run is resumed \
             by the next run of the same pipeline (same inputs and checkpoint), unless --fresh. \
-            SIGINT/SIGTERM stop after the current batch. Keys are documented in docs/pipelines.md.
+            SIGINT/SIGTERM stop at the next batch or file boundary (exit 5). Keys are documented in docs/pipelines.md.
             Exit codes: 0 ok, 1 failure, 3 some files or users rejected or the version not promoted, 4 locked, 5 interrupted (resumable).
             """)
 
@@ -62,8 +62,10 @@ struct RunCommand: ParsableCommand {
             guard let s = Shard(shard) else { throw exitWith(.usage, "llatte run: --shard \(shard): expected k/n with 0 ≤ k < n") }
             parsedShard = s
         }
+        let signals = StopSignals(command: "llatte run")
+        let stop = signals.flag
         guard var encode = config.encodeOptions else {
-            try ingestOnly(config, log: log)
+            try withExtendedLifetime(signals) { try ingestOnly(config, stop: stop, log: log) }
             return
         }
         encode.shard = parsedShard
@@ -77,18 +79,7 @@ struct RunCommand: ParsableCommand {
         options.fresh = fresh
         options.hooks = RunHooks.fromEnvironment()
 
-        let stop = StopFlag()
-        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler {
-                logLine("llatte run: signal \(sig): stopping after the current batch (rerun to resume)")
-                stop.raise()
-            }
-            src.resume()
-            return src
-        }
-        defer { signals.forEach { $0.cancel() } }
+        defer { withExtendedLifetime(signals) {} }
 
         if follow {
             guard config.kind == .refresh else { throw exitWith(.usage, "llatte run: --follow applies to refresh pipelines") }
@@ -151,7 +142,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func ingestOnly(_ config: PipelineConfig, log: (String) -> Void) throws {
+    private func ingestOnly(_ config: PipelineConfig, stop: StopFlag, log: (String) -> Void) throws {
         if let catalogPath = config.catalog {
             do {
                 let c = try Catalog(path: catalogPath)
@@ -162,14 +153,16 @@ struct RunCommand: ParsableCommand {
         }
         var options = config.ingestOptions
         if let shard { options.shard = Shard(shard) ?? .all }
+        options.hooks = RunHooks.fromEnvironment()
         let report: IngestReport
-        do { report = try Ingestor(options: options).run(log: log) } catch let e {
+        do { report = try Ingestor(options: options).run(stop: stop, log: log) } catch let e {
             switch e {
             case .locked: throw exitWith(.locked, "llatte run: \(e)")
             default: throw exitWith(.failure, "llatte run: \(e)")
             }
         }
         print(summaryLine(report))
+        if report.interrupted { throw exitWith(.interrupted) }
         log("\(config.kind.rawValue): no embedding_store/checkpoint in \(pipeline): stopped after the ingest stage")
         if report.rejectedFiles > 0 { throw exitWith(.partialFailure) }
         if options.requireNewFiles && report.ingestedFiles == 0 {

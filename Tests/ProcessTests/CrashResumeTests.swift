@@ -63,10 +63,12 @@ import TestSupport
         let expected = try CrashResumeTests.reference()
         let w = try PipelineWorld(windowUsers: 1)
         let hold = w.dir.write("hold", text: "")
-        let p = try w.run("backfill", env: ["LLATTE_TEST_HOLD": hold])
-        // Signal while the run waits at the hook, so it is certain to stop before the last batch.
-        while !(FileLock.readHolder(path: w.dir.file("out/embeddings.db.backfill.lock"))?.contains("pid=\(p.pid)") ?? false) { usleep(20_000) }
+        let markers = w.dir.file("markers")
+        let p = try w.run("backfill", env: ["LLATTE_TEST_PAUSE_AT": "\(KillPoint.afterCommit.rawValue):1", "LLATTE_TEST_HOLD": hold, "LLATTE_TEST_MARKERS": markers])
+        // Signal while the run waits after its second batch, so it is certain to stop mid-encode.
+        while !Files.exists(markers + "/\(KillPoint.afterCommit.rawValue).paused") && !p.hasExited() { usleep(20_000) }
         p.kill(SIGTERM)
+        usleep(200_000)
         try FileManager.default.removeItem(atPath: hold)
         #expect(p.wait() == 5, "\(p.stderr)")
         #expect(p.stdout.contains("status=interrupted"))
