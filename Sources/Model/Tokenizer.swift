@@ -13,6 +13,12 @@ public protocol SemanticVectorSource: AnyObject {
     var dSem: Int { get }
     /// Copies the item's vector into `out` (d_sem floats); false if the item is unknown.
     func vector(for itemID: UInt64, into out: UnsafeMutableBufferPointer<Float>) throws -> Bool
+    /// Runs `body` with the source held open for many lookups (a read transaction of the catalog).
+    func reading<T>(_ body: () throws -> T) throws -> T
+}
+
+extension SemanticVectorSource {
+    public func reading<T>(_ body: () throws -> T) throws -> T { try body() }
 }
 
 extension Catalog: SemanticVectorSource {}

@@ -170,13 +170,18 @@ final class WindowPipeline: @unchecked Sendable {
                 let stored = try reader.storedVersions(version: version, from: first.userID, through: last.userID)
                 chosen = owned.filter { EncodeStage.selects(selecting, $0, stored: stored[$0.userID], staleAfterEvents: opts.staleAfterEvents) }
             }
-            // Each user's history and its version come from one read transaction.
+            // Each user's history and its version come from one read transaction (the window's).
             var w = WindowWork(batch: batch, next: next, considered: owned.count, tokens: [], versions: [])
             w.tokens.reserveCapacity(chosen.count)
-            for c in chosen {
-                let (tokens, version) = try tokenizer.tokenize(userID: c.userID, store: history)
-                w.tokens.append(tokens)
-                w.versions.append(version)
+            // A window is read in one transaction of each store, not one per statement.
+            try history.reading {
+                try model.catalog.reading {
+                    for c in chosen {
+                        let (tokens, version) = try tokenizer.tokenize(userID: c.userID, store: history)
+                        w.tokens.append(tokens)
+                        w.versions.append(version)
+                    }
+                }
             }
             lock.lock()
             report.considered += owned.count

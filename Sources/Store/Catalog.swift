@@ -55,6 +55,9 @@ public final class Catalog {
         return m
     }
 
+    /// Runs `body` in one read transaction of the catalog: its lookups then take no lock each.
+    public func reading<T>(_ body: () throws -> T) throws -> T { try db.reading(body) }
+
     /// Copies the item's semantic vector into `out` (d_sem floats); false if the item is not in the catalog.
     public func vector(for itemID: UInt64, into out: UnsafeMutableBufferPointer<Float>) throws(StoreError) -> Bool {
         precondition(out.count == dSem)

@@ -460,7 +460,9 @@ public final class HistoryStore {
         let deleteChunks: Statement
         let upsertUser: Statement
         let upsertUserKeepEvicted: Statement
+        let features: Statement
         init(_ db: Database) throws(StoreError) {
+            features = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")
             user = try db.prepare("SELECT history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq FROM users WHERE user_id = ?")
             chunks = try db.prepare("SELECT data FROM history_chunks WHERE user_id = ? ORDER BY id")
             evicted = try db.prepare("SELECT evicted FROM users WHERE user_id = ?")
@@ -482,7 +484,7 @@ public final class HistoryStore {
     }
 
     private var cachedStatements: Statements?
-    private func statements() throws(StoreError) -> Statements {
+    func statements() throws(StoreError) -> Statements {
         if let s = cachedStatements { return s }
         let s = try Statements(db)
         cachedStatements = s
@@ -533,10 +535,15 @@ public final class HistoryStore {
         try userState(user, try statements())
     }
 
+    /// Runs `body` in one read transaction of the store (the encode stage reads a window of users
+    /// in one); `history` and `features` calls inside it join it.
+    public func reading<T>(_ body: () throws -> T) throws -> T { try db.reading(body) }
+
     /// The user's retained history and versions, read in one transaction (nil: no events).
     public func history(_ user: UInt64) throws(StoreError) -> UserHistory? {
-        try db.execute("BEGIN")
-        defer { try? db.execute("COMMIT") }
+        let own = db.isAutocommit
+        if own { try db.execute("BEGIN") }
+        defer { if own { try? db.execute("COMMIT") } }
         let st = try statements()
         guard let state = try userState(user, st) else { return nil }
         var events = try loadChunks(user, st)

@@ -88,6 +88,19 @@ public final class Database {
         }
     }
 
+    /// Whether no transaction is open (each statement runs in its own).
+    public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
+
+    /// Runs `body` inside one read transaction: one consistent snapshot, and one lock for all its
+    /// statements instead of a lock and a journal check per statement. Inside an open transaction
+    /// it joins that one.
+    public func reading<T>(_ body: () throws -> T) throws -> T {
+        guard isAutocommit else { return try body() }
+        try execute("BEGIN")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
+
     /// Rows changed by the last statement.
     public var changes: Int { Int(sqlite3_changes(handle)) }
 

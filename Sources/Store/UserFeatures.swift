@@ -119,7 +119,8 @@ extension HistoryStore {
 
     /// The user's feature record, if any.
     public func features(_ user: UInt64) throws(StoreError) -> UserFeatures? {
-        let s = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")
+        let s = try statements().features
+        defer { s.reset() }
         try s.bind([.int(user.bitcastSigned)])
         guard try s.step() else { return nil }
         do {
