@@ -24,7 +24,7 @@ public enum ReasonCode: String, CaseIterable, Sendable {
 }
 
 /// A quarantined record: where it was and why.
-public struct Rejection: Error, Sendable, Equatable {
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var reason: ReasonCode
     /// The field concerned, when there is one.
@@ -41,6 +41,9 @@ public struct Rejection: Error, Sendable, Equatable {
         self.detail = detail
         self.userID = userID
     }
+
+    /// `line 12: wrong_type (ts): ts must be an integer`.
+    public var description: String { "line \(line): \(reason.rawValue)\(field.map { " (\($0))" } ?? ""): \(detail)" }
 
     /// The quarantine file's line for this record of `file`: one JSON object, keys in fixed order.
     public func quarantineLine(file: String) -> String {

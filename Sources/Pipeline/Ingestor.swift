@@ -44,7 +44,8 @@ public enum FileOutcome: Sendable, Equatable {
     case ingested
     /// The same content (sha256) was ingested before, or the file is unchanged since then.
     case alreadyIngested
-    /// The whole file was rejected (corrupt or truncated LZ4, too many bad lines, unreadable).
+    /// The whole file was rejected (corrupt or truncated LZ4, too many bad lines, unreadable), and
+    /// why, without the path (the report names the file).
     case rejected(String)
 }
 
@@ -85,7 +86,7 @@ public struct IngestReport: Sendable {
 }
 
 /// Why an ingest run could not proceed at all (per-file problems are in the report instead).
-public enum IngestError: Error, CustomStringConvertible {
+public enum IngestError: PathError {
     /// Another process holds the store's lock (a lock file that cannot be used is `.input`).
     case locked(LockError)
     case store(StoreError)
@@ -96,6 +97,14 @@ public enum IngestError: Error, CustomStringConvertible {
         case let .locked(e): return e.description
         case let .store(e): return e.description
         case let .input(e): return e.description
+        }
+    }
+
+    public var concernedPath: String? {
+        switch self {
+        case let .locked(e): return e.concernedPath
+        case let .store(e): return e.path
+        case let .input(e): return e.path
         }
     }
 }
@@ -217,8 +226,8 @@ public struct Ingestor {
             } catch let e as StoreError {
                 throw .store(e)
             } catch let e as LogReadError {
-                log("rejected features \(file): \(e)")
-                report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: e.description))
+                log("rejected features \(file): \(e.reason)")
+                report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: e.reason))
             } catch {
                 throw .store(StoreError(path: file, message: "\(error)"))
             }
@@ -232,7 +241,7 @@ public struct Ingestor {
         var report = FileReport(path: file, outcome: .ingested)
         let status: (size: Int64, mtimeNs: Int64)
         do { status = try Files.status(file) } catch {
-            report.outcome = .rejected(error.description)
+            report.outcome = .rejected(error.reason)
             return report
         }
         do {
@@ -273,7 +282,7 @@ public struct Ingestor {
             store.rollbackFile()
             sink.discard()
             batch.removeAll()
-            report.outcome = .rejected(e.description)
+            report.outcome = .rejected(e.reason)
             return report
         } catch let e as StoreError {
             store.rollbackFile()

@@ -115,9 +115,10 @@ struct ExportRow {
 }
 
 /// A row a format cannot represent (the reader adds the store, version and user).
-struct ExportRowProblem: Error {
+struct ExportRowProblem: Error, CustomStringConvertible {
     var field: String
     var message: String
+    var description: String { "\(field): \(message)" }
 }
 
 /// A format's writer: rows in, files under temp names, renamed into place by `commit()`.

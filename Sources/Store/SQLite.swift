@@ -20,6 +20,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(message)" }
 }
 
+extension StoreError: PathError {
+    public var concernedPath: String? { path }
+}
+
 /// SQLite's "transient" destructor: SQLite copies bound bytes (the macro does not import into Swift).
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 

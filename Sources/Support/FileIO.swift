@@ -14,7 +14,16 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.operation = operation
         self.code = code
     }
-    public var description: String { "\(path): \(operation) failed: \(String(cString: strerror(code)))" }
+
+    /// A directory given where a file is expected (`open` of it refused with EISDIR).
+    public static func directoryGiven(_ path: String) -> FileError { FileError(path: path, operation: "open", code: EISDIR) }
+
+    /// What failed and why, without the path: for a caller whose own message already names it.
+    public var reason: String {
+        if code == EISDIR && operation == "open" { return "is a directory, where a file is expected" }
+        return "\(operation) failed: \(String(cString: strerror(code)))"
+    }
+    public var description: String { "\(path): \(reason)" }
 }
 
 /// A file opened for reading, read in caller-sized chunks so memory stays bounded whatever its size.
@@ -26,6 +35,12 @@ public final class InputFile {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
+        // A directory opens for reading; it is refused here, saying so, not at the first read.
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw .directoryGiven(path)
+        }
         self.fd = fd
         #if os(Linux)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)

@@ -18,6 +18,8 @@ public final class MappedFile: @unchecked Sendable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FileError(path: path, operation: "fstat", code: errno) }
+        // A directory opens too, and would fail only at mmap (ENODEV): refused here, saying so.
+        guard (st.st_mode & S_IFMT) != S_IFDIR else { throw .directoryGiven(path) }
         let size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
