@@ -80,7 +80,7 @@ public final class QuarantineSink {
     }
 
     deinit {
-        if fd >= 0 { close(fd); unlink(tempPath) }
+        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)) }
     }
 
     /// The final path for this file's records.
@@ -99,7 +99,7 @@ public final class QuarantineSink {
     private func flush() throws(FileError) {
         if fd < 0 {
             try Files.makeDirectories(directory)
-            fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            fd = open(PathSpelling.cString(tempPath), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw FileError(path: tempPath, operation: "open", code: errno) }
         }
         var off = 0
@@ -123,7 +123,7 @@ public final class QuarantineSink {
         close(fd)
         fd = -1
         let final = path(digest: digest)
-        guard rename(tempPath, final) == 0 else { throw FileError(path: final, operation: "rename", code: errno) }
+        guard rename(PathSpelling.cString(tempPath), PathSpelling.cString(final)) == 0 else { throw FileError(path: final, operation: "rename", code: errno) }
         return final
     }
 
@@ -137,14 +137,14 @@ public final class QuarantineSink {
         for name in names where name.hasPrefix(".") && name.hasSuffix(".quarantine.tmp") {
             let parts = name.dropLast(".quarantine.tmp".count).split(separator: ".")
             guard let pidText = parts.last, let pid = Int32(pidText), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH, unlink("\(directory)/\(name)") == 0 { removed += 1 }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink(PathSpelling.cString("\(directory)/\(name)")) == 0 { removed += 1 }
         }
         return removed
     }
 
     /// Drops the records (the file was not read to the end).
     public func discard() {
-        if fd >= 0 { close(fd); unlink(tempPath); fd = -1 }
+        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)); fd = -1 }
         buffer.removeAll()
         count = 0
     }

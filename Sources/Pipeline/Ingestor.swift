@@ -115,15 +115,15 @@ public struct Ingestor {
 
     public init(options: IngestOptions) { self.options = options }
 
-    /// The log files an input list names, directories expanded recursively, in path order.
-    /// Dotfiles and `*.tmp` files (still being written) are ignored.
-    /// The event log files of `inputs` (files, or directories searched recursively), each file
-    /// once however many paths reach it: directories and files are known by (device, inode), so a
+    /// The event log files of `inputs` (files, or directories searched recursively, in byte order
+    /// of their names; dotfiles and `*.tmp` files, still being written, ignored), each file once
+    /// however many paths reach it: directories and files are known by (device, inode), so a
     /// symbolic-link loop (`self -> .`) ends and a linked duplicate is read once. Only regular files
     /// are taken; a FIFO, socket or device with a log's name is skipped with a warning, never opened.
+    /// Paths are spellings (`PathSpelling`), returned in their canonical form: the ledger's key.
     public static func logFiles(_ inputs: [String], warn: (String) -> Void = { _ in }) throws(FileError) -> [String] {
         var scan = Scan()
-        for input in inputs {
+        for input in inputs.map(PathSpelling.canonical) {
             guard let id = Files.identity(input) else { throw FileError(path: input, operation: "open", code: 2) }
             if id.isDirectory {
                 try scan.directory(input, warn: warn)

@@ -241,10 +241,10 @@ extension EmbeddingStore {
         let metaFile = try StagedFile(path: directory + "/meta.json")
         try metaFile.write(meta.json())
         try metaFile.finish()
-        unlink(directory + "/meta.json")
+        unlink(PathSpelling.cString(directory + "/meta.json"))
         try sink.commit()
         let written = Set(meta.files.map(\.name) + ["meta.json"])
-        for name in exportFileNames where !written.contains(name) { unlink(directory + "/" + name) }
+        for name in exportFileNames where !written.contains(name) { unlink(PathSpelling.cString(directory + "/" + name)) }
         try metaFile.commit()
         try Files.syncDirectory(directory)
     }

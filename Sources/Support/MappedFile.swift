@@ -7,13 +7,14 @@ import Darwin
 /// A whole file mapped read-only into memory: large read-mostly inputs (checkpoint weights) are
 /// paged in by the kernel instead of copied into the heap.
 public final class MappedFile: @unchecked Sendable {
+    /// The file's path, spelled (`PathSpelling`).
     public let path: String
     /// The file's bytes; valid while this object lives.
     public let bytes: UnsafeRawBufferPointer
 
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(PathSpelling.cString(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
         defer { close(fd) }
         var st = stat()

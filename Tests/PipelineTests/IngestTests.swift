@@ -270,6 +270,24 @@ import TestSupport
         #expect(lines.contains("rejected features \(missingFeatures): open failed: No such file or directory"), "\(lines)")
     }
 
+    /// A log whose name is not UTF-8 is ingested under its spelling (`day-\xE9.jsonl`), quarantined
+    /// under it, and known by it on the next run.
+    @Test func aLogWhoseNameIsNotUTF8IsIngestedAndKnownByItsSpelling() throws {
+        let dir = TempDirectory()
+        try Files.makeDirectories(dir.file("logs"))
+        dir.write(rawName: Array("logs/day-".utf8) + [0xE9] + Array(".jsonl".utf8),
+                  Array((eventLine(user: 1, id: "1", ts: 1000) + "\nnot json\n").utf8))
+        let spelled = dir.file("logs/day-\\xE9.jsonl")
+        let first = try ingest(dir, [dir.file("logs")]) { $0.maxBadFraction = 0.9 }
+        #expect(first.files.map(\.path) == [spelled] && first.ingestedFiles == 1 && first.newEvents == 1)
+        #expect(try store(dir).ledgerEntries(path: spelled).count == 1)
+        let quarantine = try #require(first.files.first?.quarantineFile)
+        #expect(quarantine.hasPrefix(dir.file("q/day-\\xE9.jsonl.")))
+        #expect(String(decoding: try Files.readAll(quarantine), as: UTF8.self).contains("\"file\":\"\(dir.file("logs/day-\\\\xE9.jsonl"))\""))
+        let second = try ingest(dir, [dir.file("logs")]) { $0.maxBadFraction = 0.9 }
+        #expect(second.skippedFiles == 1 && second.files.first?.summary == nil, "known by path, size and time: not read again")
+    }
+
     @Test func tmpAndDotFilesAreIgnored() throws {
         let dir = TempDirectory()
         dir.writeLines("logs/a.jsonl", [eventLine(user: 1, id: "1", ts: 10)])
