@@ -22,6 +22,8 @@ final class LZ4FrameReader {
     private let input: UnsafeMutableRawPointer
     private let inputCapacity: Int
     private var pos = 0, end = 0
+    /// The file offset of `input[0]`: bytes consumed and moved out of the buffer before it.
+    private var consumed = 0
     private var atEOF = false
 
     private var inFrame = false
@@ -63,6 +65,7 @@ final class LZ4FrameReader {
         if pos > 0 {
             memmove(input, input + pos, end - pos)
             end -= pos
+            consumed += pos
             pos = 0
         }
         while end < n && !atEOF {
@@ -84,11 +87,12 @@ final class LZ4FrameReader {
 
     /// Decodes the next block of content into `dst` (room for `maxBlockBytes`); returns its length,
     /// or nil at the end of the file (which must fall between frames). Empty blocks are skipped.
+    /// Fewer than four bytes after a complete frame are trailing bytes, not a frame begun.
     func nextBlock(into dst: UnsafeMutableRawPointer) throws(LogReadErrorCause) -> Int? {
         while true {
             if !inFrame {
                 guard try ensure(4) else {
-                    if end > pos { throw .truncated }
+                    if end > pos { throw .trailing(offset: consumed + pos) }
                     return nil
                 }
                 try startFrame()
@@ -155,7 +159,10 @@ final class LZ4FrameReader {
             }
             return
         }
-        guard magic == LZ4Magic.frame else { throw .corrupt("unknown frame magic") }
+        guard magic == LZ4Magic.frame else {
+            let hex = String(magic, radix: 16, uppercase: true)
+            throw .corrupt("unknown frame magic 0x\(String(repeating: "0", count: 8 - hex.count) + hex) at offset \(consumed + pos)")
+        }
         guard try ensure(7) else { throw .truncated }
         let flg = input.load(fromByteOffset: pos + 4, as: UInt8.self)
         let bd = input.load(fromByteOffset: pos + 5, as: UInt8.self)
@@ -216,8 +223,20 @@ final class LZ4FrameReader {
 }
 
 /// Why `LZ4FrameReader` stopped; `LogReader` names the file.
-enum LogReadErrorCause: Error {
+enum LogReadErrorCause: Error, CustomStringConvertible {
     case io(FileError)
     case corrupt(String)
+    /// The file ends inside a frame.
     case truncated
+    /// One to three bytes follow the last complete frame, at this file offset.
+    case trailing(offset: Int)
+
+    var description: String {
+        switch self {
+        case let .io(e): return e.description
+        case let .corrupt(m): return m
+        case .truncated: return "file ends inside a frame"
+        case let .trailing(offset): return "trailing bytes after the last frame at offset \(offset)"
+        }
+    }
 }

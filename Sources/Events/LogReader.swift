@@ -4,30 +4,41 @@ import Glibc
 #endif
 
 /// Why an event log file could not be read; the whole file is rejected.
-public enum LogReadError: Error, CustomStringConvertible, Sendable {
+public enum LogReadError: PathError, Sendable {
     case io(FileError)
     /// liblz4 refused a frame (bad magic, bad block, checksum mismatch…).
     case corruptFrame(path: String, message: String)
     /// The file ended inside an LZ4 frame.
     case truncatedFrame(path: String)
+    /// One to three bytes follow the last complete frame, at `offset`: too few to begin another.
+    case trailingBytes(path: String, offset: Int)
     /// The file starts with another compressor's magic (`format` names it): its lines would
     /// otherwise all be quarantined as garbage.
     case unsupportedCompression(path: String, format: String)
 
     public var description: String {
+        if case .io = self { return "\(path): \(reason)" }
+        return "\(path): \(reason); file rejected"
+    }
+
+    /// What is wrong, without the path: for a caller whose own message names the file.
+    public var reason: String {
         switch self {
-        case let .io(e): return e.description
-        case let .corruptFrame(path, message): return "\(path): corrupt LZ4 frame (\(message)); file rejected"
-        case let .truncatedFrame(path): return "\(path): truncated LZ4 frame (file ends inside a frame); file rejected"
-        case let .unsupportedCompression(path, format):
-            return "\(path): compressed with \(format); llatte reads JSONL or LZ4-frame JSONL (decompress it, or recompress it with `lz4`); file rejected"
+        case let .io(e): return e.reason
+        case let .corruptFrame(_, message): return "corrupt LZ4 frame (\(message))"
+        case .truncatedFrame: return "truncated LZ4 frame (file ends inside a frame)"
+        case let .trailingBytes(_, offset): return "trailing bytes after the last frame at offset \(offset)"
+        case let .unsupportedCompression(_, format):
+            return "compressed with \(format); llatte reads JSONL or LZ4-frame JSONL (decompress it, or recompress it with `lz4`)"
         }
     }
+
+    public var concernedPath: String? { path }
 
     public var path: String {
         switch self {
         case let .io(e): return e.path
-        case let .corruptFrame(p, _), let .truncatedFrame(p), let .unsupportedCompression(p, _): return p
+        case let .corruptFrame(p, _), let .truncatedFrame(p), let .trailingBytes(p, _), let .unsupportedCompression(p, _): return p
         }
     }
 }
@@ -138,6 +149,7 @@ extension LogReadErrorCause {
         case let .io(e): return .io(e)
         case let .corrupt(message): return .corruptFrame(path: path, message: message)
         case .truncated: return .truncatedFrame(path: path)
+        case let .trailing(offset): return .trailingBytes(path: path, offset: offset)
         }
     }
 }

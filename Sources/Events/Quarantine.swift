@@ -24,7 +24,7 @@ public enum ReasonCode: String, CaseIterable, Sendable {
 }
 
 /// A quarantined record: where it was and why.
-public struct Rejection: Error, Sendable, Equatable {
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var reason: ReasonCode
     /// The field concerned, when there is one.
@@ -41,6 +41,9 @@ public struct Rejection: Error, Sendable, Equatable {
         self.detail = detail
         self.userID = userID
     }
+
+    /// `line 12: wrong_type (ts): ts must be an integer`.
+    public var description: String { "line \(line): \(reason.rawValue)\(field.map { " (\($0))" } ?? ""): \(detail)" }
 
     /// The quarantine file's line for this record of `file`: one JSON object, keys in fixed order.
     public func quarantineLine(file: String) -> String {
@@ -77,7 +80,7 @@ public final class QuarantineSink {
     }
 
     deinit {
-        if fd >= 0 { close(fd); unlink(tempPath) }
+        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)) }
     }
 
     /// The final path for this file's records.
@@ -96,7 +99,7 @@ public final class QuarantineSink {
     private func flush() throws(FileError) {
         if fd < 0 {
             try Files.makeDirectories(directory)
-            fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            fd = open(PathSpelling.cString(tempPath), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw FileError(path: tempPath, operation: "open", code: errno) }
         }
         var off = 0
@@ -120,7 +123,7 @@ public final class QuarantineSink {
         close(fd)
         fd = -1
         let final = path(digest: digest)
-        guard rename(tempPath, final) == 0 else { throw FileError(path: final, operation: "rename", code: errno) }
+        guard rename(PathSpelling.cString(tempPath), PathSpelling.cString(final)) == 0 else { throw FileError(path: final, operation: "rename", code: errno) }
         return final
     }
 
@@ -134,14 +137,14 @@ public final class QuarantineSink {
         for name in names where name.hasPrefix(".") && name.hasSuffix(".quarantine.tmp") {
             let parts = name.dropLast(".quarantine.tmp".count).split(separator: ".")
             guard let pidText = parts.last, let pid = Int32(pidText), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH, unlink("\(directory)/\(name)") == 0 { removed += 1 }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink(PathSpelling.cString("\(directory)/\(name)")) == 0 { removed += 1 }
         }
         return removed
     }
 
     /// Drops the records (the file was not read to the end).
     public func discard() {
-        if fd >= 0 { close(fd); unlink(tempPath); fd = -1 }
+        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)); fd = -1 }
         buffer.removeAll()
         count = 0
     }

@@ -26,7 +26,7 @@ public struct CaseSet: Sendable {
 
     public static func load(_ path: String) throws(CheckpointError) -> CaseSet {
         let bytes: [UInt8]
-        do { bytes = try Files.readAll(path) } catch { throw CheckpointError(file: path, "\(error)") }
+        do { bytes = try Files.readAll(path) } catch { throw CheckpointError(error) }
         return try parse(bytes, file: path)
     }
 

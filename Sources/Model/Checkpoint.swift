@@ -86,7 +86,7 @@ public final class Checkpoint: @unchecked Sendable {
         self.directory = directory
         let configPath = directory + "/config.json", weightsPath = directory + "/model.safetensors"
         let configBytes: [UInt8]
-        do { configBytes = try Files.readAll(configPath) } catch { throw CheckpointError(file: configPath, "\(error)") }
+        do { configBytes = try Files.readAll(configPath) } catch { throw CheckpointError(error) }
         let config = try ModelConfig.parse(configBytes, file: configPath)
         let file = try SafetensorsFile(path: weightsPath)
         let table = tensorTable(config)
@@ -120,7 +120,7 @@ public final class Checkpoint: @unchecked Sendable {
         do {
             let mapped = try MappedFile(path: weightsPath)
             h.update(mapped.bytes)
-        } catch { throw CheckpointError(file: weightsPath, "\(error)") }
+        } catch { throw CheckpointError(error) }
         identity = h.finalize().hex
     }
 }

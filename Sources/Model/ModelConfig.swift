@@ -8,7 +8,13 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
         self.file = file
         self.message = message
     }
+    /// A file that could not be read: named once, with what failed.
+    public init(_ e: FileError) { self.init(file: e.path, e.reason) }
     public var description: String { "\(file): \(message)" }
+}
+
+extension CheckpointError: PathError {
+    public var concernedPath: String? { file }
 }
 
 /// One user feature the model reads: a categorical field with its vocabulary, or a dense number.
@@ -51,8 +57,10 @@ public struct ModelConfig: Sendable, Equatable {
         let v: JSONValue
         do { v = try JSONValue.parse(bytes) } catch { throw CheckpointError(file: file, "not valid JSON: \(error)") }
         guard case .object = v else { throw CheckpointError(file: file, "not a JSON object") }
+        /// `, found <value>` for a field that is present (its JSON text), else nothing.
+        func found(_ k: String) -> String { v[k].map { ", found \($0)" } ?? "" }
         func string(_ k: String) throws(CheckpointError) -> String {
-            guard let s = v[k]?.stringValue, !s.isEmpty else { throw CheckpointError(file: file, "field \(k): a non-empty string is required") }
+            guard let s = v[k]?.stringValue, !s.isEmpty else { throw CheckpointError(file: file, "field \(k): a non-empty string is required\(found(k))") }
             return s
         }
         func int(_ k: String, _ range: ClosedRange<Int>) throws(CheckpointError) -> Int {
@@ -62,7 +70,7 @@ public struct ModelConfig: Sendable, Equatable {
                 throw CheckpointError(file: file, "field \(k): must be an integer, written without a fraction or exponent (found \(String(decoding: t, as: UTF8.self)))")
             }
             guard let n = v[k]?.numberValue?.int64, range.contains(Int(n)) else {
-                throw CheckpointError(file: file, "field \(k): an integer in \(range.lowerBound)...\(range.upperBound) is required")
+                throw CheckpointError(file: file, "field \(k): an integer in \(range.lowerBound)...\(range.upperBound) is required\(found(k))")
             }
             return Int(n)
         }

@@ -33,7 +33,7 @@ public final class SafetensorsFile {
 
     public init(path: String) throws(CheckpointError) {
         self.path = path
-        do { file = try MappedFile(path: path) } catch { throw CheckpointError(file: path, "\(error)") }
+        do { file = try MappedFile(path: path) } catch { throw CheckpointError(error) }
         let bytes = file.bytes
         guard bytes.count >= 8 else { throw CheckpointError(file: path, "truncated: \(bytes.count) bytes, no header length") }
         let headerLength = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
@@ -60,9 +60,9 @@ public final class SafetensorsFile {
             var shape: [Int] = []
             var count = 1
             for d in dims {
-                guard let n = d.numberValue?.int64, n >= 0 else { throw bad("shape \(dims) is not a list of non-negative integers") }
+                guard let n = d.numberValue?.int64, n >= 0 else { throw bad("shape \(JSONValue.array(dims)) is not a list of non-negative integers") }
                 let (c, o) = count.multipliedReportingOverflow(by: Int(n))
-                guard !o, c <= dataSize else { throw bad("shape \(dims.map { "\($0)" }) has more elements than the file holds") }
+                guard !o, c <= dataSize else { throw bad("shape \(JSONValue.array(dims)) has more elements than the file holds") }
                 count = c
                 shape.append(Int(n))
             }

@@ -93,12 +93,14 @@ public struct EncodeReport: Sendable {
 }
 
 /// Why the encode stages could not run.
-public enum EncodeError: Error, CustomStringConvertible {
+public enum EncodeError: PathError {
     case checkpoint(CheckpointError)
     /// A lock was not taken: held by another process (`isHeld`: exit code 4), or its file unusable (exit code 1).
     case locked(LockError)
     case refused(String)
     case store(StoreError)
+    /// A file or directory the stages need could not be made or used.
+    case file(FileError)
     case other(String)
 
     public var description: String {
@@ -107,7 +109,18 @@ public enum EncodeError: Error, CustomStringConvertible {
         case let .locked(e): return e.description
         case let .refused(m): return m
         case let .store(e): return e.description
+        case let .file(e): return e.description
         case let .other(m): return m
+        }
+    }
+
+    public var concernedPath: String? {
+        switch self {
+        case let .checkpoint(e): return e.file
+        case let .locked(e): return e.concernedPath
+        case let .store(e): return e.path
+        case let .file(e): return e.path
+        case .refused, .other: return nil
         }
     }
 }
@@ -120,6 +133,8 @@ extension EncodeError {
             throw e
         } catch let e as StoreError {
             throw .store(e)
+        } catch let e as FileError {
+            throw .file(e)
         } catch {
             throw .other("\(error)")
         }
@@ -202,6 +217,8 @@ public struct EncodeStage {
             return PreparedModel(checkpoint: checkpoint, catalog: catalog, catalogSHA256: try catalog.contentHash().hex)
         } catch let e as CheckpointError {
             throw .checkpoint(e)
+        } catch let e as StoreError {
+            throw .store(e)
         } catch {
             throw .other("\(error)")
         }
@@ -210,7 +227,7 @@ public struct EncodeStage {
     /// This pipeline's lock on the embedding store: one run of a pipeline per store at a time
     /// (different pipelines may overlap; the upsert rule keeps them safe).
     public func lock() throws(EncodeError) -> FileLock {
-        do { try Files.makeDirectories(Files.parentDirectory(options.embeddingStore)) } catch { throw .other("\(error)") }
+        do { try Files.makeDirectories(Files.parentDirectory(options.embeddingStore)) } catch { throw .file(error) }
         do {
             return try FileLock.acquire(path: options.embeddingStore + ".\(options.kind.rawValue).lock",
                                         holder: LockHolder(pipeline: options.kind.rawValue), timeout: options.lockTimeout)

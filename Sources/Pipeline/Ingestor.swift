@@ -59,7 +59,8 @@ public enum FileOutcome: Sendable, Equatable {
     case ingested
     /// The same content (sha256) was ingested before, or the file is unchanged since then.
     case alreadyIngested
-    /// The whole file was rejected (corrupt or truncated LZ4, too many bad lines, unreadable).
+    /// The whole file was rejected (corrupt or truncated LZ4, too many bad lines, unreadable), and
+    /// why, without the path (the report names the file).
     case rejected(String)
 }
 
@@ -103,7 +104,7 @@ public struct IngestReport: Sendable {
 }
 
 /// Why an ingest run could not proceed at all (per-file problems are in the report instead).
-public enum IngestError: Error, CustomStringConvertible {
+public enum IngestError: PathError {
     /// Another process holds the store's lock (a lock file that cannot be used is `.input`).
     case locked(LockError)
     case store(StoreError)
@@ -116,6 +117,14 @@ public enum IngestError: Error, CustomStringConvertible {
         case let .input(e): return e.description
         }
     }
+
+    public var concernedPath: String? {
+        switch self {
+        case let .locked(e): return e.concernedPath
+        case let .store(e): return e.path
+        case let .input(e): return e.path
+        }
+    }
 }
 
 /// The ingest stage: event logs → history store, each file wholly or not at all, under the store's lock.
@@ -124,15 +133,15 @@ public struct Ingestor {
 
     public init(options: IngestOptions) { self.options = options }
 
-    /// The log files an input list names, directories expanded recursively, in path order.
-    /// Dotfiles and `*.tmp` files (still being written) are ignored.
-    /// The event log files of `inputs` (files, or directories searched recursively), each file
-    /// once however many paths reach it: directories and files are known by (device, inode), so a
+    /// The event log files of `inputs` (files, or directories searched recursively, in byte order
+    /// of their names; dotfiles and `*.tmp` files, still being written, ignored), each file once
+    /// however many paths reach it: directories and files are known by (device, inode), so a
     /// symbolic-link loop (`self -> .`) ends and a linked duplicate is read once. Only regular files
     /// are taken; a FIFO, socket or device with a log's name is skipped with a warning, never opened.
+    /// Paths are spellings (`PathSpelling`), returned in their canonical form: the ledger's key.
     public static func logFiles(_ inputs: [String], warn: (String) -> Void = { _ in }) throws(FileError) -> [String] {
         var scan = Scan()
-        for input in inputs {
+        for input in inputs.map(PathSpelling.canonical) {
             guard let id = Files.identity(input) else { throw FileError(path: input, operation: "open", code: 2) }
             if id.isDirectory {
                 try scan.directory(input, warn: warn)
@@ -265,8 +274,8 @@ public struct Ingestor {
             } catch let e as StoreError {
                 throw .store(e)
             } catch let e as LogReadError {
-                log("rejected features \(file): \(e)")
-                report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: e.description))
+                log("rejected features \(file): \(e.reason)")
+                report.features.append(FeatureIngestReport(path: file, digest: SHA256Hasher.digest([]), rejected: e.reason))
             } catch {
                 throw .store(StoreError(path: file, message: "\(error)"))
             }
@@ -294,7 +303,7 @@ public struct Ingestor {
         }
         let status: (size: Int64, mtimeNs: Int64)
         do { status = try Files.status(file) } catch {
-            report.outcome = .rejected(error.description)
+            report.outcome = .rejected(error.reason)
             return report
         }
         do {
@@ -341,7 +350,7 @@ public struct Ingestor {
             store.rollbackFile()
             sink.discard()
             batch.removeAll()
-            report.outcome = .rejected(e.description)
+            report.outcome = .rejected(e.reason)
             return report
         } catch is ReadInterrupted {
             store.rollbackFile()

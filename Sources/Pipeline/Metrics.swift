@@ -72,7 +72,7 @@ public enum Metrics {
             try Files.makeDirectories(Files.parentDirectory(path))
             try Files.writeAtomically(path, Array((text.lines.joined(separator: "\n") + "\n").utf8))
         } catch {
-            log("warning: metrics file \(path): \(error)")
+            log("warning: metrics file not written: \(error)")
         }
     }
 

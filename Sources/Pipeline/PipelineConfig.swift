@@ -69,7 +69,7 @@ public struct PipelineConfig: Sendable {
     public static func load(_ path: String) throws(ConfigError) -> PipelineConfig {
         let text: String
         do { text = String(decoding: try Files.readAll(path), as: UTF8.self) } catch {
-            throw ConfigError(file: path, key: "", line: nil, message: error.description)
+            throw ConfigError(file: path, key: "", line: nil, message: error.reason)
         }
         let root: Node
         do {
@@ -273,5 +273,49 @@ public struct PipelineConfig: Sendable {
             guard let s = n.string, let v = Double(s), v.isFinite else { throw error(n, prefix + key, "must be a number") }
             return v
         }
+    }
+}
+
+// MARK: - Errors about the file's paths
+
+extension PipelineConfig {
+    /// Every path this file gives, with its key, in the order of docs/pipelines.md's table; the
+    /// quarantine directory and metrics file under their keys also when they are defaults.
+    public var pathKeys: [(key: String, path: String)] {
+        var out: [(key: String, path: String)] = [("history_store", historyStore)]
+        if let e = encode {
+            out.append(("embedding_store", e.embeddingStore))
+            if let c = e.checkpoint { out.append(("checkpoint", c)) }
+        }
+        out += eventInputs.map { ("inputs.events", $0) } + featureFiles.map { ("inputs.features", $0) }
+        if let catalog { out.append(("inputs.catalog", catalog)) }
+        out.append(("ingest.quarantine_dir", quarantineDirectory))
+        if let e = encode { out.append(("metrics_file", e.metricsFile)) }
+        return out
+    }
+
+    /// The key of the path an error concerns: the key whose path is it, holds it (a file in a
+    /// checkpoint or input directory) or lies beside it under its name (`history.db.lock`,
+    /// `embeddings.db-wal`), the most specific first; failing those, every key whose path lies
+    /// under it (a directory that could not be made), joined by ", ". Nil when none.
+    public func key(concerning path: String) -> String? {
+        func trimmed(_ p: String) -> String { p.count > 1 && p.hasSuffix("/") ? String(p.dropLast()) : p }
+        let target = trimmed(path)
+        var best: (key: String, length: Int)?
+        var below: [String] = []
+        for (key, given) in pathKeys {
+            let p = trimmed(given)
+            let owns = target == p || (target.hasPrefix(p) && ["/", ".", "-"].contains(target.dropFirst(p.count).first))
+            if owns, p.count > (best?.length ?? -1) { best = (key, p.count) }
+            if p.hasPrefix(target + "/"), !below.contains(key) { below.append(key) }
+        }
+        return best?.key ?? (below.isEmpty ? nil : below.joined(separator: ", "))
+    }
+
+    /// `error`'s message, prefixed with this file and the key of the path it concerns when the
+    /// path came from this file (docs/pipelines.md): `pipelines/x.yaml: checkpoint: ck/config.json: …`.
+    public func message(for error: some Error) -> String {
+        guard let e = error as? any PathError, let path = e.concernedPath, let key = key(concerning: path) else { return "\(error)" }
+        return "\(file): \(key): \(error)"
     }
 }

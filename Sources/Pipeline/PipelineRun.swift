@@ -72,7 +72,7 @@ public enum PromotionOutcome: Sendable {
 }
 
 /// Why a pipeline run stopped before doing its work.
-public enum PipelineRunError: Error, CustomStringConvertible {
+public enum PipelineRunError: PathError {
     case ingest(IngestError)
     case encode(EncodeError)
 
@@ -82,6 +82,14 @@ public enum PipelineRunError: Error, CustomStringConvertible {
         case let .encode(e): return e.description
         }
     }
+
+    public var concernedPath: String? {
+        switch self {
+        case let .ingest(e): return e.concernedPath
+        case let .encode(e): return e.concernedPath
+        }
+    }
+
     /// The documented exit code of a run that threw.
     public var exitStatus: ExitStatus { isLocked ? .locked : .failure }
 
@@ -137,7 +145,7 @@ public struct PipelineRun {
                                    exitCode: error.exitStatus.rawValue, started: startedWall, message: error.description)
             }
         } catch {
-            log("warning: could not record the failed run in \(enc.embeddingStore): \(error)")
+            log("warning: the failed run is not recorded: \(error)")
         }
     }
 
@@ -262,6 +270,10 @@ public struct PipelineRun {
             throw e
         } catch let e as EncodeError {
             throw .encode(e)
+        } catch let e as StoreError {
+            throw .encode(.store(e))
+        } catch let e as FileError {
+            throw .encode(.file(e))
         } catch {
             throw .encode(.other("\(error)"))
         }

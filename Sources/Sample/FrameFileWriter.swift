@@ -60,7 +60,7 @@ final class FrameFileWriter {
         tmpPath = path + ".tmp"
         self.frameBytes = frameBytes
         pending = ByteBuffer(capacity: frameBytes + (1 << 20))
-        fd = open(tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = open(PathSpelling.cString(tmpPath), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(FileError(path: tmpPath, operation: "open", code: errno).description) }
         summary = WrittenFile(path: relativePath, lines: 0, uncompressedBytes: 0, compressedBytes: 0, frames: 0,
                               contentSHA256: "")
@@ -69,7 +69,7 @@ final class FrameFileWriter {
     deinit {
         if fd >= 0 {
             close(fd)
-            unlink(tmpPath)
+            unlink(PathSpelling.cString(tmpPath))
         }
     }
 
@@ -139,9 +139,9 @@ final class FrameFileWriter {
         let rc = close(fd)
         fd = -1
         guard rc == 0 else { throw .io(FileError(path: tmpPath, operation: "close", code: errno).description) }
-        guard rename(tmpPath, path) == 0 else {
+        guard rename(PathSpelling.cString(tmpPath), PathSpelling.cString(path)) == 0 else {
             let e = errno
-            unlink(tmpPath)
+            unlink(PathSpelling.cString(tmpPath))
             throw .io(FileError(path: path, operation: "rename", code: e).description)
         }
         summary.contentSHA256 = hasher.finalize().hex

@@ -40,6 +40,8 @@ extension SampleGenerator {
                 }
             }
             try writer.close()
+        } catch let e as StoreError {
+            throw .io(e.description)
         } catch {
             throw .io("\(path): \(error)")
         }

@@ -187,14 +187,14 @@ public struct SampleGenerator {
                 for sub in ["events", "truth"] where Files.isDirectory(dir + "/" + sub) {
                     for name in try Files.list(dir + "/" + sub)
                     where name.hasSuffix(".jsonl.lz4") || name.hasSuffix(".jsonl") || name.hasSuffix(".tmp") {
-                        try remove(dir + "/" + sub + "/" + name)
+                        try Files.remove(dir + "/" + sub + "/" + name)
                     }
                 }
                 for name in [SampleGenerator.catalogFile, SampleGenerator.catalogFile + "-wal",
                              SampleGenerator.catalogFile + "-shm", SampleGenerator.catalogFile + "-journal",
                              SampleGenerator.usersFile, SampleGenerator.manifestFile]
                 where Files.exists(dir + "/" + name) {
-                    try remove(dir + "/" + name)
+                    try Files.remove(dir + "/" + name)
                 }
             }
             try Files.makeDirectories(dir + "/events")
@@ -206,10 +206,6 @@ public struct SampleGenerator {
         } catch {
             throw .io("\(error)")
         }
-    }
-
-    private func remove(_ path: String) throws(FileError) {
-        guard unlink(path) == 0 else { throw FileError(path: path, operation: "unlink", code: errno) }
     }
 
     /// Writes a small file atomically under the output directory.

@@ -115,9 +115,10 @@ struct ExportRow {
 }
 
 /// A row a format cannot represent (the reader adds the store, version and user).
-struct ExportRowProblem: Error {
+struct ExportRowProblem: Error, CustomStringConvertible {
     var field: String
     var message: String
+    var description: String { "\(field): \(message)" }
 }
 
 /// A format's writer: rows in, files under temp names, renamed into place by `commit()`.
@@ -240,10 +241,10 @@ extension EmbeddingStore {
         let metaFile = try StagedFile(path: directory + "/meta.json")
         try metaFile.write(meta.json())
         try metaFile.finish()
-        unlink(directory + "/meta.json")
+        unlink(PathSpelling.cString(directory + "/meta.json"))
         try sink.commit()
         let written = Set(meta.files.map(\.name) + ["meta.json"])
-        for name in exportFileNames where !written.contains(name) { unlink(directory + "/" + name) }
+        for name in exportFileNames where !written.contains(name) { unlink(PathSpelling.cString(directory + "/" + name)) }
         try metaFile.commit()
         try Files.syncDirectory(directory)
     }

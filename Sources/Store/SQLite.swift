@@ -20,6 +20,10 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(message)" }
 }
 
+extension StoreError: PathError {
+    public var concernedPath: String? { path }
+}
+
 /// SQLite's "transient" destructor: SQLite copies bound bytes (the macro does not import into Swift).
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
@@ -32,12 +36,12 @@ public final class Database {
     public convenience init(path: String, readOnly: Bool = false, create: Bool = true, busyTimeoutMs: Int32 = 10_000) throws(StoreError) {
         var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create && !readOnly { flags |= SQLITE_OPEN_CREATE }
-        try self.init(path: path, filename: path, flags: flags, busyTimeoutMs: busyTimeoutMs)
+        try self.init(path: path, filename: PathSpelling.cString(path), flags: flags, busyTimeoutMs: busyTimeoutMs)
     }
 
-    /// Opens `filename` (a `file:` URI when `flags` has SQLITE_OPEN_URI) with `sqlite3_open_v2`
-    /// flags; `path` names the database in errors.
-    init(path: String, filename: String, flags: Int32, busyTimeoutMs: Int32) throws(StoreError) {
+    /// Opens `filename` (NUL-terminated: the path's bytes, or a `file:` URI when `flags` has
+    /// SQLITE_OPEN_URI) with `sqlite3_open_v2` flags; `path` (spelled) names the database in errors.
+    init(path: String, filename: [CChar], flags: Int32, busyTimeoutMs: Int32) throws(StoreError) {
         self.path = path
         var h: OpaquePointer?
         let rc = sqlite3_open_v2(filename, &h, flags | SQLITE_OPEN_NOMUTEX, nil)

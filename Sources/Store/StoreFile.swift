@@ -68,8 +68,9 @@ extension Database {
     ///
     /// Returns the connection and what the file is (for the caller's own format checks).
     static func reading(_ path: String, as kind: StoreKind, busyTimeoutMs: Int32 = 10_000) throws(StoreError) -> (db: Database, found: StoreFileKind) {
+        let file = PathSpelling.cString(path)
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard stat(file, &st) == 0 else {
             let e = errno
             throw StoreError(path: path, message: e == ENOENT ? "no \(kind.rawValue) here" : "cannot read: \(String(cString: strerror(e)))")
         }
@@ -78,10 +79,10 @@ extension Database {
         // The file itself is only ever opened by SQLite: closing a descriptor of our own would drop
         // every POSIX lock this process's SQLite connections hold on it (a pipeline's writer).
         var walStat = stat()
-        let walExists = stat(path + "-wal", &walStat) == 0
+        let walExists = stat(PathSpelling.cString(path + "-wal"), &walStat) == 0
         let walHasFrames = walExists && walStat.st_size > 0
-        let writable = access(path, W_OK) == 0 && access(Files.parentDirectory(path), W_OK) == 0
-        let shmReadable = walExists && access(path + "-shm", R_OK) == 0
+        let writable = access(file, W_OK) == 0 && access(PathSpelling.cString(Files.parentDirectory(path)), W_OK) == 0
+        let shmReadable = walExists && access(PathSpelling.cString(path + "-shm"), R_OK) == 0
         if !writable && walHasFrames && !shmReadable {
             throw StoreError(path: path, message: "its write-ahead log \(path)-wal holds commits not yet in the main file, and there is no readable "
                              + "\(path)-shm to read them through from this read-only location: let the writer finish, or open it once with write access")
@@ -113,18 +114,19 @@ extension Database {
         return StoreError(path: path, message: "not \(kind.named): it is \(found)", found: found)
     }
 
-    /// A read-only `file:` URI for `path` (`%`, `?` and `#` escaped).
-    private static func uri(_ path: String, immutable: Bool) -> String {
-        var escaped = ""
-        for c in path.unicodeScalars {
-            switch c {
-            case "%": escaped += "%25"
-            case "?": escaped += "%3f"
-            case "#": escaped += "%23"
-            default: escaped.unicodeScalars.append(c)
+    /// A read-only `file:` URI for the bytes `path` spells (`%`, `?`, `#`, controls and bytes
+    /// above 0x7F percent-encoded, which SQLite decodes back to the bytes), NUL-terminated.
+    private static func uri(_ path: String, immutable: Bool) -> [CChar] {
+        let hex = Array("0123456789abcdef".utf8)
+        var out = Array("file:".utf8) + (path.hasPrefix("/") ? Array("//".utf8) : [])
+        for b in PathSpelling.bytes(path) {
+            switch b {
+            case 0x25, 0x3F, 0x23, 0..<0x20, 0x7F...: out += [0x25, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: out.append(b)
             }
         }
-        return "file:" + (path.hasPrefix("/") ? "//" : "") + escaped + "?mode=ro" + (immutable ? "&immutable=1" : "")
+        out += Array(("?mode=ro" + (immutable ? "&immutable=1" : "")).utf8)
+        return out.map { CChar(bitPattern: $0) } + [0]
     }
 
     /// What this database is, from its tables and meta rows.

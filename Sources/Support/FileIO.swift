@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// An I/O failure with the path and the OS's reason.
+/// An I/O failure with the path (its spelling, see `PathSpelling`) and the OS's reason.
 public struct FileError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let operation: String
@@ -14,18 +14,34 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.operation = operation
         self.code = code
     }
-    public var description: String { "\(path): \(operation) failed: \(String(cString: strerror(code)))" }
+
+    /// A directory given where a file is expected (`open` of it refused with EISDIR).
+    public static func directoryGiven(_ path: String) -> FileError { FileError(path: path, operation: "open", code: EISDIR) }
+
+    /// What failed and why, without the path: for a caller whose own message already names it.
+    public var reason: String {
+        if code == EISDIR && operation == "open" { return "is a directory, where a file is expected" }
+        return "\(operation) failed: \(String(cString: strerror(code)))"
+    }
+    public var description: String { "\(path): \(reason)" }
 }
 
 /// A file opened for reading, read in caller-sized chunks so memory stays bounded whatever its size.
 public final class InputFile {
+    /// The file's path, spelled (`PathSpelling`).
     public let path: String
     private let fd: Int32
 
     public init(path: String) throws(FileError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(PathSpelling.cString(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
+        // A directory opens for reading; it is refused here, saying so, not at the first read.
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw .directoryGiven(path)
+        }
         self.fd = fd
         #if os(Linux)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
@@ -63,7 +79,8 @@ public final class InputFile {
     }
 }
 
-/// Whole-file helpers for small files (configs, fixtures); event logs never go through these.
+/// Whole-file helpers for small files (configs, fixtures), and the file system calls llatte makes
+/// by path; event logs are never read whole. Every path in and out is a spelling (`PathSpelling`).
 public enum Files {
     /// Reads a whole file; for small files only.
     public static func readAll(_ path: String) throws(FileError) -> [UInt8] {
@@ -82,9 +99,9 @@ public enum Files {
     /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, then rename.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(FileError) {
         // A unique temp name per call (mkstemp), so concurrent writers of one path never share it.
-        var template = Array("\(path).tmp.XXXXXX".utf8CString)
+        var template = PathSpelling.cString(path + ".tmp.XXXXXX")
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let tmp = template.withUnsafeBufferPointer { PathSpelling.spell(cString: $0.baseAddress!) }
         guard fd >= 0 else { throw FileError(path: tmp, operation: "open", code: errno) }
         fchmod(fd, 0o644)
         var off = 0
@@ -93,20 +110,20 @@ public enum Files {
             if n < 0 {
                 if errno == EINTR { continue }
                 let e = errno
-                close(fd); unlink(tmp)
+                close(fd); unlink(template)
                 throw FileError(path: tmp, operation: "write", code: e)
             }
             off += n
         }
         if fsync(fd) != 0 {
             let e = errno
-            close(fd); unlink(tmp)
+            close(fd); unlink(template)
             throw FileError(path: tmp, operation: "fsync", code: e)
         }
         close(fd)
-        guard rename(tmp, path) == 0 else {
+        guard rename(template, PathSpelling.cString(path)) == 0 else {
             let e = errno
-            unlink(tmp)
+            unlink(template)
             throw FileError(path: path, operation: "rename", code: e)
         }
     }
@@ -114,7 +131,7 @@ public enum Files {
     /// Size and modification time (ns since the epoch) of a file.
     public static func status(_ path: String) throws(FileError) -> (size: Int64, mtimeNs: Int64) {
         var st = stat()
-        guard stat(path, &st) == 0 else { throw FileError(path: path, operation: "stat", code: errno) }
+        guard stat(PathSpelling.cString(path), &st) == 0 else { throw FileError(path: path, operation: "stat", code: errno) }
         return (Int64(st.st_size), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
     }
 
@@ -122,19 +139,19 @@ public enum Files {
     /// whatever path reached it, and its kind; nil when it cannot be stat'ed.
     public static func identity(_ path: String) -> (device: UInt64, inode: UInt64, isDirectory: Bool, isRegular: Bool)? {
         var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard stat(PathSpelling.cString(path), &st) == 0 else { return nil }
         let kind = st.st_mode & S_IFMT
         return (UInt64(st.st_dev), UInt64(st.st_ino), kind == S_IFDIR, kind == S_IFREG)
     }
 
     public static func exists(_ path: String) -> Bool {
         var st = stat()
-        return stat(path, &st) == 0
+        return stat(PathSpelling.cString(path), &st) == 0
     }
 
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        return stat(PathSpelling.cString(path), &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Creates a directory and its parents; succeeds if it exists.
@@ -142,16 +159,16 @@ public enum Files {
         if path.isEmpty || isDirectory(path) { return }
         let parent = parentDirectory(path)
         if parent != path { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+        if mkdir(PathSpelling.cString(path), 0o755) != 0 && errno != EEXIST {
             throw FileError(path: path, operation: "mkdir", code: errno)
         }
     }
 
     /// The canonical absolute path of an existing file or directory (symlinks resolved).
     public static func absolutePath(_ path: String) throws(FileError) -> String {
-        guard let p = realpath(path, nil) else { throw FileError(path: path, operation: "realpath", code: errno) }
+        guard let p = realpath(PathSpelling.cString(path), nil) else { throw FileError(path: path, operation: "realpath", code: errno) }
         defer { free(p) }
-        return String(cString: p)
+        return PathSpelling.spell(cString: p)
     }
 
     /// The directory part of a path ("." for a bare name).
@@ -161,18 +178,23 @@ public enum Files {
         return String(path[..<slash])
     }
 
-    /// Names in a directory (no "." or ".."), sorted by bytes.
+    /// Names in a directory (no "." or ".."), sorted by their bytes, each spelled.
     public static func list(_ dir: String) throws(FileError) -> [String] {
-        guard let d = opendir(dir) else { throw FileError(path: dir, operation: "opendir", code: errno) }
+        guard let d = opendir(PathSpelling.cString(dir)) else { throw FileError(path: dir, operation: "opendir", code: errno) }
         defer { closedir(d) }
-        var names: [String] = []
+        var names: [[UInt8]] = []
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != [0x2E] && name != [0x2E, 0x2E] { names.append(name) }
         }
-        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return names.sorted { $0.lexicographicallyPrecedes($1) }.map(PathSpelling.spell)
+    }
+
+    /// Removes a file (not a directory).
+    public static func remove(_ path: String) throws(FileError) {
+        guard unlink(PathSpelling.cString(path)) == 0 else { throw FileError(path: path, operation: "unlink", code: errno) }
     }
 }
 

@@ -72,7 +72,7 @@ public final class FileLock {
 
     /// Takes the lock, polling until `timeout` seconds have passed (0 = try once), then records `holder`.
     public static func acquire(path: String, holder: LockHolder, timeout: Double, pollInterval: Double = 0.05) throws(LockError) -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(PathSpelling.cString(path), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(FileError(path: path, operation: "open", code: errno)) }
         let start = monotonicSeconds()
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {

@@ -22,9 +22,9 @@ public final class StagedFile {
     public init(path: String, bufferBytes: Int = 1 << 20) throws(FileError) {
         precondition(bufferBytes >= 64)
         self.path = path
-        var template = Array("\(path).tmp.XXXXXX".utf8CString)
+        var template = PathSpelling.cString(path + ".tmp.XXXXXX")
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        tempPath = template.withUnsafeBufferPointer { PathSpelling.spell(cString: $0.baseAddress!) }
         guard fd >= 0 else { throw FileError(path: tempPath, operation: "open", code: errno) }
         fchmod(fd, 0o644)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -34,7 +34,7 @@ public final class StagedFile {
 
     deinit {
         if fd >= 0 { close(fd) }
-        if !committed { unlink(tempPath) }
+        if !committed { unlink(PathSpelling.cString(tempPath)) }
         buffer.deallocate()
     }
 
@@ -96,7 +96,7 @@ public final class StagedFile {
     /// Renames the finished file into place (replacing any file there).
     public func commit() throws(FileError) {
         precondition(fd < 0, "commit before finish")
-        guard rename(tempPath, path) == 0 else { throw FileError(path: path, operation: "rename", code: errno) }
+        guard rename(PathSpelling.cString(tempPath), PathSpelling.cString(path)) == 0 else { throw FileError(path: path, operation: "rename", code: errno) }
         committed = true
     }
 
@@ -123,7 +123,7 @@ public final class StagedFile {
 extension Files {
     /// fsyncs a directory, so the renames into it survive a power loss.
     public static func syncDirectory(_ path: String) throws(FileError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(PathSpelling.cString(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", code: errno) }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw FileError(path: path, operation: "fsync", code: errno) }

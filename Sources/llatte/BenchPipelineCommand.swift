@@ -105,7 +105,7 @@ extension BenchCommand {
 
         /// `path`, with any SQLite database there (and its WAL and shared-memory files) removed.
         func freshDatabase(_ path: String) -> String {
-            for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+            for suffix in ["", "-wal", "-shm"] { try? Files.remove(path + suffix) }
             return path
         }
     }

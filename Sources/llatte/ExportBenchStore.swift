@@ -21,7 +21,7 @@ struct BenchExportStoreCommand: ParsableCommand {
         guard users > 0, interests > 0, interestDim > 0 else { throw exitWith(.usage, "llatte bench export-store: --users, --interests and --interest-dim must be positive") }
         do {
             try Files.makeDirectories(Files.parentDirectory(store))
-            for suffix in ["", "-wal", "-shm"] { unlink(store + suffix) }
+            for suffix in ["", "-wal", "-shm"] { try? Files.remove(store + suffix) }
             let s = try EmbeddingStore(path: store)
             let v = try s.ensureVersion("bench-export", identity: "bench-export", interests: interests, interestDim: interestDim)
             let t0 = monotonicSeconds()

@@ -32,6 +32,15 @@ struct Llatte: ParsableCommand {
             Glibc.exit(ExitStatus.failure.rawValue)
         }
         #endif
-        main(nil)
+        main(commandLineArguments())
+    }
+
+    /// The arguments after the program name: each as given when it is UTF-8, else its spelling
+    /// (`PathSpelling`, e.g. `day-\xE9.jsonl`), so a file name's bytes survive parsing, where
+    /// `CommandLine.arguments` would replace them with U+FFFD and name no file.
+    static func commandLineArguments() -> [String] {
+        (1..<Int(CommandLine.argc)).compactMap { i in
+            CommandLine.unsafeArgv[i].map { String(validatingCString: $0) ?? PathSpelling.spell(cString: $0) }
+        }
     }
 }

@@ -27,10 +27,10 @@ struct VerifyCommand: ParsableCommand {
         }
         let c = ck.config
         if let catalog {
-            do {
-                try Tokenizer.checkSemanticModel(c, try Catalog(path: catalog))
-            } catch {
-                throw exitWith(.failure, "llatte verify: \(catalog): \(error)")
+            let opened: Catalog
+            do { opened = try Catalog(path: catalog) } catch { throw exitWith(.failure, "llatte verify: \(error)") }
+            do { try Tokenizer.checkSemanticModel(c, opened) } catch {
+                throw exitWith(.failure, "llatte verify: \(catalog): \(error.message)")
             }
         }
         print("checkpoint      \(checkpoint)")

@@ -105,7 +105,7 @@ struct RunCommand: ParsableCommand {
         } catch let e {
             display.finish()
             Metrics.write(config: config, shard: shard, end: e.isLocked ? .locked : .failed, started: started, log: log)
-            throw exitWith(e.exitStatus, "llatte run: \(e)")
+            throw exitWith(e.exitStatus, "llatte run: \(config.message(for: e))")
         }
         display.finish()
         Metrics.write(config: config, shard: shard, end: .finished(report), started: started, log: log)
@@ -148,7 +148,7 @@ struct RunCommand: ParsableCommand {
                 let c = try Catalog(path: catalogPath)
                 log("catalog \(catalogPath): \(try c.count()) items from semantic model \(c.semanticModel) (d_sem \(c.dSem))")
             } catch {
-                throw exitWith(.failure, "llatte run: \(error)")
+                throw exitWith(.failure, "llatte run: \(config.message(for: error))")
             }
         }
         var options = config.ingestOptions
@@ -157,8 +157,8 @@ struct RunCommand: ParsableCommand {
         let report: IngestReport
         do { report = try Ingestor(options: options).run(stop: stop, log: log) } catch let e {
             switch e {
-            case .locked: throw exitWith(.locked, "llatte run: \(e)")
-            default: throw exitWith(.failure, "llatte run: \(e)")
+            case .locked: throw exitWith(.locked, "llatte run: \(config.message(for: e))")
+            default: throw exitWith(.failure, "llatte run: \(config.message(for: e))")
             }
         }
         print(summaryLine(report))

@@ -128,6 +128,28 @@ import TestSupport
         }
     }
 
+    /// What `LogReader` says when it rejects the file.
+    func rejection(_ dir: TempDirectory, _ bytes: [UInt8]) -> String? {
+        let path = dir.write("f.jsonl.lz4", bytes)
+        do { try LogReader(path: path, hashContent: true).forEachLine({ _, _ in }, overlong: { _, _ in }) } catch { return "\(error)" }
+        return nil
+    }
+
+    /// Bytes after the last complete frame are called trailing, at their offset (not a frame the
+    /// file ends inside); an unknown magic is shown with its offset.
+    @Test func strayBytesAfterTheLastFrameAndAnUnknownMagicNameTheirOffset() throws {
+        let dir = TempDirectory()
+        let path = dir.file("f.jsonl.lz4")
+        let whole = frame(text(5000, seed: 4), blockSizeID: LZ4F_max64KB, linked: false, blockChecksum: false, contentChecksum: true, contentSize: false)
+        for stray in [[0x78], [0x04, 0x22, 0x4D]] as [[UInt8]] {
+            #expect(rejection(dir, whole + stray) == "\(path): trailing bytes after the last frame at offset \(whole.count); file rejected")
+        }
+        #expect(rejection(dir, whole + whole + [0x11, 0x22, 0x33, 0x44, 0x55])
+                == "\(path): corrupt LZ4 frame (unknown frame magic 0x44332211 at offset \(2 * whole.count)); file rejected")
+        // A file cut inside its frame is still truncated.
+        #expect(rejection(dir, Array(whole.dropLast(2)))?.contains("file ends inside a frame") == true)
+    }
+
     /// Flipped bytes and cut files: llatte rejects exactly what liblz4 rejects, and otherwise
     /// decompresses the same bytes.
     @Test func corruptionAndTruncationAreJudgedLikeLiblz4() throws {

@@ -164,6 +164,48 @@ import TestSupport
         expectError("unknown key dropout") { try c.load() }
     }
 
+    /// A value quoted in a message is written as JSON, never as a Swift value dump.
+    @Test func configAndHeaderValuesAreQuotedAsJSON() throws {
+        var c = try Copy()
+        c.config["format"] = "llx"
+        expectError("field format: \"llatte-checkpoint-v1\" expected, found \"llx\"") { try c.load() }
+        c = try Copy()
+        c.config["d"] = "llatte"
+        expectError("field d: an integer in 1...65536 is required, found \"llatte\"") { try c.load() }
+        c = try Copy()
+        c.config["d"] = -16384
+        expectError("field d: an integer in 1...65536 is required, found -16384") { try c.load() }
+        c = try Copy()
+        c.set("final_norm", "shape", [-16384])
+        expectError("tensor final_norm: shape [-16384] is not a list of non-negative integers") { try c.load() }
+        c.set("final_norm", "shape", [1 << 62, 1 << 62])
+        expectError("tensor final_norm: shape [4611686018427387904,4611686018427387904] has more elements than the file holds") { try c.load() }
+    }
+
+    /// A file that cannot be read is named once, and a directory in its place is called one.
+    @Test func anUnreadableFileIsNamedOnceAndADirectoryIsCalledOne() throws {
+        let c = try Copy()
+        _ = try c.load()
+        let missing = c.dir.file("nope")
+        #expect(throws: CheckpointError(file: missing + "/config.json", "open failed: No such file or directory")) { try Checkpoint(directory: missing) }
+        let ckpt = c.dir.file("ckpt")
+        #expect(throws: CheckpointError(file: ckpt + "/selftest.json", "missing: every checkpoint carries its self-test cases")) {
+            try Checkpoint.loadVerified(directory: ckpt)
+        }
+        try Files.makeDirectories(ckpt + "/selftest.json")
+        #expect(throws: CheckpointError(file: ckpt + "/selftest.json", "is a directory, where a file is expected")) {
+            try Checkpoint.loadVerified(directory: ckpt)
+        }
+        for name in ["model.safetensors", "config.json"] {
+            let path = ckpt + "/" + name
+            #expect(unlink(path) == 0)
+            try Files.makeDirectories(path)
+            #expect(throws: CheckpointError(file: path, "is a directory, where a file is expected")) { try Checkpoint(directory: ckpt) }
+            rmdir(path)
+            _ = try c.load()
+        }
+    }
+
     @Test func aSelfTestNeedsAUserWithEventsAndOneWithout() throws {
         let c = try Copy()
         _ = try c.load()

@@ -246,11 +246,46 @@ import TestSupport
         let outcomes = Dictionary(uniqueKeysWithValues: r.files.map { ($0.path, $0.outcome) })
         #expect(outcomes[good] == .ingested)
         if case let .rejected(why) = outcomes[bad] { #expect(why.contains("3 of 4 lines bad")) } else { Issue.record("bad file not rejected") }
-        if case let .rejected(why) = outcomes[corrupt] { #expect(why.contains(corrupt) && why.contains("truncated")) } else { Issue.record("corrupt file not rejected") }
+        if case let .rejected(why) = outcomes[corrupt] { #expect(why == "truncated LZ4 frame (file ends inside a frame)") } else { Issue.record("corrupt file not rejected") }
         let s = try store(dir)
         #expect(try s.userState(1) == nil && s.userState(2) != nil && s.userState(3) == nil)
         // The rejected file's quarantine records are kept for operators.
         #expect(try Files.list(dir.file("q")).contains { $0.hasPrefix("bad.jsonl.") })
+    }
+
+    /// A rejected file is named once in its log line: the reason does not repeat the path.
+    @Test func aRejectedFileIsNamedOnceInTheLog() throws {
+        let dir = TempDirectory()
+        let compressed = LZ4FrameWriter.compress(Array((eventLine(user: 1, id: "1", ts: 1000) + "\n").utf8))
+        let stray = dir.write("stray.jsonl.lz4", compressed + [0x78])
+        let missingFeatures = dir.file("users.jsonl")
+        var lines: [String] = []
+        let report = try Ingestor(options: {
+            var o = options(dir, [stray])
+            o.featureFiles = [missingFeatures]
+            return o
+        }()).run(log: { lines.append($0) })
+        #expect(report.files.first?.outcome == .rejected("trailing bytes after the last frame at offset \(compressed.count)"))
+        #expect(lines.contains("rejected \(stray): trailing bytes after the last frame at offset \(compressed.count)"), "\(lines)")
+        #expect(lines.contains("rejected features \(missingFeatures): open failed: No such file or directory"), "\(lines)")
+    }
+
+    /// A log whose name is not UTF-8 is ingested under its spelling (`day-\xE9.jsonl`), quarantined
+    /// under it, and known by it on the next run.
+    @Test func aLogWhoseNameIsNotUTF8IsIngestedAndKnownByItsSpelling() throws {
+        let dir = TempDirectory()
+        try Files.makeDirectories(dir.file("logs"))
+        dir.write(rawName: Array("logs/day-".utf8) + [0xE9] + Array(".jsonl".utf8),
+                  Array((eventLine(user: 1, id: "1", ts: 1000) + "\nnot json\n").utf8))
+        let spelled = dir.file("logs/day-\\xE9.jsonl")
+        let first = try ingest(dir, [dir.file("logs")]) { $0.maxBadFraction = 0.9 }
+        #expect(first.files.map(\.path) == [spelled] && first.ingestedFiles == 1 && first.newEvents == 1)
+        #expect(try store(dir).ledgerEntries(path: spelled).count == 1)
+        let quarantine = try #require(first.files.first?.quarantineFile)
+        #expect(quarantine.hasPrefix(dir.file("q/day-\\xE9.jsonl.")))
+        #expect(String(decoding: try Files.readAll(quarantine), as: UTF8.self).contains("\"file\":\"\(dir.file("logs/day-\\\\xE9.jsonl"))\""))
+        let second = try ingest(dir, [dir.file("logs")]) { $0.maxBadFraction = 0.9 }
+        #expect(second.skippedFiles == 1 && second.files.first?.summary == nil, "known by path, size and time: not read again")
     }
 
     @Test func tmpAndDotFilesAreIgnored() throws {

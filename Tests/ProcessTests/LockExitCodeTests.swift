@@ -37,14 +37,14 @@ import TestSupport
         try Files.makeDirectories(pipelineLock)
         let run = try w.run("backfill", tag: "pipeline-lock")
         #expect(run.wait() == 1, "\(run.stderr)")
-        #expect(run.stderr.contains(pipelineLock) && run.stderr.contains("Is a directory"), "\(run.stderr)")
+        #expect(run.stderr.contains(pipelineLock) && run.stderr.contains("is a directory, where a file is expected"), "\(run.stderr)")
         // The ingest stage's lock on the history store, the same way.
         rmdir(pipelineLock)
         let historyLock = w.dir.file("out/history.db.lock")
         try Files.makeDirectories(historyLock)
         let again = try w.run("backfill", tag: "history-lock")
         #expect(again.wait() == 1, "\(again.stderr)")
-        #expect(again.stderr.contains(historyLock) && again.stderr.contains("Is a directory"), "\(again.stderr)")
+        #expect(again.stderr.contains(historyLock) && again.stderr.contains("is a directory, where a file is expected"), "\(again.stderr)")
     }
 
     @Test func aRunThatCannotCreateItsLockInTheStoreDirectoryExits1() throws {
@@ -77,10 +77,10 @@ import TestSupport
         try Files.makeDirectories(history + ".lock")
         let broken = try LockExitCodeTests.ingest(w, history, "broken")
         #expect(broken.wait() == 1, "\(broken.stderr)")
-        #expect(broken.stderr.contains(history + ".lock") && broken.stderr.contains("Is a directory"), "\(broken.stderr)")
+        #expect(broken.stderr.contains(history + ".lock") && broken.stderr.contains("is a directory, where a file is expected"), "\(broken.stderr)")
         // forget takes the same lock.
         let forget = try ChildProcess(ChildProcess.llatte, ["forget", "1", "--history-store", history], outputPrefix: w.dir.file("forget"))
         #expect(forget.wait() == 1, "\(forget.stderr)")
-        #expect(forget.stderr.contains(history + ".lock") && forget.stderr.contains("Is a directory"), "\(forget.stderr)")
+        #expect(forget.stderr.contains(history + ".lock") && forget.stderr.contains("is a directory, where a file is expected"), "\(forget.stderr)")
     }
 }

@@ -7,6 +7,31 @@ import Glibc
 
 @Suite("Files and locks")
 struct FileTests {
+    // MARK: - Messages
+
+    @Test("a missing file is named once, with the operation and the system's reason")
+    func aMissingFileIsNamedOnce() throws {
+        let dir = TempDirectory()
+        let path = dir.file("nope/config.json")
+        #expect { try Files.readAll(path) } throws: { e in
+            guard let e = e as? FileError else { return false }
+            return e.description == "\(path): open failed: No such file or directory" && e.reason == "open failed: No such file or directory"
+        }
+    }
+
+    @Test("a directory where a file is expected says so, whether read or mapped")
+    func aDirectoryWhereAFileIsExpectedSaysSo() throws {
+        let dir = TempDirectory()
+        let d = dir.file("model.safetensors")
+        try Files.makeDirectories(d)
+        let opens: [() throws -> Void] = [{ _ = try InputFile(path: d) }, { _ = try MappedFile(path: d) }, { _ = try Files.readAll(d) }]
+        for open in opens {
+            #expect { try open() } throws: { e in
+                "\(e)" == "\(d): is a directory, where a file is expected"
+            }
+        }
+    }
+
     // MARK: - FileLock
 
     static let holderA = LockHolder(pipeline: "daily", pid: 4242, host: "node-a", startedAt: 1_700_000_000)

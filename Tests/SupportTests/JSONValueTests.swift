@@ -10,6 +10,17 @@ struct JSONValueTests {
         .object(members.map { (key: Array($0.0.utf8), value: $0.1) })
     }
 
+    @Test("a value in a message reads as JSON text, never as a Swift value dump")
+    func descriptionIsJSONText() throws {
+        #expect("\(JSONValueTests.str("llx"))" == "\"llx\"")
+        #expect("\(JSONValueTests.num("-16384"))" == "-16384")
+        #expect("\(JSONValue.array([JSONValueTests.num("1"), .null, .bool(true)]))" == "[1,null,true]")
+        #expect("\(JSONValueTests.obj([("a", JSONValueTests.str("q\"\n")), ("b", .array([]))]))" == #"{"a":"q\"\n","b":[]}"#)
+        // A long value is cut, saying so: a message quotes it, it does not reproduce it.
+        let long = "\(JSONValueTests.str(String(repeating: "x", count: 500)))"
+        #expect(long.count < 100 && long.hasSuffix("…"), "\(long)")
+    }
+
     @Test("parse builds the expected tree")
     func parseTree() throws {
         let text = #" {"a": 1, "b": "x", "c": [1, -2.5e3, "\u00e9"], "d": null, "e": true, "f": {"g": "h", "i": {}}, "j": [], "k": false} "#

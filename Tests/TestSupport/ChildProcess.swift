@@ -17,7 +17,12 @@ public final class ChildProcess {
         return bundle.deletingLastPathComponent().appendingPathComponent("llatte").path
     }
 
-    public init(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:], outputPrefix: String) throws {
+    public convenience init(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:], outputPrefix: String) throws {
+        try self.init(executable, rawArguments: arguments.map { Array($0.utf8) }, environment: extra, outputPrefix: outputPrefix)
+    }
+
+    /// Arguments given as raw bytes: an argument need not be UTF-8 (a file name that is not).
+    public init(_ executable: String, rawArguments arguments: [[UInt8]], environment extra: [String: String] = [:], outputPrefix: String) throws {
         stdoutPath = outputPrefix + ".out"
         stderrPath = outputPrefix + ".err"
         var actions = posix_spawn_file_actions_t()
@@ -27,7 +32,7 @@ public final class ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         var env = ProcessInfo.processInfo.environment
         for (k, v) in extra { env[k] = v }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let argv = [strdup(executable)] + arguments.map { a in (a + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { strdup($0.baseAddress!) } } } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var p: pid_t = 0
@@ -63,4 +68,7 @@ public final class ChildProcess {
 
     public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    /// stderr's bytes as written (`stderr` is empty when they are not UTF-8).
+    public var stderrBytes: [UInt8] { (try? Array(Data(contentsOf: URL(fileURLWithPath: stderrPath)))) ?? [] }
+    public var stdoutBytes: [UInt8] { (try? Array(Data(contentsOf: URL(fileURLWithPath: stdoutPath)))) ?? [] }
 }

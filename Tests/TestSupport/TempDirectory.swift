@@ -29,6 +29,18 @@ public final class TempDirectory {
         return full
     }
 
+    /// Writes bytes to `path/<name>`, the name given as raw bytes (a name that need not be UTF-8);
+    /// its parent directories must exist.
+    public func write(rawName: [UInt8], _ bytes: [UInt8]) {
+        let full = Array(path.utf8) + [0x2F] + rawName
+        let fd = (full + [0]).withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+        }
+        precondition(fd >= 0, "cannot create the raw-named file")
+        precondition(bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        close(fd)
+    }
+
     /// Writes text as-is.
     @discardableResult
     public func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
@@ -43,13 +55,13 @@ public final class TempDirectory {
     /// Removes a tree without following symbolic links: a link to a directory (tests link the
     /// repository's sample-data in) is unlinked, never descended into.
     static func removeTree(_ path: String) {
-        guard let names = try? Files.list(path) else { unlink(path); return }
+        guard let names = try? Files.list(path) else { unlink(PathSpelling.cString(path)); return }
         for n in names {
             let p = "\(path)/\(n)"
             var st = stat()
-            if lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(p) } else { unlink(p) }
+            if lstat(PathSpelling.cString(p), &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(p) } else { unlink(PathSpelling.cString(p)) }
         }
-        rmdir(path)
+        rmdir(PathSpelling.cString(path))
     }
 }
 

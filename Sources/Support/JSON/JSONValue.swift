@@ -213,3 +213,47 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue: CustomStringConvertible {
+    /// Characters of a value shown in a message; a longer one is cut and ends with `…`.
+    public static let descriptionLimit = 60
+
+    /// The value as compact JSON text, for messages: `"llx"`, `-16384`, `[1,null]`; cut after
+    /// `descriptionLimit` characters (ending `…`), since a message quotes a value, not a document.
+    public var description: String {
+        var w = JSONWriter()
+        write(to: &w, budget: JSONValue.descriptionLimit * 4)
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        guard text.count > JSONValue.descriptionLimit else { return text }
+        return String(text.prefix(JSONValue.descriptionLimit - 1)) + "…"
+    }
+
+    /// Appends the value's JSON text, stopping once `w` holds more than `budget` bytes.
+    private func write(to w: inout JSONWriter, budget: Int) {
+        guard w.bytes.count <= budget else { return }
+        switch self {
+        case .null: w.raw("null")
+        case let .bool(b): w.raw(b ? "true" : "false")
+        case let .number(n): w.bytes.append(contentsOf: n.text)
+        case let .string(s): w.string(s.prefix(budget))
+        case let .array(items):
+            w.raw("[")
+            for (i, item) in items.enumerated() {
+                if i > 0 { w.raw(",") }
+                item.write(to: &w, budget: budget)
+                if w.bytes.count > budget { return }
+            }
+            w.raw("]")
+        case let .object(members):
+            w.raw("{")
+            for (i, m) in members.enumerated() {
+                if i > 0 { w.raw(",") }
+                w.string(m.key.prefix(budget))
+                w.raw(":")
+                m.value.write(to: &w, budget: budget)
+                if w.bytes.count > budget { return }
+            }
+            w.raw("}")
+        }
+    }
+}
