@@ -10,7 +10,7 @@ import TestSupport
 /// A reader polling the embedding store while runs write it (readers, docs/store.md).
 @Suite struct ConcurrentReaderTests {
     @Test func aPollingReaderNeverSeesAPartialRowOrAVersionGoingBackwards() throws {
-        var w = try PipelineWorld(users: 60, windowUsers: 2)
+        let w = try PipelineWorld(users: 60, windowUsers: 2)
         let backfill = try w.run("backfill")
         var seen: [Int64: Int64] = [:]   // user key → highest history_version seen
         var polls = 0, rowsRead = 0
