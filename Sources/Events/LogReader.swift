@@ -117,7 +117,7 @@ public final class LogReader {
                 hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + splitter.carry, count: filled - splitter.carry))
                 decompressedBytes += filled - splitter.carry
                 let eof = filled == splitter.carry
-                filled = try splitter.consume(window, filled: filled, atEnd: eof, fast: fast, line: line, overlong: overlong, frames: nil)
+                filled = try splitter.consume(window, filled: filled, atEnd: eof, fast: fast, line: line, overlong: overlong)
                 if eof { break }
                 let room = UnsafeMutableRawBufferPointer(rebasing: window[filled..<min(windowCapacity, filled + LogReader.blockRoom)])
                 let n: Int
@@ -127,19 +127,20 @@ public final class LogReader {
             return
         }
 
-        let frames = LZ4FrameReader(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
+        let frames: LZ4FrameDecoder
+        do { frames = try LZ4FrameDecoder(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) }
+        catch { throw error.logReadError(path) }
         var filled = 0
         while true {
             let n: Int?
-            do { n = try frames.nextBlock(into: window.baseAddress! + filled) } catch { throw error.logReadError(path) }
+            do { n = try frames.next(into: window.baseAddress! + filled, capacity: windowCapacity - filled) } catch { throw error.logReadError(path) }
             guard let n else { break }
-            // The content checksum is computed by the splitter, slice by slice just ahead of the lines.
             hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + filled, count: n))
             decompressedBytes += n
             filled += n
-            filled = try splitter.consume(window, filled: filled, atEnd: false, fast: fast, line: line, overlong: overlong, frames: frames)
+            filled = try splitter.consume(window, filled: filled, atEnd: false, fast: fast, line: line, overlong: overlong)
         }
-        _ = try splitter.consume(window, filled: filled, atEnd: true, fast: fast, line: line, overlong: overlong, frames: frames)
+        _ = try splitter.consume(window, filled: filled, atEnd: true, fast: fast, line: line, overlong: overlong)
     }
 }
 
@@ -166,32 +167,17 @@ struct LineSplitter {
 
     init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
-    /// Bytes of the window already passed to the frame reader's content checksum.
-    var hashed = 0
-    /// How far ahead of the current line the content checksum runs, and how much it takes at a
-    /// time: short bursts (four stripes) just ahead of the parser, so the bytes are in L1 and the
-    /// hash's multiply chain (about 7 cycles a stripe) overlaps the parsing instead of stalling it
-    /// (read stage 426 → 433 MB/s from 256-byte bursts to 64).
-    static let hashAhead = 64
-
     /// Emits every complete line in `window[0..<filled]`; returns the new fill (the carried tail).
-    /// Each line is offered to `fast` first. With `frames`, every byte of the window is passed to its
-    /// content checksum, in order, a little ahead of the line being parsed.
+    /// Each line is offered to `fast` first.
     @inline(__always)
     mutating func consume(
         _ window: UnsafeMutableRawBufferPointer, filled: Int, atEnd: Bool,
         fast: (UnsafePointer<UInt8>, Int, Int) throws -> Int,
-        line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, overlong: (Int, Int) throws -> Void,
-        frames: LZ4FrameReader?
+        line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, overlong: (Int, Int) throws -> Void
     ) rethrows -> Int {
         let base = window.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var start = 0
         while start < filled {
-            if let frames, hashed < filled && hashed < start &+ LineSplitter.hashAhead {
-                let count = min(filled &- hashed, LineSplitter.hashAhead)
-                frames.absorb(base + hashed, count: count)
-                hashed &+= count
-            }
             if !skipping {
                 let took = try fast(base + start, min(filled &- start, maxLineBytes &+ 1), lineNumber &+ 1)
                 if took > 0 {
@@ -214,9 +200,7 @@ struct LineSplitter {
             }
             start = end + 1
         }
-        if let frames, hashed < filled { frames.absorb(base + hashed, count: filled &- hashed) }
         var tail = filled - start
-        defer { hashed = carry }
         if atEnd {
             if skipping {
                 lineNumber += 1
