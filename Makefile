@@ -14,7 +14,7 @@ TEST_PACKAGES := chromium
 # numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet).
 TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb
 
-.PHONY: deps test-deps install-packages build test fuzz backfill nightly refresh bench clean
+.PHONY: deps test-deps install-packages build test fuzz libfuzzer backfill nightly refresh bench clean
 
 ## deps: install the Debian packages that are missing (apt-get update first, only when installing)
 deps:
@@ -63,6 +63,10 @@ fuzz: deps
 	   echo $$? > $(FUZZ_LOG).rc; } 2>&1 | tee $(FUZZ_LOG)
 	@echo; grep -E '^fuzz [A-Za-z]+:' $(FUZZ_LOG) || true; rc=$$(cat $(FUZZ_LOG).rc); rm -f $(FUZZ_LOG).rc; exit $$rc
 
+## libfuzzer: the read stage under libFuzzer + AddressSanitizer for LIBFUZZER_SECONDS (default 60)
+libfuzzer: deps
+	bash scripts/libfuzzer.sh
+
 ## backfill / nightly / refresh: run the pipelines on sample-data into out/
 backfill: build
 	$(LLATTE) run pipelines/backfill.yaml
@@ -81,4 +85,4 @@ bench: build
 	LLATTE=$(LLATTE) bash scripts/bench-export.sh
 
 clean:
-	rm -rf .build out bench-data
+	rm -rf .build .build-libfuzzer out bench-data
