@@ -14,7 +14,7 @@ TEST_PACKAGES := chromium
 # numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet).
 TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb
 
-.PHONY: deps test-deps install-packages build test backfill nightly refresh bench clean
+.PHONY: deps test-deps install-packages build test fuzz libfuzzer backfill nightly refresh bench clean
 
 ## deps: install the Debian packages that are missing (apt-get update first, only when installing)
 deps:
@@ -45,6 +45,28 @@ build: deps
 test: test-deps
 	$(SWIFT) test
 
+## fuzz: the seeded mutation fuzz tests alone, longer (docs/testing.md): make fuzz SEED=7 ITER=100000
+# ITER inputs for the read stage, 5% of that for the ingest and the checkpoint loader (each of their
+# inputs costs more); SEED defaults to the time and is printed, so a run can be repeated; ONLY=N
+# reruns input N alone. Debug build, as `make test`: from a tested checkout, ITER=100000 is done
+# sooner than with a release build of the tests, which takes longer to build than it saves.
+# FUZZ_FLAGS: extra `swift test` flags (e.g. --scratch-path DIR; -c release -Xswiftc -enable-testing).
+SEED ?= $(shell date +%s)
+FUZZ_SEED := $(SEED)
+ITER ?= 20000
+ONLY ?=
+FUZZ_FLAGS ?=
+FUZZ_LOG := .build/fuzz.log
+fuzz: deps
+	@echo "fuzz: seed $(FUZZ_SEED), $(ITER) inputs$(if $(ONLY), (only input $(ONLY)))"
+	@mkdir -p .build; { LLATTE_FUZZ_SEED=$(FUZZ_SEED) LLATTE_FUZZ_ITER=$(ITER) LLATTE_FUZZ_ONLY=$(ONLY) $(SWIFT) test $(FUZZ_FLAGS) --filter FuzzTests; \
+	   echo $$? > $(FUZZ_LOG).rc; } 2>&1 | tee $(FUZZ_LOG)
+	@echo; grep -E '^fuzz [A-Za-z]+:' $(FUZZ_LOG) || true; rc=$$(cat $(FUZZ_LOG).rc); rm -f $(FUZZ_LOG).rc; exit $$rc
+
+## libfuzzer: the read stage under libFuzzer + AddressSanitizer for LIBFUZZER_SECONDS (default 60)
+libfuzzer: deps
+	bash scripts/libfuzzer.sh
+
 ## backfill / nightly / refresh: run the pipelines on sample-data into out/
 backfill: build
 	$(LLATTE) run pipelines/backfill.yaml
@@ -63,4 +85,4 @@ bench: build
 	LLATTE=$(LLATTE) bash scripts/bench-export.sh
 
 clean:
-	rm -rf .build out bench-data
+	rm -rf .build .build-libfuzzer out bench-data

@@ -10,44 +10,12 @@ import TestSupport
     /// Compresses with explicit frame preferences.
     func frame(_ input: [UInt8], blockSizeID: LZ4F_blockSizeID_t, linked: Bool, blockChecksum: Bool,
                contentChecksum: Bool, contentSize: Bool) -> [UInt8] {
-        var prefs = LZ4F_preferences_t()
-        prefs.frameInfo.blockSizeID = blockSizeID
-        prefs.frameInfo.blockMode = linked ? LZ4F_blockLinked : LZ4F_blockIndependent
-        prefs.frameInfo.blockChecksumFlag = blockChecksum ? LZ4F_blockChecksumEnabled : LZ4F_noBlockChecksum
-        prefs.frameInfo.contentChecksumFlag = contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum
-        prefs.frameInfo.contentSize = contentSize ? UInt64(input.count) : 0
-        let bound = LZ4F_compressFrameBound(input.count, &prefs)
-        var out = [UInt8](repeating: 0, count: bound)
-        let n = input.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { LZ4F_compressFrame($0.baseAddress, bound, src.baseAddress, input.count, &prefs) }
-        }
-        precondition(LZ4F_isError(n) == 0)
-        return Array(out[..<n])
+        LZ4Reference.frame(input, .init(blockSizeID: blockSizeID, linked: linked, blockChecksum: blockChecksum,
+                                        contentChecksum: contentChecksum, contentSize: contentSize))
     }
 
     /// liblz4's frame API over the whole file: the decompressed bytes, or nil if it refuses the file.
-    func reference(_ bytes: [UInt8]) -> [UInt8]? {
-        var dctx: OpaquePointer?
-        guard LZ4F_isError(LZ4F_createDecompressionContext(&dctx, UInt32(LZ4F_VERSION))) == 0 else { return nil }
-        defer { LZ4F_freeDecompressionContext(dctx) }
-        var result: [UInt8] = []
-        var out = [UInt8](repeating: 0, count: 1 << 16)
-        var pos = 0
-        var hint = 0
-        while pos < bytes.count {
-            var srcSize = bytes.count - pos
-            var dstSize = out.count
-            let rc = bytes.withUnsafeBytes { src in
-                out.withUnsafeMutableBytes { LZ4F_decompress(dctx, $0.baseAddress, &dstSize, src.baseAddress! + pos, &srcSize, nil) }
-            }
-            if LZ4F_isError(rc) != 0 { return nil }
-            pos += srcSize
-            result += out[0..<dstSize]
-            hint = Int(rc)
-            if srcSize == 0 && dstSize == 0 { return nil }
-        }
-        return hint == 0 ? result : nil
-    }
+    func reference(_ bytes: [UInt8]) -> [UInt8]? { LZ4Reference.decompress(bytes) }
 
     /// `LogReader` over the file: the sha256 of what it decompressed, or nil if it rejected the file.
     func ours(_ dir: TempDirectory, _ bytes: [UInt8]) -> Digest32? {

@@ -8,14 +8,19 @@ import Glibc
 public final class TempDirectory {
     public let path: String
 
-    public init(_ label: String = "llatte-test") {
-        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
+    /// - Parameter parent: where to create it; `TempDirectory.inMemory` for fuzz inputs, written
+    ///   thousands of times (fsync costs nothing there).
+    public init(_ label: String = "llatte-test", under parent: String = "/tmp") {
+        var template = Array("\(parent)/\(label)-XXXXXX".utf8CString)
         let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(p != nil, "mkdtemp failed")
         path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     deinit { TempDirectory.removeTree(path) }
+
+    /// A RAM-backed directory for temp directories (/dev/shm), or /tmp where there is none.
+    public static let inMemory = Files.isDirectory("/dev/shm") ? "/dev/shm" : "/tmp"
 
     /// `path/name`.
     public func file(_ name: String) -> String { "\(path)/\(name)" }
@@ -39,6 +44,29 @@ public final class TempDirectory {
         precondition(fd >= 0, "cannot create the raw-named file")
         precondition(bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count)
         close(fd)
+    }
+
+    /// Writes bytes to `path/name` in place (see the static `overwrite`).
+    @discardableResult
+    public func overwrite(_ name: String, _ bytes: [UInt8]) -> String {
+        let full = file(name)
+        try! Files.makeDirectories(Files.parentDirectory(full))
+        TempDirectory.overwrite(full, bytes)
+        return full
+    }
+
+    /// Writes bytes to `path` in place, without `write`'s fsync and rename: for fuzz inputs,
+    /// rewritten thousands of times, that no crash needs to find intact.
+    public static func overwrite(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "open \(path): errno \(errno)")
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+            precondition(n > 0 || errno == EINTR, "write \(path): errno \(errno)")
+            if n > 0 { off += n }
+        }
     }
 
     /// Writes text as-is.
