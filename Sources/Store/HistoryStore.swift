@@ -412,16 +412,27 @@ public final class HistoryStore {
                 counts.tombstoned += end - start
                 continue
             }
-            // The group's distinct ids in file order (the first occurrence wins).
-            var groupIDs = Set<EventID>(minimumCapacity: end - start)
+            // The group's distinct ids in file order (the first occurrence wins), and their
+            // fingerprints: distinct fingerprints are distinct ids, so the ids themselves are
+            // compared only when two fingerprints are equal.
             var fresh: [(index: Int, id: EventID)] = []
+            var probes: [UInt32] = []
             fresh.reserveCapacity(end - start)
+            probes.reserveCapacity(end - start)
             for k in start..<end {
                 let i = Int(order[k].index)
                 let id = batch.eventID(events[i])
-                if groupIDs.insert(id).inserted { fresh.append((i, id)) } else { counts.duplicates += 1 }
+                fresh.append((i, id))
+                probes.append(IDFingerprints.of(id))
             }
-            let probes = fresh.map { IDFingerprints.of($0.id) }.sorted()
+            probes.sort()
+            if zip(probes, probes.dropFirst()).contains(where: { $0 == $1 }) {
+                var seen = Set<EventID>(minimumCapacity: fresh.count)
+                fresh = fresh.filter { seen.insert($0.id).inserted }
+                counts.duplicates += end - start - fresh.count
+                probes = fresh.map { IDFingerprints.of($0.id) }.sorted()
+            }
+            var groupIDs: Set<EventID> { Set(fresh.lazy.map(\.id)) }
             let known = try userState(user, reads)
             var state = known ?? UserState(userID: user, historyVersion: 0, lastConversionVersion: 0,
                                            storedEvents: 0, chunks: 0, maxTs: nil, lastIngestSeq: 0)
@@ -431,20 +442,25 @@ public final class HistoryStore {
             var evictedBlob: [UInt8]?
             var already = Set<EventID>()
             if known != nil {
-                let wanted = IDLookup(groupIDs)
                 if compact {
+                    let ids = groupIDs
                     existing = try loadChunks(user, reads)
-                    for e in existing where groupIDs.contains(e.eventID) { already.insert(e.eventID) }
+                    for e in existing where ids.contains(e.eventID) { already.insert(e.eventID) }
                     evictedBlob = try loadEvictedBlob(user, stmts)
-                    if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
+                    if let evictedBlob { try IDLookup(ids).collect(in: evictedBlob, path: path, user: user, into: &already) }
                 } else {
                     // Only chunks whose fingerprints meet a new id's are read, to confirm on the ids.
-                    for chunk in try candidateChunks(user, probes, stmts) {
-                        try forEachBlob(stmts.chunkData, chunk) { (blob) throws(StoreError) in try wanted.collect(in: blob, path: path, user: user, into: &already) }
-                    }
-                    if try evictedCandidates(user, probes, stmts) {
-                        evictedBlob = try loadEvictedBlob(user, stmts)
-                        if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
+                    let chunks = try candidateChunks(user, probes, stmts)
+                    let evictedHit = try evictedCandidates(user, probes, stmts)
+                    if !chunks.isEmpty || evictedHit {
+                        let wanted = IDLookup(groupIDs)
+                        for chunk in chunks {
+                            try forEachBlob(stmts.chunkData, chunk) { (blob) throws(StoreError) in try wanted.collect(in: blob, path: path, user: user, into: &already) }
+                        }
+                        if evictedHit {
+                            evictedBlob = try loadEvictedBlob(user, stmts)
+                            if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
+                        }
                     }
                 }
             }
@@ -491,8 +507,9 @@ public final class HistoryStore {
                 row.append(evicted.isEmpty ? .null : .blob(IDFingerprints.pack(ids: evicted)))
                 try stmts.upsertUser.run(row)
             } else {
-                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(added.count)),
-                                           .blob(IDFingerprints.pack(ids: added.lazy.map(\.eventID))), .blob(PackedHistory.pack(added))])
+                // Without stored duplicates the chunk's ids are `fresh`, whose fingerprints are `probes`.
+                let ids = already.isEmpty ? IDFingerprints.pack(probes) : IDFingerprints.pack(ids: added.lazy.map(\.eventID))
+                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(added.count)), .blob(ids), .blob(PackedHistory.pack(added))])
                 state.storedEvents += added.count
                 state.chunks += 1
                 try stmts.upsertUserKeepEvicted.run(userRow(state, evicted: nil).dropLast())
