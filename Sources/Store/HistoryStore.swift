@@ -108,8 +108,8 @@ public final class HistoryStore {
             throw StoreError(path: path, message: "invalid history store settings: \(problem)")
         }
         db = try Database(path: path)
-        // Fixed when the file is first written. 16 KiB pages take a quarter of the page reads and
-        // writes of 4 KiB ones for the same chunks (docs/performance.md).
+        // Fixed when the file is first written: 16 KiB pages make fewer, larger page reads and
+        // writes than SQLite's default 4 KiB for the same chunks (docs/performance.md).
         if !existed { try db.execute("PRAGMA page_size = \(HistoryStore.pageSize)") }
         try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")
         if try !db.tableExists("store_meta") {
@@ -124,11 +124,8 @@ public final class HistoryStore {
             CREATE TABLE IF NOT EXISTS file_sightings(path TEXT NOT NULL, file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                 sha256 BLOB NOT NULL, PRIMARY KEY (path, file_size, mtime_ns))
             """)
-        var (recorded, version) = try HistoryStore.readSettings(db, path: path)
-        if version == 1 {
-            try HistoryStore.migrateFromVersion1(db)
-            (recorded, version) = try HistoryStore.readSettings(db, path: path)
-        }
+        let (recorded, version) = try HistoryStore.readSettings(db, path: path)
+        if version < HistoryStore.schemaVersion { try HistoryStore.migrateFromVersion1(db) }
         if let settings {
             let diff = recorded.differences(from: settings)
             if !diff.isEmpty {
