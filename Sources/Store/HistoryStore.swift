@@ -77,7 +77,12 @@ public struct AppendCounts: Sendable, Equatable {
 /// chunks are merged (and retention applied) only when there are more than `maxChunks` of them or
 /// the stored events pass the cap by a slack, so the rewrite cost is amortized.
 public final class HistoryStore {
-    public static let schemaVersion: Int64 = 1
+    /// The schema this llatte writes; a store of version 1 is migrated when opened for writing.
+    public static let schemaVersion: Int64 = 2
+    /// Schemas this llatte reads (a read-only open reads a version-1 store as it is).
+    static let readableSchemaVersions: Set<Int64> = [1, 2]
+    /// Page size of a new store's file, in bytes.
+    static let pageSize = 16384
     /// Chunks per user before they are merged into one.
     public static let maxChunks = 16
 
@@ -103,6 +108,9 @@ public final class HistoryStore {
             throw StoreError(path: path, message: "invalid history store settings: \(problem)")
         }
         db = try Database(path: path)
+        // Fixed when the file is first written: 16 KiB pages make fewer, larger page reads and
+        // writes than SQLite's default 4 KiB for the same chunks (docs/performance.md).
+        if !existed { try db.execute("PRAGMA page_size = \(HistoryStore.pageSize)") }
         try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")
         if try !db.tableExists("store_meta") {
             guard let settings else {
@@ -116,7 +124,8 @@ public final class HistoryStore {
             CREATE TABLE IF NOT EXISTS file_sightings(path TEXT NOT NULL, file_size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
                 sha256 BLOB NOT NULL, PRIMARY KEY (path, file_size, mtime_ns))
             """)
-        let recorded = try HistoryStore.readSettings(db, path: path)
+        let (recorded, version) = try HistoryStore.readSettings(db, path: path)
+        if version < HistoryStore.schemaVersion { try HistoryStore.migrateFromVersion1(db) }
         if let settings {
             let diff = recorded.differences(from: settings)
             if !diff.isEmpty {
@@ -135,7 +144,7 @@ public final class HistoryStore {
     public init(readingAt path: String) throws(StoreError) {
         self.path = path
         db = try Database.reading(path, as: .historyStore).db
-        settings = try HistoryStore.readSettings(db, path: path)
+        settings = try HistoryStore.readSettings(db, path: path).settings
         conversionBytes = Set(settings.conversionTypes.map { Array($0.utf8) })
         try loadDictionary()
     }
@@ -160,9 +169,8 @@ public final class HistoryStore {
                     CREATE INDEX files_by_path ON files(path);
                     CREATE TABLE users(user_id INTEGER PRIMARY KEY, history_version INTEGER NOT NULL,
                         last_conversion_version INTEGER NOT NULL, stored_events INTEGER NOT NULL, chunks INTEGER NOT NULL,
-                        max_ts INTEGER, last_ingest_seq INTEGER NOT NULL, evicted BLOB);
-                    CREATE TABLE history_chunks(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL);
-                    CREATE INDEX history_chunks_by_user ON history_chunks(user_id, id);
+                        max_ts INTEGER, last_ingest_seq INTEGER NOT NULL, evicted BLOB, evicted_ids BLOB);
+                    \(chunksTable)
                     CREATE TABLE feature_snapshots(snapshot INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE, path TEXT NOT NULL,
                         records INTEGER NOT NULL, quarantined INTEGER NOT NULL, ingested_at INTEGER NOT NULL);
                     CREATE TABLE user_features(user_id INTEGER PRIMARY KEY, snapshot INTEGER NOT NULL, record BLOB NOT NULL);
@@ -184,20 +192,58 @@ public final class HistoryStore {
         }
     }
 
-    private static func readSettings(_ db: Database, path: String) throws(StoreError) -> HistorySettings {
+    /// The chunk table of schema 2: `ids` (the chunk's `IDFingerprints`) comes before `data`, so
+    /// reading it does not go through the pages of a large `data` blob.
+    static let chunksTable = """
+        CREATE TABLE history_chunks(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, events INTEGER NOT NULL, ids BLOB NOT NULL, data BLOB NOT NULL);
+        CREATE INDEX history_chunks_by_user ON history_chunks(user_id, id);
+        """
+
+    /// Migrates a schema-1 store to schema 2 in one transaction: every chunk gets the fingerprints
+    /// of its ids, and every user with evicted ids their fingerprints. Ids and rowids are kept.
+    static func migrateFromVersion1(_ db: Database) throws(StoreError) {
+        do {
+            try db.transaction {
+                // Another writer may have migrated it while this one waited for the lock.
+                guard try db.scalarInt("SELECT count(*) FROM store_meta WHERE key = 'schema_version' AND value = '1'") == 1 else { return }
+                try db.execute("ALTER TABLE history_chunks RENAME TO history_chunks_v1; DROP INDEX history_chunks_by_user;" + chunksTable)
+                let read = try db.prepare("SELECT id, user_id, events, data FROM history_chunks_v1 ORDER BY id")
+                let insert = try db.prepare("INSERT INTO history_chunks(id, user_id, events, ids, data) VALUES (?, ?, ?, ?, ?)")
+                while try read.step() {
+                    let events = try PackedHistory.unpack(read.blob(3))
+                    try insert.run([.int(read.int64(0)), .int(read.int64(1)), .int(read.int64(2)),
+                                    .blob(IDFingerprints.pack(ids: events.lazy.map(\.eventID))), .blob(read.blobArray(3))])
+                }
+                try db.execute("DROP TABLE history_chunks_v1; ALTER TABLE users ADD COLUMN evicted_ids BLOB;")
+                let evicted = try db.prepare("SELECT user_id, evicted FROM users WHERE evicted IS NOT NULL")
+                let update = try db.prepare("UPDATE users SET evicted_ids = ? WHERE user_id = ?")
+                while try evicted.step() {
+                    let ids = try PackedHistory.unpackIDs(evicted.blobArray(1))
+                    try update.run([.blob(IDFingerprints.pack(ids: ids)), .int(evicted.int64(0))])
+                }
+                try db.execute("UPDATE store_meta SET value = '\(schemaVersion)' WHERE key = 'schema_version'")
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError(path: db.path, message: "migrating the history store from schema_version 1 to \(schemaVersion): \(error)")
+        }
+    }
+
+    private static func readSettings(_ db: Database, path: String) throws(StoreError) -> (settings: HistorySettings, version: Int64) {
         let s = try db.prepare("SELECT key, value FROM store_meta")
         var m: [String: String] = [:]
         while try s.step() { m[s.text(0)] = s.text(1) }
         guard m["kind"] == "llatte-history" else { throw StoreError(path: path, message: "not an llatte history store") }
-        guard m["schema_version"] == String(schemaVersion) else {
-            throw StoreError(path: path, message: "history store schema_version \(m["schema_version"] ?? "absent"); this llatte reads \(schemaVersion)")
+        guard let version = m["schema_version"].flatMap({ Int64($0) }), readableSchemaVersions.contains(version) else {
+            throw StoreError(path: path, message: "history store schema_version \(m["schema_version"] ?? "absent"); this llatte reads \(readableSchemaVersions.sorted().map(String.init).joined(separator: " and "))")
         }
         guard let typesText = m["conversion_types"], let types = try? JSONValue.parse(Array(typesText.utf8)).arrayValue,
               let minTs = m["min_ts"].flatMap({ Int64($0) }), let maxTs = m["max_ts"].flatMap({ Int64($0) }),
               let cap = m["retention_cap"].flatMap({ Int($0) }) else {
             throw StoreError(path: path, message: "history store settings are damaged")
         }
-        return HistorySettings(conversionTypes: types.compactMap { $0.stringValue }, minTs: minTs, maxTs: maxTs, retentionCap: cap)
+        return (HistorySettings(conversionTypes: types.compactMap { $0.stringValue }, minTs: minTs, maxTs: maxTs, retentionCap: cap), version)
     }
 
     // MARK: - Dictionary
@@ -341,7 +387,8 @@ public final class HistoryStore {
         let events = batch.events
         var order: [(user: UInt64, index: Int32)] = events.indices.map { (events[$0].userID, Int32($0)) }
         order.sort { $0.user != $1.user ? $0.user < $1.user : $0.index < $1.index }
-        let stmts = try statements()
+        let reads = try statements()
+        let stmts = try reads.append
         let forgotten = try tombstones()
         let cap = settings.retentionCap
         let slack = max(64, cap / 4)
@@ -362,33 +409,57 @@ public final class HistoryStore {
                 counts.tombstoned += end - start
                 continue
             }
-            let known = try userState(user, stmts)
-            var state = known ?? UserState(userID: user, historyVersion: 0, lastConversionVersion: 0,
-                                           storedEvents: 0, chunks: 0, maxTs: nil, lastIngestSeq: 0)
-            // The group's distinct ids in file order (the first occurrence wins).
-            var groupIDs = Set<EventID>(minimumCapacity: end - start)
+            // The group's distinct ids in file order (the first occurrence wins), and their
+            // fingerprints: distinct fingerprints are distinct ids, so the ids themselves are
+            // compared only when two fingerprints are equal.
             var fresh: [(index: Int, id: EventID)] = []
+            var probes: [UInt32] = []
             fresh.reserveCapacity(end - start)
+            probes.reserveCapacity(end - start)
             for k in start..<end {
                 let i = Int(order[k].index)
                 let id = batch.eventID(events[i])
-                if groupIDs.insert(id).inserted { fresh.append((i, id)) } else { counts.duplicates += 1 }
+                fresh.append((i, id))
+                probes.append(IDFingerprints.of(id))
             }
+            probes.sort()
+            if zip(probes, probes.dropFirst()).contains(where: { $0 == $1 }) {
+                var seen = Set<EventID>(minimumCapacity: fresh.count)
+                fresh = fresh.filter { seen.insert($0.id).inserted }
+                counts.duplicates += end - start - fresh.count
+                probes = fresh.map { IDFingerprints.of($0.id) }.sorted()
+            }
+            var groupIDs: Set<EventID> { Set(fresh.lazy.map(\.id)) }
+            let known = try userState(user, reads)
+            var state = known ?? UserState(userID: user, historyVersion: 0, lastConversionVersion: 0,
+                                           storedEvents: 0, chunks: 0, maxTs: nil, lastIngestSeq: 0)
             // Ids already in the store (retained or evicted) win over the batch's.
             let compact = known != nil && (state.chunks + 1 > HistoryStore.maxChunks || state.storedEvents + fresh.count > cap + slack)
             var existing: [StoredEvent] = []
             var evictedBlob: [UInt8]?
             var already = Set<EventID>()
             if known != nil {
-                let wanted = IDLookup(groupIDs)
                 if compact {
-                    existing = try loadChunks(user, stmts)
-                    for e in existing where groupIDs.contains(e.eventID) { already.insert(e.eventID) }
+                    let ids = groupIDs
+                    existing = try loadChunks(user, reads)
+                    for e in existing where ids.contains(e.eventID) { already.insert(e.eventID) }
+                    evictedBlob = try loadEvictedBlob(user, stmts)
+                    if let evictedBlob { try IDLookup(ids).collect(in: evictedBlob, path: path, user: user, into: &already) }
                 } else {
-                    try forEachBlob(stmts.chunks, user) { (blob) throws(StoreError) in try wanted.collect(in: blob, path: path, user: user, into: &already) }
+                    // Only chunks whose fingerprints meet a new id's are read, to confirm on the ids.
+                    let chunks = try candidateChunks(user, probes, stmts)
+                    let evictedHit = try evictedCandidates(user, probes, stmts)
+                    if !chunks.isEmpty || evictedHit {
+                        let wanted = IDLookup(groupIDs)
+                        for chunk in chunks {
+                            try forEachBlob(stmts.chunkData, chunk) { (blob) throws(StoreError) in try wanted.collect(in: blob, path: path, user: user, into: &already) }
+                        }
+                        if evictedHit {
+                            evictedBlob = try loadEvictedBlob(user, stmts)
+                            if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
+                        }
+                    }
                 }
-                evictedBlob = try loadEvictedBlob(user, stmts)
-                if let evictedBlob { try wanted.collect(in: evictedBlob, path: path, user: user, into: &already) }
             }
             var added: [StoredEvent] = []
             added.reserveCapacity(fresh.count)
@@ -425,12 +496,17 @@ public final class HistoryStore {
                     all.removeFirst(drop)
                 }
                 try stmts.deleteChunks.run([.int(user.bitcastSigned)])
-                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(all.count)), .blob(PackedHistory.pack(all))])
+                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(all.count)),
+                                           .blob(IDFingerprints.pack(ids: all.lazy.map(\.eventID))), .blob(PackedHistory.pack(all))])
                 state.storedEvents = all.count
                 state.chunks = 1
-                try stmts.upsertUser.run(userRow(state, evicted: evicted.isEmpty ? nil : PackedHistory.packIDs(evicted)))
+                var row = userRow(state, evicted: evicted.isEmpty ? nil : PackedHistory.packIDs(evicted))
+                row.append(evicted.isEmpty ? .null : .blob(IDFingerprints.pack(ids: evicted)))
+                try stmts.upsertUser.run(row)
             } else {
-                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(added.count)), .blob(PackedHistory.pack(added))])
+                // Without stored duplicates the chunk's ids are `fresh`, whose fingerprints are `probes`.
+                let ids = already.isEmpty ? IDFingerprints.pack(probes) : IDFingerprints.pack(ids: added.lazy.map(\.eventID))
+                try stmts.insertChunk.run([.int(user.bitcastSigned), .int(Int64(added.count)), .blob(ids), .blob(PackedHistory.pack(added))])
                 state.storedEvents += added.count
                 state.chunks += 1
                 try stmts.upsertUserKeepEvicted.run(userRow(state, evicted: nil).dropLast())
@@ -439,11 +515,36 @@ public final class HistoryStore {
         return counts
     }
 
-    /// Runs `statement` for `user` and hands each row's first column (a blob) to `body`.
-    private func forEachBlob(_ statement: Statement, _ user: UInt64, _ body: ([UInt8]) throws(StoreError) -> Void) throws(StoreError) {
+    /// Runs `statement` with `key` (a user or chunk id) and hands each row's first column (a blob) to `body`.
+    private func forEachBlob(_ statement: Statement, _ key: Int64, _ body: ([UInt8]) throws(StoreError) -> Void) throws(StoreError) {
         defer { statement.reset() }
-        try statement.bind(1, user.bitcastSigned)
+        try statement.bind(1, key)
         while try statement.step() { try body(statement.blobArray(0)) }
+    }
+
+    /// The ids of the user's chunks whose fingerprints hold one of `probes` (ascending).
+    private func candidateChunks(_ user: UInt64, _ probes: [UInt32], _ st: AppendStatements) throws(StoreError) -> [Int64] {
+        defer { st.chunkIDs.reset() }
+        try st.chunkIDs.bind(1, user.bitcastSigned)
+        var out: [Int64] = []
+        while try st.chunkIDs.step() {
+            do {
+                if try IDFingerprints.intersects(st.chunkIDs.blob(1), probes) { out.append(st.chunkIDs.int64(0)) }
+            } catch {
+                throw StoreError(path: path, message: "user \(user) chunk \(st.chunkIDs.int64(0)): \(error)")
+            }
+        }
+        return out
+    }
+
+    /// Whether the fingerprints of the user's evicted ids hold one of `probes` (ascending).
+    private func evictedCandidates(_ user: UInt64, _ probes: [UInt32], _ st: AppendStatements) throws(StoreError) -> Bool {
+        defer { st.evictedIDs.reset() }
+        try st.evictedIDs.bind(1, user.bitcastSigned)
+        guard try st.evictedIDs.step(), !st.evictedIDs.isNull(0) else { return false }
+        do { return try IDFingerprints.intersects(st.evictedIDs.blob(0), probes) } catch {
+            throw StoreError(path: path, message: "user \(user) evicted ids: \(error)")
+        }
     }
 
     private func userRow(_ s: UserState, evicted: [UInt8]?) -> [SQLValue] {
@@ -451,28 +552,54 @@ public final class HistoryStore {
          .int(Int64(s.chunks)), s.maxTs.map { .int($0) } ?? .null, .int(s.lastIngestSeq), evicted.map { .blob($0) } ?? .null]
     }
 
-    /// Prepared statements of the append path, made once per store.
+    /// Prepared statements of the read and append paths, made once per store. The append path's
+    /// need schema 2 and are prepared on first use (a read-only store may be of schema 1).
     final class Statements {
+        let db: Database
         let user: Statement
         let chunks: Statement
+        let features: Statement
+        init(_ db: Database) throws(StoreError) {
+            self.db = db
+            features = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")
+            user = try db.prepare("SELECT history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq FROM users WHERE user_id = ?")
+            chunks = try db.prepare("SELECT data FROM history_chunks WHERE user_id = ? ORDER BY id")
+        }
+
+        private var writing: AppendStatements?
+        var append: AppendStatements {
+            get throws(StoreError) {
+                if let w = writing { return w }
+                let w = try AppendStatements(db)
+                writing = w
+                return w
+            }
+        }
+    }
+
+    /// Prepared statements of the append path (schema 2).
+    final class AppendStatements {
+        let chunkIDs: Statement
+        let chunkData: Statement
         let evicted: Statement
+        let evictedIDs: Statement
         let insertChunk: Statement
         let deleteChunks: Statement
         let upsertUser: Statement
         let upsertUserKeepEvicted: Statement
-        let features: Statement
         init(_ db: Database) throws(StoreError) {
-            features = try db.prepare("SELECT snapshot, record FROM user_features WHERE user_id = ?")
-            user = try db.prepare("SELECT history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq FROM users WHERE user_id = ?")
-            chunks = try db.prepare("SELECT data FROM history_chunks WHERE user_id = ? ORDER BY id")
+            chunkIDs = try db.prepare("SELECT id, ids FROM history_chunks WHERE user_id = ? ORDER BY id")
+            chunkData = try db.prepare("SELECT data FROM history_chunks WHERE id = ?")
             evicted = try db.prepare("SELECT evicted FROM users WHERE user_id = ?")
-            insertChunk = try db.prepare("INSERT INTO history_chunks(user_id, events, data) VALUES (?, ?, ?)")
+            evictedIDs = try db.prepare("SELECT evicted_ids FROM users WHERE user_id = ?")
+            insertChunk = try db.prepare("INSERT INTO history_chunks(user_id, events, ids, data) VALUES (?, ?, ?, ?)")
             deleteChunks = try db.prepare("DELETE FROM history_chunks WHERE user_id = ?")
             upsertUser = try db.prepare("""
-                INSERT INTO users(user_id, history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq, evicted)
-                VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET history_version = excluded.history_version,
+                INSERT INTO users(user_id, history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq, evicted, evicted_ids)
+                VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(user_id) DO UPDATE SET history_version = excluded.history_version,
                 last_conversion_version = excluded.last_conversion_version, stored_events = excluded.stored_events,
-                chunks = excluded.chunks, max_ts = excluded.max_ts, last_ingest_seq = excluded.last_ingest_seq, evicted = excluded.evicted
+                chunks = excluded.chunks, max_ts = excluded.max_ts, last_ingest_seq = excluded.last_ingest_seq, evicted = excluded.evicted,
+                evicted_ids = excluded.evicted_ids
                 """)
             upsertUserKeepEvicted = try db.prepare("""
                 INSERT INTO users(user_id, history_version, last_conversion_version, stored_events, chunks, max_ts, last_ingest_seq)
@@ -521,7 +648,7 @@ public final class HistoryStore {
         return out
     }
 
-    private func loadEvictedBlob(_ user: UInt64, _ st: Statements) throws(StoreError) -> [UInt8]? {
+    private func loadEvictedBlob(_ user: UInt64, _ st: AppendStatements) throws(StoreError) -> [UInt8]? {
         defer { st.evicted.reset() }
         try st.evicted.bind(1, user.bitcastSigned)
         guard try st.evicted.step(), !st.evicted.isNull(0) else { return nil }

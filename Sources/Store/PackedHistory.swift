@@ -66,6 +66,7 @@ public enum PackedHistory {
     /// Packs events (already in history order) into one blob.
     public static func pack(_ events: [StoredEvent]) -> [UInt8] {
         var w = ByteWriter()
+        w.out.reserveCapacity(events.count * 48)
         var prev: Int64 = 0
         for e in events {
             w.zigzag(e.ts &- prev)
