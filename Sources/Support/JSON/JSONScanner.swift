@@ -270,8 +270,7 @@ public final class JSONScanner {
 
     /// The index after the well-formed UTF-8 sequence that starts at `p[i]` (a byte ≥ 0x80, `n`
     /// bytes readable from `p`); nil if it is not well formed (overlong, surrogate, beyond U+10FFFF
-    /// or cut short). Shared by the scanner and the event parser's compact skipper so both judge
-    /// text alike.
+    /// or cut short).
     @inlinable @inline(__always)
     public static func utf8SequenceEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
         let c0 = p[i]
@@ -296,30 +295,6 @@ public final class JSONScanner {
             k &+= 1
         }
         return i &+ 1 &+ need
-    }
-
-    /// The index after the escape at `p[i]` (a backslash, `n` bytes readable) when the scanner
-    /// decodes it with no fault of any kind (see `cleanEscape`); nil otherwise.
-    @inlinable @inline(__always)
-    public static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? { cleanEscape(p, i, n)?.next }
-
-    /// The escape at `p[i]` (a backslash, `n` bytes readable) when the scanner decodes it with no
-    /// fault of any kind — one of the eight short escapes, or `\uXXXX` that is not a surrogate, or
-    /// a high surrogate followed by an escaped low one: the scalar it stands for and the index
-    /// after it; nil otherwise (the scanner would reject the escape or note a lone surrogate).
-    @inlinable @inline(__always)
-    public static func cleanEscape(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (scalar: UInt32, next: Int)? {
-        guard i &+ 1 < n else { return nil }
-        let e = p[i &+ 1]
-        if e != 0x75 {
-            guard let b = shortEscape(e) else { return nil }
-            return (UInt32(b), i &+ 2)
-        }
-        guard let u = hex4(p, i &+ 2, n) else { return nil }
-        if u & 0xF800 != 0xD800 { return (u, i &+ 6) }
-        guard u <= 0xDBFF, i &+ 8 <= n, p[i &+ 6] == 0x5C, p[i &+ 7] == 0x75,
-              let low = hex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return nil }
-        return (0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00), i &+ 12)
     }
 
     /// The four hex digits at `p[i]`, or nil if one is not a hex digit or they do not fit in `n`.
@@ -395,41 +370,6 @@ public final class JSONScanner {
             }
             i &+= 8
             o += 8
-        }
-    }
-
-    /// Decodes the string whose contents start at `p[i0]` (after its opening quote, `n` bytes
-    /// readable) into `out`, as the scanner would, when the scanner would take it with no fault of
-    /// any kind; returns the index of its closing quote and the bytes written, or nil (a control
-    /// byte, a bad escape or lone surrogate, malformed UTF-8, no closing quote). `out` needs room
-    /// for the contents (decoding never lengthens them) plus 8 bytes: plain runs are copied a word
-    /// at a time. Escapes and UTF-8 are judged by `cleanEscape` and `utf8SequenceEnd`, the rules the
-    /// compact skipper shares, so a string this takes is exactly one the scanner takes cleanly.
-    public static func decodeCleanString(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int,
-                                         into out: UnsafeMutablePointer<UInt8>) -> (end: Int, count: Int)? {
-        var i = i0, o = out
-        while true {
-            copyPlainRun(p, &i, n, to: &o)
-            guard i < n else { return nil }
-            let c = p[i]
-            if c == 0x22 { return (i, out.distance(to: o)) }
-            if c == 0x5C {
-                guard let (scalar, next) = cleanEscape(p, i, n) else { return nil }
-                writeUTF8(scalar, to: &o)
-                i = next
-            } else if c >= 0x80 {
-                guard let next = utf8SequenceEnd(p, i, n) else { return nil }
-                o.update(from: p + i, count: next &- i)
-                o += next &- i
-                i = next
-            } else if c < 0x20 {
-                return nil
-            } else {
-                // A plain byte in the last seven, where no word could be read.
-                o.pointee = c
-                o += 1
-                i &+= 1
-            }
         }
     }
 
