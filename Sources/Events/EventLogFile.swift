@@ -86,8 +86,7 @@ public func readEventLog(
     }, { number, line in
         summary.lines += 1
         if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
-        if var r = parser.parseGeneral(line, lineNumber: number, into: batch) {
-            r.userID = Rejection.parsableUserID(line)
+        if let r = parser.parseGeneral(line, lineNumber: number, into: batch) {
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)

@@ -113,6 +113,7 @@ public final class EventParser {
         for f in EventField.allCases { tokens[f.rawValue] = nil }
         var seen = 0
         var fieldFault: Rejection?
+        var userIDIsValid = false
 
         do {
             scanner.skipWhitespace()
@@ -148,7 +149,9 @@ public final class EventParser {
                     let bit = 1 << f.rawValue
                     if seen & bit != 0 { scanner.noteDuplicateKey(key) }
                     seen |= bit
-                    if let (reason, detail) = try readValue(f), fieldFault == nil {
+                    let fault = try readValue(f)
+                    if f == .userID { userIDIsValid = fault == nil }
+                    if let (reason, detail) = fault, fieldFault == nil {
                         fieldFault = Rejection(line: lineNumber, reason: reason, field: f.key, detail: detail)
                     }
                     if try endOfMember() { break members }
@@ -170,10 +173,17 @@ public final class EventParser {
                 return Rejection(line: lineNumber, reason: .duplicateKey, field: soft.key, detail: "key \"\(soft.key ?? "")\" appears twice in one object")
             }
         }
-        if let fieldFault { return fieldFault }
+        // A line that is JSON (`JSONValue.parse` takes it: no soft fault, nesting within its
+        // limit) with a valid user_id names its user, which routes its quarantine record.
+        let userID = userIDIsValid && scanner.deepestSkipped < JSONValue.maxDepth ? numbers[EventField.userID.rawValue] : nil
+        if var fieldFault {
+            fieldFault.userID = userID
+            return fieldFault
+        }
         if seen & EventField.requiredMask != EventField.requiredMask {
             let missing = EventField.allCases.first { $0.isRequired && seen & (1 << $0.rawValue) == 0 }!
-            return Rejection(line: lineNumber, reason: .missingField, field: missing.key, detail: "required field \(missing.key) is absent")
+            return Rejection(line: lineNumber, reason: .missingField, field: missing.key, detail: "required field \(missing.key) is absent",
+                             userID: userID)
         }
         for f in EventField.allCases where f.kind == .string || f.kind == .eventID {
             if let t = tokens[f.rawValue] {
@@ -186,7 +196,7 @@ public final class EventParser {
         guard emit(lineNumber: lineNumber, into: batch) else {
             let ts = Int64(bitPattern: numbers[EventField.ts.rawValue])
             return Rejection(line: lineNumber, reason: .tsOutOfRange, field: EventField.ts.key,
-                             detail: "ts \(ts) outside [\(rules.minTs), \(rules.maxTs)]")
+                             detail: "ts \(ts) outside [\(rules.minTs), \(rules.maxTs)]", userID: userID)
         }
         return nil
     }

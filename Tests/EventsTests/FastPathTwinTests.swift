@@ -29,6 +29,11 @@ import TestSupport
             } else {
                 #expect(fb.count == 0, "a refused line must append nothing", sourceLocation: sourceLocation)
             }
+            // A rejected line names its user exactly when it is JSON with a valid user_id.
+            if let rejection {
+                let expected = (try? JSONValue.parse(b))?["user_id"]?.numberValue?.uint64
+                #expect(rejection.userID == expected, "user id of a rejected line: \(String(decoding: line, as: UTF8.self))", sourceLocation: sourceLocation)
+            }
             compareInWindow(line, sourceLocation: sourceLocation)
             return took
         }
@@ -168,6 +173,22 @@ import TestSupport
             if compare(line) { taken += 1 }
         }
         #expect(taken > 3_000, "the canonical path should take many lightly mutated lines (took \(taken))")
+    }
+
+    /// Rejected lines name their user as `JSONValue` reads the line: not when it is not JSON, has a
+    /// soft fault, or nests past `JSONValue.maxDepth`.
+    @Test func rejectedLinesNameTheirUserWhenTheyAreJSON() {
+        let head = #"{"event_id":1,"ts":1500,"user_id":42,"item_id":7,"type":"click""#
+        for depth in [1, JSONValue.maxDepth - 2, JSONValue.maxDepth - 1, JSONValue.maxDepth, JSONValue.maxDepth + 1] {
+            for open in ["[", "{\"a\":"] {
+                let close = open == "[" ? "]" : "}"
+                compare(Array((head + ",\"x\":" + String(repeating: open, count: depth) + "1" + String(repeating: close, count: depth) + "}").utf8))
+            }
+        }
+        for line in [head + "}", head + #","surface":"feed","ts":2}"#, head + #","surface":"caf\ud800"}"#, head + #","surface":1}"#,
+                     #"{"user_id":-1,"ts":1}"#, #"{"user_id":1e3}"#, #"{"user_id":"42"}"#, head + ",}", "[" + head + "}]"] {
+            compare(Array(line.utf8))
+        }
     }
 
     /// Every line of the committed sample data.

@@ -83,6 +83,8 @@ public final class JSONScanner {
     private var objectKeyStarts = ScratchStack<Int>(capacity: 16)
     /// Open containers of `skipValue`: 1 for an object, 0 for an array.
     private var containers = ScratchStack<UInt8>(capacity: 16)
+    /// The most containers `skipValue` had open at once since `begin`.
+    public private(set) var deepestSkipped = 0
     public init() {
         arenaCapacity = 4096
         arena = .allocate(capacity: arenaCapacity)
@@ -107,6 +109,7 @@ public final class JSONScanner {
         keySpans.count = 0
         objectKeyStarts.count = 0
         containers.count = 0
+        deepestSkipped = 0
     }
 
     // MARK: - Primitives
@@ -598,6 +601,7 @@ public final class JSONScanner {
                     pos += 1
                 } else {
                     containers.push(1)
+                    deepestSkipped = max(deepestSkipped, containers.count)
                     beginObjectKeys()
                     try scanMemberKey()
                     continue value
@@ -609,6 +613,7 @@ public final class JSONScanner {
                     pos += 1
                 } else {
                     containers.push(0)
+                    deepestSkipped = max(deepestSkipped, containers.count)
                     continue value
                 }
             case 0x22: _ = try scanString()
