@@ -328,11 +328,6 @@ public final class ByteInterner {
         }
     }
 
-    public func intern(_ s: String) -> UInt32 {
-        var a = Array(s.utf8)
-        return a.withUnsafeMutableBufferPointer { intern(UnsafeBufferPointer($0)) }
-    }
-
     private func grow() {
         slots = [Int32](repeating: -1, count: slots.count * 2)
         mask = slots.count - 1

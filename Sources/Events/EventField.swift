@@ -103,10 +103,7 @@ struct EventKeys {
     func field(at p: UnsafePointer<UInt8>) -> EventField? {
         let raw = UnsafeRawPointer(p)
         let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        return quoted.withUnsafeBufferPointer { q in
-            for k in 0..<q.count where a & q[k].m0 == q[k].w0 && b & q[k].m1 == q[k].w1 { return EventField(rawValue: k) }
-            return nil
-        }
+        return quoted.firstIndex { a & $0.m0 == $0.w0 && b & $0.m1 == $0.w1 }.flatMap(EventField.init(rawValue:))
     }
 
     /// The field whose key is exactly the decoded bytes `b`; nil for any other key. The bytes are

@@ -186,12 +186,8 @@ public final class EventParser {
                              userID: userID)
         }
         for f in EventField.allCases where f.kind == .string || f.kind == .eventID {
-            if let t = tokens[f.rawValue] {
-                let b = scanner.bytes(t)
-                texts[f.rawValue] = TextValue(start: b.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: b.count)
-            } else {
-                texts[f.rawValue] = TextValue()
-            }
+            let b = tokens[f.rawValue].map { scanner.bytes($0) }
+            texts[f.rawValue] = TextValue(start: b.map { $0.baseAddress ?? UnsafePointer(bitPattern: 1)! }, count: b?.count ?? 0)
         }
         guard emit(lineNumber: lineNumber, into: batch) else {
             let ts = Int64(bitPattern: numbers[EventField.ts.rawValue])
