@@ -161,10 +161,8 @@ public final class ByteInterner {
     private var shortWords: [UInt64] = []
     /// Plain strings seen by `internPlain`, direct-mapped by their first six bytes as they stand in
     /// the text: entry k is `plain[5k..<5k + 5]` = the string and its closing quote as two words, the
-    /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). Why: with it the in-place
-    /// paths find where a type or surface ends and its id in one probe, instead of a scan for the
-    /// quote whose exit mispredicted as lengths changed line to line, then a lookup; a log's few
-    /// types and surfaces each keep an entry, so the probe's branch always goes the same way.
+    /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). With it the canonical path
+    /// finds where a type or surface ends, and its id, in one probe.
     private let plain: UnsafeMutablePointer<UInt64>
     private static let plainBits = 8
 
@@ -328,11 +326,6 @@ public final class ByteInterner {
             while shortSlots[i] >= 0 { i = (i + 1) & shortMask }
             shortSlots[i] = Int32(id)
         }
-    }
-
-    public func intern(_ s: String) -> UInt32 {
-        var a = Array(s.utf8)
-        return a.withUnsafeMutableBufferPointer { intern(UnsafeBufferPointer($0)) }
     }
 
     private func grow() {

@@ -45,10 +45,9 @@ public struct ReadInterrupted: Error, CustomStringConvertible {
 /// gets at most another small chunk from it) and keeps memory from growing with the number of
 /// users a file touches. The first check comes at 16 Ki events, below a day file of 50,000
 /// short-history users (39,000 events), so files of 50,000 and of 200,000 such users are split
-/// alike; a file of long histories (the ingest bench log) still goes in batches of `batchSize`,
-/// its ingest time and store size unchanged (docs/performance.md). `onReject` receives every
-/// quarantined line in order. `shouldStop` is asked every 16 Ki lines; when it says yes the read
-/// throws `ReadInterrupted`.
+/// alike; a file of long histories (the ingest bench log) still goes in batches of `batchSize`.
+/// `onReject` receives every quarantined line in order. `shouldStop` is asked every 16 Ki lines;
+/// when it says yes the read throws `ReadInterrupted`.
 public func readEventLog(
     path: String, parser: EventParser, batch: EventBatch, batchSize: Int = 1 << 20, earlyBatchSize: Int = 1 << 14,
     hashContent: Bool, maxLineBytes: Int = 1 << 20, shouldStop: () -> Bool = { false },
@@ -74,9 +73,8 @@ public func readEventLog(
         }
     }
     try reader.forEachLine(fast: { start, available, number in
-        // Canonical and compact lines are parsed in place, before their end is searched for.
-        var took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
-        if took == 0 { took = parser.parseCompact(start, available: available, lineNumber: number, into: batch) }
+        // Canonical lines are parsed in place, before their end is searched for.
+        let took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
         if took > 0 {
             summary.lines += 1
             if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
@@ -88,8 +86,7 @@ public func readEventLog(
     }, { number, line in
         summary.lines += 1
         if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
-        if var r = parser.parseRefusedInWindow(line, lineNumber: number, into: batch) {
-            r.userID = Rejection.parsableUserID(line)
+        if let r = parser.parseGeneral(line, lineNumber: number, into: batch) {
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)
@@ -179,10 +176,7 @@ public struct EventChecksum: Sendable {
         }
     }
 
-    /// Adds the event just appended to `batch`. Why the read stage adds events one by one as they
-    /// are parsed, not the whole batch before it is handed on: the event is still in cache then,
-    /// where a pass over a batch of 64 Ki events (4.5 MB) read them all back from memory, 4% of
-    /// the read stage on canonical lines.
+    /// Adds the event just appended to `batch`, while it is still in cache.
     @inline(__always)
     public mutating func addLast(of batch: EventBatch, parser: EventParser) {
         let e = batch.last

@@ -14,128 +14,106 @@ public struct ValidationRules: Sendable, Equatable {
 }
 
 /// Parses one JSON Lines event record straight from its bytes into an `Event`, or says why it is
-/// quarantined (docs/data.md). Known keys are matched on their decoded bytes; unknown keys,
-/// at any depth, are validated and skipped.
+/// quarantined (docs/data.md). Known keys (`EventField`) are matched on their decoded bytes;
+/// unknown keys, at any depth, are validated and skipped.
+///
+/// Two paths read the field table: the canonical path (`parseCanonical`) takes the common spelling
+/// and refuses anything else, and the general parser (`parseGeneral`), its plain twin, takes any
+/// line and classifies every fault. Both hand the field values to `emit`, the one place an event is
+/// range-checked, built, interned and appended.
 ///
 /// Precedence when a line has several faults: a syntax error (not JSON) first; then invalid UTF-8,
 /// a lone surrogate or a duplicate key, whichever comes first; then the first bad field in line
-/// order; then the first missing field in the order event_id, ts, user_id, item_id, type, surface.
+/// order; then the first missing field in the order of the table; then `ts` outside the range.
 public final class EventParser {
     public let rules: ValidationRules
     public let types = ByteInterner()
     public let surfaces = ByteInterner()
     let scanner = JSONScanner()
+    let keys = EventKeys()
+    /// The values of the line being parsed, by `EventField.rawValue`: integers, and f64 metadata as
+    /// bit patterns.
+    let numbers: UnsafeMutablePointer<UInt64>
+    /// The strings of the line being parsed, by `EventField.rawValue`; an event id's `start` is nil
+    /// for an integer id.
+    let texts: UnsafeMutablePointer<TextValue>
+    /// The general parser's string values as scanner tokens, by `EventField.rawValue`, until the
+    /// line is judged.
+    let tokens: UnsafeMutablePointer<JSONStringToken?>
 
-    public init(rules: ValidationRules) { self.rules = rules }
-
-    /// The top-level fields this parser knows, with their bit in the "seen" mask.
-    enum Field: Int, CaseIterable {
-        case eventID, ts, userID, itemID, type, surface, dwellMs, value
-        var name: String {
-            switch self {
-            case .eventID: return "event_id"
-            case .ts: return "ts"
-            case .userID: return "user_id"
-            case .itemID: return "item_id"
-            case .type: return "type"
-            case .surface: return "surface"
-            case .dwellMs: return "dwell_ms"
-            case .value: return "value"
-            }
-        }
-        static let requiredMask = 0b11_1111
+    public init(rules: ValidationRules) {
+        self.rules = rules
+        numbers = .allocate(capacity: EventField.allCases.count)
+        numbers.initialize(repeating: 0, count: EventField.allCases.count)
+        texts = .allocate(capacity: EventField.allCases.count)
+        texts.initialize(repeating: TextValue(), count: EventField.allCases.count)
+        tokens = .allocate(capacity: EventField.allCases.count)
+        tokens.initialize(repeating: nil, count: EventField.allCases.count)
     }
 
-    /// Little-endian words of the known keys followed by their closing quote, so the common spelling
-    /// of a key is recognised with one masked compare before any string scanning.
-    let fastWords = FastKeyWords()
-    let canonicalWords = CanonicalWords()
-
-    /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
-    /// its closing quote; nil leaves `pos` unchanged for the general path.
-    @inline(__always)
-    private func fastKey() -> (Field, JSONStringToken)? {
-        let s = scanner
-        let at = s.pos + 1
-        guard at + 9 <= s.count, s.base[s.pos] == 0x22 else { return nil }
-        guard let (f, n) = fastWords.field(at: s.base + at) else { return nil }
-        s.pos = at + n + 1
-        return (f, JSONStringToken(start: at, end: at + n, inArena: false))
+    deinit {
+        numbers.deallocate()
+        texts.deallocate()
+        tokens.deallocate()
     }
-
-    @inline(__always)
-    private func field(of key: JSONStringToken) -> Field? { fastWords.field(exactly: scanner.bytes(key)) }
 
     /// Parses `line` (without its newline). On success appends the event to `batch` and returns nil.
     public func parse(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if parseCanonical(line, lineNumber: lineNumber, into: batch) || parseCompact(line, lineNumber: lineNumber, into: batch) { return nil }
-        return parseRefusedInWindow(line, lineNumber: lineNumber, into: batch)
-    }
-
-    /// `parse` for a line the in-window paths (canonical, compact) have already refused: the
-    /// whitespace-tolerant fast path or the decoding path, then the general parser. Any line may be
-    /// passed; the in-window paths are only skipped because they would almost surely refuse it again.
-    ///
-    /// A refused line that does not look spaced out tries the decoding path (escapes, UTF-8) instead
-    /// of the fast path: on a line without whitespace the fast path takes only what the compact path
-    /// also takes (bar unknown values past the compact skipper's limits), so it would only repeat
-    /// the refusal. Measured on the bench log's escaped lines, the fast path's failed attempt was
-    /// 290 of their 1,950 ns (docs/performance.md).
-    public func parseRefusedInWindow(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
-        if EventParser.looksSpacedOut(line) {
-            if parseFast(line, lineNumber: lineNumber, into: batch) { return nil }
-        } else if parseDecoding(line, lineNumber: lineNumber, into: batch) {
-            return nil
-        }
+        if parseCanonical(line, lineNumber: lineNumber, into: batch) { return nil }
         return parseGeneral(line, lineNumber: lineNumber, into: batch)
     }
 
-    /// Whether the line opens with whitespace (` {`, `{ `) or has whitespace beside its first colon
-    /// (`{"a": 1`, `{"a" :1`), as encoders that space their output write every line; the colon is
-    /// looked for in the first 64 bytes, a word at a time. Why not any whitespace: free text
-    /// (`"q":"red shoes"`) has spaces too, and scanning whole lines for layout cost spaced-out logs
-    /// 7%. A false answer only changes which path is tried first, never the result. Not inlined, so
-    /// the fast path stays inlined into its caller (inlining this instead cost spaced-out lines
-    /// 20 ns, the fast path then being called).
-    @inline(never)
-    static func looksSpacedOut(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
-        let p = line.baseAddress!, n = line.count
-        @inline(__always) func isSpace(_ k: Int) -> Bool {
-            k >= 0 && k < n && (p[k] == 0x20 || p[k] == 0x09 || p[k] == 0x0D)
-        }
-        if isSpace(0) || isSpace(1) { return true }
-        let limit = min(n, 64)
-        var i = 0
-        while i &+ 8 <= limit {
-            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let colons = JSONScanner.zeroBytes(w ^ 0x3A3A_3A3A_3A3A_3A3A)
-            if colons != 0 {
-                let k = i &+ colons.trailingZeroBitCount >> 3
-                return isSpace(k &+ 1) || isSpace(k &- 1)
-            }
-            i &+= 8
-        }
-        while i < limit {
-            if p[i] == 0x3A { return isSpace(i &+ 1) || isSpace(i &- 1) }
-            i &+= 1
-        }
-        return false
+    /// Clears the values of optional fields and the string event id before a line.
+    @inline(__always)
+    func resetValues() {
+        for f in EventField.allCases where !f.isRequired { numbers[f.rawValue] = 0 }
+        texts[EventField.eventID.rawValue].start = nil
     }
 
-    /// The general path: any JSON, every fault classified. The plain twin of `parseFast`.
+    /// Builds the event from the field values of a line found valid, checks `ts` against the store's
+    /// range, interns its strings and appends it; false (nothing appended) when `ts` is out of range.
+    @inline(__always)
+    func emit(lineNumber: Int, into batch: EventBatch) -> Bool {
+        @inline(__always) func number(_ f: EventField) -> UInt64 { numbers[f.rawValue] }
+        let ts = Int64(bitPattern: number(.ts))
+        guard ts >= rules.minTs, ts <= rules.maxTs else { return false }
+        var e = Event(userID: number(.userID), itemID: number(.itemID), ts: ts, idPayload: number(.eventID), idLength: Event.integerID,
+                      type: texts[EventField.type.rawValue].intern(into: types),
+                      surface: texts[EventField.surface.rawValue].intern(into: surfaces),
+                      dwellMs: Double(bitPattern: number(.dwellMs)), value: Double(bitPattern: number(.value)), line: lineNumber)
+        let id = texts[EventField.eventID.rawValue]
+        if let start = id.start {
+            e.idLength = UInt32(id.count)
+            e.idPayload = batch.appendID(UnsafeBufferPointer(start: start, count: id.count))
+        }
+        batch.append(e)
+        return true
+    }
+
+    /// The interner of a string field.
+    @inline(__always)
+    func interner(_ f: EventField) -> ByteInterner { f == .type ? types : surfaces }
+
+    /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
+    /// its closing quote; nil leaves `pos` unchanged for the scanner.
+    @inline(__always)
+    private func plainKey() -> (EventField, JSONStringToken)? {
+        let s = scanner
+        let at = s.pos + 1
+        guard at + 16 <= s.count, s.base[s.pos] == 0x22, let f = keys.field(at: s.base + at) else { return nil }
+        let end = at + keys.quoted[f.rawValue].count - 1
+        s.pos = end + 1
+        return (f, JSONStringToken(start: at, end: end, inArena: false))
+    }
+
+    /// The general path: any JSON, every fault classified. The plain twin of `parseCanonical`.
     public func parseGeneral(_ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, into batch: EventBatch) -> Rejection? {
         scanner.begin(line.baseAddress!, count: line.count)
-        var e = Event(userID: 0, itemID: 0, ts: 0, idPayload: 0, idLength: Event.integerID, type: 0, surface: 0,
-                      dwellMs: 0, value: 0, line: lineNumber)
+        resetValues()
+        for f in EventField.allCases { tokens[f.rawValue] = nil }
         var seen = 0
         var fieldFault: Rejection?
-        var idToken: JSONStringToken?
-        var typeToken: JSONStringToken?
-        var surfaceToken: JSONStringToken?
-
-        func fault(_ reason: ReasonCode, _ f: Field, _ detail: String) {
-            if fieldFault == nil { fieldFault = Rejection(line: lineNumber, reason: reason, field: f.name, detail: detail) }
-        }
+        var userIDIsValid = false
 
         do {
             scanner.skipWhitespace()
@@ -153,13 +131,13 @@ public final class EventParser {
                 members: while true {
                     scanner.skipWhitespace()
                     let key: JSONStringToken
-                    let known: Field?
-                    if let (f, k) = fastKey() {
+                    let known: EventField?
+                    if let (f, k) = plainKey() {
                         known = f
                         key = k
                     } else {
                         key = try scanner.scanString()
-                        known = field(of: key)
+                        known = keys.field(exactly: scanner.bytes(key))
                     }
                     try scanner.expect(0x3A, "expected ':' after an object key")
                     guard let f = known else {
@@ -171,71 +149,10 @@ public final class EventParser {
                     let bit = 1 << f.rawValue
                     if seen & bit != 0 { scanner.noteDuplicateKey(key) }
                     seen |= bit
-                    scanner.skipWhitespace()
-                    let c = scanner.peek() ?? 0
-                    switch f {
-                    case .eventID:
-                        if c == 0x22 {
-                            idToken = try scanner.scanString()
-                        } else if c == 0x2D || (c >= 0x30 && c <= 0x39) {
-                            let n = try scanner.scanNumber()
-                            switch scanner.integerValue(n) {
-                            case let .value(neg, mag) where !neg:
-                                e.idPayload = mag
-                                e.idLength = Event.integerID
-                                idToken = nil
-                            case .value, .tooLarge: fault(.integerOutOfRange, f, "event_id must be a non-negative 64-bit integer or a string")
-                            case .notIntegral: fault(.wrongType, f, "event_id must be an integer or a string")
-                            }
-                        } else {
-                            try scanner.skipValue()
-                            fault(.wrongType, f, "event_id must be an integer or a string")
-                        }
-                    case .ts:
-                        if let n = try number(c) {
-                            switch scanner.integerValue(n) {
-                            case let .value(neg, mag):
-                                if neg ? mag > UInt64(Int64.max) + 1 : mag > UInt64(Int64.max) {
-                                    fault(.integerOutOfRange, f, "ts does not fit a signed 64-bit integer")
-                                } else {
-                                    e.ts = neg ? Int64(truncatingIfNeeded: 0 &- mag) : Int64(mag)
-                                }
-                            case .tooLarge: fault(.integerOutOfRange, f, "ts does not fit a signed 64-bit integer")
-                            case .notIntegral: fault(.wrongType, f, "ts must be an integer")
-                            }
-                        } else {
-                            fault(.wrongType, f, "ts must be an integer")
-                        }
-                    case .userID, .itemID:
-                        if let n = try number(c) {
-                            switch scanner.integerValue(n) {
-                            case let .value(neg, mag) where !neg:
-                                if f == .userID { e.userID = mag } else { e.itemID = mag }
-                            case .value, .tooLarge: fault(.integerOutOfRange, f, "\(f.name) must be an unsigned 64-bit integer")
-                            case .notIntegral: fault(.wrongType, f, "\(f.name) must be an integer")
-                            }
-                        } else {
-                            fault(.wrongType, f, "\(f.name) must be an integer")
-                        }
-                    case .type, .surface:
-                        if c == 0x22 {
-                            let t = try scanner.scanString()
-                            if f == .type { typeToken = t } else { surfaceToken = t }
-                        } else {
-                            try scanner.skipValue()
-                            fault(.wrongType, f, "\(f.name) must be a string")
-                        }
-                    case .dwellMs, .value:
-                        if c == 0x6E {
-                            try scanner.literal("null")
-                        } else if let n = try number(c) {
-                            let d = scanner.doubleValue(n)
-                            if !d.isFinite || d < 0 {
-                                fault(.badMetadata, f, "\(f.name) must be a finite number >= 0")
-                            } else if f == .dwellMs { e.dwellMs = d } else { e.value = d }
-                        } else {
-                            fault(.wrongType, f, "\(f.name) must be a number or null")
-                        }
+                    let fault = try readValue(f)
+                    if f == .userID { userIDIsValid = fault == nil }
+                    if let (reason, detail) = fault, fieldFault == nil {
+                        fieldFault = Rejection(line: lineNumber, reason: reason, field: f.key, detail: detail)
                     }
                     if try endOfMember() { break members }
                 }
@@ -256,31 +173,100 @@ public final class EventParser {
                 return Rejection(line: lineNumber, reason: .duplicateKey, field: soft.key, detail: "key \"\(soft.key ?? "")\" appears twice in one object")
             }
         }
-        if let fieldFault { return fieldFault }
-        if seen & Field.requiredMask != Field.requiredMask {
-            let missing = Field.allCases.first { $0.rawValue < 6 && seen & (1 << $0.rawValue) == 0 }!
-            return Rejection(line: lineNumber, reason: .missingField, field: missing.name, detail: "required field \(missing.name) is absent")
+        // A line that is JSON (`JSONValue.parse` takes it: no soft fault, nesting within its
+        // limit) with a valid user_id names its user, which routes its quarantine record.
+        let userID = userIDIsValid && scanner.deepestSkipped < JSONValue.maxDepth ? numbers[EventField.userID.rawValue] : nil
+        if var fieldFault {
+            fieldFault.userID = userID
+            return fieldFault
         }
-        if e.ts < rules.minTs || e.ts > rules.maxTs {
-            return Rejection(line: lineNumber, reason: .tsOutOfRange, field: "ts",
-                             detail: "ts \(e.ts) outside [\(rules.minTs), \(rules.maxTs)]")
+        if seen & EventField.requiredMask != EventField.requiredMask {
+            let missing = EventField.allCases.first { $0.isRequired && seen & (1 << $0.rawValue) == 0 }!
+            return Rejection(line: lineNumber, reason: .missingField, field: missing.key, detail: "required field \(missing.key) is absent",
+                             userID: userID)
         }
-        e.type = types.intern(scanner.bytes(typeToken!))
-        e.surface = surfaces.intern(scanner.bytes(surfaceToken!))
-        if let idToken {
-            e.idLength = UInt32(idToken.count)
-            e.idPayload = batch.appendID(scanner.bytes(idToken))
+        for f in EventField.allCases where f.kind == .string || f.kind == .eventID {
+            let b = tokens[f.rawValue].map { scanner.bytes($0) }
+            texts[f.rawValue] = TextValue(start: b.map { $0.baseAddress ?? UnsafePointer(bitPattern: 1)! }, count: b?.count ?? 0)
         }
-        batch.append(e)
+        guard emit(lineNumber: lineNumber, into: batch) else {
+            let ts = Int64(bitPattern: numbers[EventField.ts.rawValue])
+            return Rejection(line: lineNumber, reason: .tsOutOfRange, field: EventField.ts.key,
+                             detail: "ts \(ts) outside [\(rules.minTs), \(rules.maxTs)]", userID: userID)
+        }
         return nil
     }
 
-    /// Scans a number if the value starts like one; otherwise validates and skips the value and returns nil.
+    /// The value at `pos` of an integer or metadata field when it is a plain non-negative number (or
+    /// `null` metadata), read a word at a time by `FastDigits` (twin-tested against the scanner's
+    /// conversions) and moved past; nil leaves `pos` for the scanner.
     @inline(__always)
-    private func number(_ c: UInt8) throws(JSONSyntaxError) -> JSONNumberToken? {
-        if c == 0x2D || (c >= 0x30 && c <= 0x39) { return try scanner.scanNumber() }
-        try scanner.skipValue()
-        return nil
+    private func plainNumber(_ f: EventField, _ c: UInt8) -> UInt64? {
+        let s = scanner
+        switch f.kind {
+        case .string: return nil
+        case .metadata:
+            guard c &- 0x30 < 10 || c == 0x6E, let (x, next) = FastDigits.metadata(s.base, s.pos, s.count) else { return nil }
+            s.pos = next
+            return x.bitPattern
+        case .eventID, .signed, .unsigned:
+            guard c &- 0x30 < 10, let (v, next) = FastDigits.unsigned(s.base, s.pos, s.count),
+                  f.kind != .signed || v <= UInt64(Int64.max) else { return nil }
+            s.pos = next
+            return v
+        }
+    }
+
+    /// Reads the value of field `f` (after its colon) into `numbers` or `tokens`, as its kind says;
+    /// returns the field's fault, if it has one (the value is then skipped, validated as JSON).
+    private func readValue(_ f: EventField) throws(JSONSyntaxError) -> (ReasonCode, String)? {
+        scanner.skipWhitespace()
+        let c = scanner.peek() ?? 0
+        if let v = plainNumber(f, c) {
+            numbers[f.rawValue] = v
+            tokens[f.rawValue] = nil
+            return nil
+        }
+        let name = f.key
+        if c == 0x22 && (f.kind == .string || f.kind == .eventID) {
+            tokens[f.rawValue] = try scanner.scanString()
+            return nil
+        }
+        if c == 0x6E && f.kind == .metadata {
+            try scanner.literal("null")
+            numbers[f.rawValue] = 0
+            return nil
+        }
+        guard c == 0x2D || (c >= 0x30 && c <= 0x39), f.kind != .string else {
+            try scanner.skipValue()
+            switch f.kind {
+            case .eventID: return (.wrongType, "\(name) must be an integer or a string")
+            case .signed, .unsigned: return (.wrongType, "\(name) must be an integer")
+            case .string: return (.wrongType, "\(name) must be a string")
+            case .metadata: return (.wrongType, "\(name) must be a number or null")
+            }
+        }
+        let n = try scanner.scanNumber()
+        if f.kind == .metadata {
+            let d = scanner.doubleValue(n)
+            guard d.isFinite, d >= 0 else { return (.badMetadata, "\(name) must be a finite number >= 0") }
+            numbers[f.rawValue] = d.bitPattern
+            return nil
+        }
+        let (outOfRange, notIntegral) = f.kind == .signed
+            ? ("\(name) does not fit a signed 64-bit integer", "\(name) must be an integer")
+            : f.kind == .unsigned ? ("\(name) must be an unsigned 64-bit integer", "\(name) must be an integer")
+            : ("\(name) must be a non-negative 64-bit integer or a string", "\(name) must be an integer or a string")
+        switch scanner.integerValue(n) {
+        case let .value(negative, magnitude):
+            let fits = f.kind == .signed ? magnitude <= UInt64(Int64.max) + (negative ? 1 : 0) : !negative
+            guard fits else { return (.integerOutOfRange, outOfRange) }
+            numbers[f.rawValue] = negative ? 0 &- magnitude : magnitude
+            tokens[f.rawValue] = nil
+            return nil
+        case .tooLarge: return (.integerOutOfRange, outOfRange)
+        case .notIntegral: return (.wrongType, notIntegral)
+        }
     }
 
     /// After a member's value: whitespace, then `,` or `}`, consumed; true when the object ended.
@@ -291,5 +277,26 @@ public final class EventParser {
         if c == 0x2C { scanner.pos += 1; return false }
         if c == 0x7D { scanner.pos += 1; return true }
         throw scanner.fail("expected ',' or '}' in object")
+    }
+}
+
+/// A string value of a line: its bytes (in the line, or decoded by the scanner) and, for a plain
+/// string in the line, what interning it needs.
+struct TextValue {
+    var start: UnsafePointer<UInt8>?
+    var count = 0
+    /// Bytes readable from `start` (lets short strings be compared as words).
+    var readable = 0
+    /// The id `ByteInterner.plainString` found, if any.
+    var known: UInt32?
+    /// A plain string in the line, followed by its closing quote: `internPlain` may remember it.
+    var plain = false
+
+    /// The string's id in `interner`, adding it if new.
+    @inline(__always)
+    func intern(into interner: ByteInterner) -> UInt32 {
+        if let known { return known }
+        let p = start ?? UnsafePointer(bitPattern: 1)!
+        return plain ? interner.internPlain(p, count: count, readable: readable) : interner.intern(p, count: count, readable: max(readable, count))
     }
 }

@@ -149,11 +149,3 @@ public final class QuarantineSink {
         count = 0
     }
 }
-
-extension Rejection {
-    /// The user_id of a rejected line, if the line is a JSON object holding a valid unsigned one.
-    public static func parsableUserID(_ line: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        guard let v = try? JSONValue.parse(line) else { return nil }
-        return v["user_id"]?.numberValue?.uint64
-    }
-}

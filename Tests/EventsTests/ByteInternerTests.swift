@@ -89,7 +89,9 @@ import TestSupport
             let window = line + Array("\n{\"event_id\":1,\"ts\":".utf8)
             let took = window.withUnsafeBufferPointer { w -> Int in
                 let c = parser.parseCanonical(w.baseAddress!, available: w.count, lineNumber: k + 1, into: batch)
-                return c > 0 ? c : parser.parseCompact(w.baseAddress!, available: w.count, lineNumber: k + 1, into: batch)
+                if c > 0 { return c }
+                let r = parser.parseGeneral(UnsafeBufferPointer(start: w.baseAddress!, count: line.count), lineNumber: k + 1, into: batch)
+                return r == nil ? line.count + 1 : 0
             }
             #expect(took == line.count + 1, "\(String(decoding: line, as: UTF8.self))")
             expected.append((type, surface))

@@ -3,17 +3,16 @@ import Support
 import Testing
 import TestSupport
 
-/// The decoding path (compact lines whose keys and strings hold escapes and UTF-8 text) against the
-/// general parser: what it takes decodes to the very same event; what it refuses, the general
-/// parser classifies.
+/// Lines whose keys and strings hold escapes and UTF-8 text: the parser decodes them to the expected
+/// event, classifies their faults, and its canonical path agrees with the general parser on them.
 @Suite struct DecodingPathTests {
     static let rules = ValidationRules(minTs: 0, maxTs: 1 << 40)
 
-    /// Parses `line` with the decoding path alone; the event and its decoded strings, or nil.
+    /// Parses `line`; the event and its decoded strings, or nil when it is rejected.
     func decode(_ line: [UInt8]) -> (event: Event, id: EventID, type: [UInt8], surface: [UInt8])? {
         let p = EventParser(rules: DecodingPathTests.rules), b = EventBatch()
-        let took = line.withUnsafeBufferPointer { p.parseDecoding($0, lineNumber: 1, into: b) }
-        guard took, let e = b.events.first else {
+        let rejection = line.withUnsafeBufferPointer { p.parse($0, lineNumber: 1, into: b) }
+        guard rejection == nil, let e = b.events.first else {
             #expect(b.count == 0)
             return nil
         }
@@ -39,7 +38,7 @@ import TestSupport
         #expect(r.type == Array("\u{1F600}".utf8) && r.surface == Array("\u{e9}\u{e9}".utf8))
     }
 
-    @Test func faultyOrSpacedLinesAreLeftToTheGeneralParser() {
+    @Test func faultyOrSpacedLinesAreClassified() {
         let base = #""ts":1500,"user_id":5,"item_id":7,"surface":"feed""#
         let cases: [(String, ReasonCode?)] = [
             (#"{"event_id":1,"type":"\ud800x","# + base + "}", .invalidUTF8),                 // lone high surrogate
@@ -55,7 +54,7 @@ import TestSupport
             (#"{"event_id":1,"type":"\u0061","ts":1500,"user_id":5,"item_id":7}"#, .missingField),
         ]
         for (line, reason) in cases {
-            #expect(decode(Array(line.utf8)) == nil, "\(line)")
+            #expect((decode(Array(line.utf8)) == nil) == (reason != nil), "\(line)")
             #expect(general(line)?.reason == reason, "\(line)")
         }
         // Invalid UTF-8 in a value, as raw bytes.
@@ -65,7 +64,7 @@ import TestSupport
 
     /// Lines as the bench log writes its escaped ones — characters of keys and strings escaped at
     /// random, free text with escapes and UTF-8, keys shuffled, unknown fields — lightly mutated:
-    /// whatever the decoding path takes, the general parser takes with the same event.
+    /// whatever the canonical path takes, the general parser takes with the same event.
     @Test func randomEscapedLinesAgree() {
         var x: UInt64 = 23
         func next() -> UInt64 { x = fmix64(x &+ 0x9E37_79B9_7F4A_7C15); return x }
@@ -109,6 +108,6 @@ import TestSupport
             if decode(line) != nil { taken += 1 }
             twin.compare(line)
         }
-        #expect(taken > 5_000, "the decoding path should take the unmutated escaped lines (took \(taken))")
+        #expect(taken > 5_000, "the parser should take the unmutated escaped lines (took \(taken))")
     }
 }

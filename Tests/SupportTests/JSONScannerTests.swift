@@ -100,9 +100,9 @@ struct JSONScannerTests {
                 keys.append(s.string(k))
                 try s.expect(0x3A, ":")
                 s.skipWhitespace()
-                if s.equals(k, "id") {
+                if s.string(k) == "id" {
                     id = s.integerValue(try s.scanNumber())
-                } else if s.equals(k, "name") {
+                } else if s.string(k) == "name" {
                     name = s.string(try s.scanString())
                 } else {
                     try s.skipValue()
@@ -303,12 +303,12 @@ struct JSONScannerTests {
                 if s.peek() == 0x2C { s.pos += 1 } else { break }
             }
             #expect(tokens.count == 5)
-            #expect(s.equals(tokens[0], "user_id"))
-            #expect(s.equals(tokens[1], "user_id"))
-            #expect(!s.equals(tokens[2], "user_id"))
-            #expect(s.equals(tokens[3], ""))
-            #expect(!s.equals(tokens[4], "user_id"))
-            #expect(!s.equals(tokens[0], "user_ID"))
+            #expect(s.string(tokens[0]) == "user_id")
+            #expect(s.string(tokens[1]) == "user_id")
+            #expect(s.string(tokens[2]) != "user_id")
+            #expect(s.string(tokens[3]) == "")
+            #expect(s.string(tokens[4]) != "user_id")
+            #expect(s.string(tokens[0]) != "user_ID")
         }
     }
 

@@ -83,6 +83,8 @@ public final class JSONScanner {
     private var objectKeyStarts = ScratchStack<Int>(capacity: 16)
     /// Open containers of `skipValue`: 1 for an object, 0 for an array.
     private var containers = ScratchStack<UInt8>(capacity: 16)
+    /// The most containers `skipValue` had open at once since `begin`.
+    public private(set) var deepestSkipped = 0
     public init() {
         arenaCapacity = 4096
         arena = .allocate(capacity: arenaCapacity)
@@ -107,6 +109,7 @@ public final class JSONScanner {
         keySpans.count = 0
         objectKeyStarts.count = 0
         containers.count = 0
+        deepestSkipped = 0
     }
 
     // MARK: - Primitives
@@ -148,13 +151,6 @@ public final class JSONScanner {
     @inline(__always)
     public func bytes(_ t: JSONStringToken) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena) : base) + t.start, count: t.count)
-    }
-
-    /// Whether a string token's bytes equal `literal` (ASCII).
-    @inline(__always)
-    public func equals(_ t: JSONStringToken, _ literal: StaticString) -> Bool {
-        guard t.count == literal.utf8CodeUnitCount else { return false }
-        return memcmp(bytes(t).baseAddress!, literal.utf8Start, t.count) == 0
     }
 
     public func string(_ t: JSONStringToken) -> String { String(decoding: bytes(t), as: UTF8.self) }
@@ -260,20 +256,11 @@ public final class JSONScanner {
     }
 
     /// Validates the UTF-8 sequence starting at `i` (a byte ≥ 0x80); returns the index after it.
-    /// Invalid bytes are noted as a soft fault and skipped one at a time.
+    /// A sequence that is not well formed (overlong, surrogate, beyond U+10FFFF or cut short) is
+    /// noted as a soft fault and skipped one byte at a time.
     @inline(__always)
     private func validateUTF8Sequence(at i: Int) -> Int {
-        if let next = JSONScanner.utf8SequenceEnd(base, i, count) { return next }
-        noteSoft(.invalidUTF8, at: i)
-        return i + 1
-    }
-
-    /// The index after the well-formed UTF-8 sequence that starts at `p[i]` (a byte ≥ 0x80, `n`
-    /// bytes readable from `p`); nil if it is not well formed (overlong, surrogate, beyond U+10FFFF
-    /// or cut short). Shared by the scanner and the event parser's compact skipper so both judge
-    /// text alike.
-    @inlinable @inline(__always)
-    public static func utf8SequenceEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
+        let p = base, n = count
         let c0 = p[i]
         var need = 0
         var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
@@ -285,66 +272,30 @@ public final class JSONScanner {
         case 0xF0: need = 3; lo = 0x90
         case 0xF1...0xF3: need = 3
         case 0xF4: need = 3; hi = 0x8F
-        default: return nil
+        default: need = -1
         }
-        guard i &+ need < n else { return nil }
-        let c1 = p[i &+ 1]
-        guard c1 >= lo && c1 <= hi else { return nil }
+        var ok = need > 0 && i &+ need < n && p[i &+ 1] >= lo && p[i &+ 1] <= hi
         var k = 2
-        while k <= need {
-            guard p[i &+ k] & 0xC0 == 0x80 else { return nil }
+        while ok && k <= need {
+            ok = p[i &+ k] & 0xC0 == 0x80
             k &+= 1
         }
-        return i &+ 1 &+ need
-    }
-
-    /// The index after the escape at `p[i]` (a backslash, `n` bytes readable) when the scanner
-    /// decodes it with no fault of any kind (see `cleanEscape`); nil otherwise.
-    @inlinable @inline(__always)
-    public static func escapeEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? { cleanEscape(p, i, n)?.next }
-
-    /// The escape at `p[i]` (a backslash, `n` bytes readable) when the scanner decodes it with no
-    /// fault of any kind — one of the eight short escapes, or `\uXXXX` that is not a surrogate, or
-    /// a high surrogate followed by an escaped low one: the scalar it stands for and the index
-    /// after it; nil otherwise (the scanner would reject the escape or note a lone surrogate).
-    @inlinable @inline(__always)
-    public static func cleanEscape(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (scalar: UInt32, next: Int)? {
-        guard i &+ 1 < n else { return nil }
-        let e = p[i &+ 1]
-        if e != 0x75 {
-            guard let b = shortEscape(e) else { return nil }
-            return (UInt32(b), i &+ 2)
-        }
-        guard let u = hex4(p, i &+ 2, n) else { return nil }
-        if u & 0xF800 != 0xD800 { return (u, i &+ 6) }
-        guard u <= 0xDBFF, i &+ 8 <= n, p[i &+ 6] == 0x5C, p[i &+ 7] == 0x75,
-              let low = hex4(p, i &+ 8, n), low >= 0xDC00 && low <= 0xDFFF else { return nil }
-        return (0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00), i &+ 12)
-    }
-
-    /// The four hex digits at `p[i]`, or nil if one is not a hex digit or they do not fit in `n`.
-    @inlinable @inline(__always)
-    static func hex4(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> UInt32? {
-        guard i &+ 4 <= n else { return nil }
-        let h0 = hexDigit(p[i]), h1 = hexDigit(p[i &+ 1]), h2 = hexDigit(p[i &+ 2]), h3 = hexDigit(p[i &+ 3])
-        guard (h0 | h1 | h2 | h3) < 16 else { return nil }
-        return h0 << 12 | h1 << 8 | h2 << 4 | h3
-    }
-
-    /// The value of a hex digit (0–15), or 16 or more for any other byte; no branch.
-    @inlinable @inline(__always)
-    static func hexDigit(_ c: UInt8) -> UInt32 {
-        let d = c &- 0x30, l = (c | 0x20) &- 0x61
-        return d < 10 ? UInt32(d) : l < 6 ? UInt32(l) &+ 10 : 0x100
+        if ok { return i &+ 1 &+ need }
+        noteSoft(.invalidUTF8, at: i)
+        return i + 1
     }
 
     /// The four hex digits at `i` (a `\u` escape's), or the error at the first bad one.
     @inline(__always)
     private func readHex4(at i: Int) throws(JSONSyntaxError) -> UInt32 {
         guard i + 4 <= count else { pos = i; throw fail("truncated \\u escape") }
-        if let v = JSONScanner.hex4(base, i, count) { return v }
-        pos = (i..<(i + 4)).first { JSONScanner.hexDigit(base[$0]) >= 16 }!
-        throw fail("bad hex digit in \\u escape")
+        var v: UInt32 = 0
+        for k in i..<(i + 4) {
+            let c = base[k], d = c &- 0x30, l = (c | 0x20) &- 0x61
+            guard d < 10 || l < 6 else { pos = k; throw fail("bad hex digit in \\u escape") }
+            v = v << 4 | (d < 10 ? UInt32(d) : UInt32(l) + 10)
+        }
+        return v
     }
 
     /// Decodes the escape at `i` (a backslash) to `out`, which it advances; returns the index after
@@ -354,27 +305,19 @@ public final class JSONScanner {
         guard i + 1 < count else { pos = i; throw fail("unterminated string") }
         let e = base[i + 1]
         if e == 0x75 { return try decodeUnicodeEscape(at: i, into: &out) }
-        guard let simple = JSONScanner.shortEscape(e) else {
+        switch e {
+        case 0x22, 0x5C, 0x2F: out.pointee = e
+        case 0x62: out.pointee = 0x08
+        case 0x66: out.pointee = 0x0C
+        case 0x6E: out.pointee = 0x0A
+        case 0x72: out.pointee = 0x0D
+        case 0x74: out.pointee = 0x09
+        default:
             pos = i
             throw fail("invalid escape")
         }
-        out.pointee = simple
         out += 1
         return i + 2
-    }
-
-    /// The byte a short escape `\e` stands for (`e` one of `" \ / b f n r t`); nil for any other.
-    @inlinable @inline(__always)
-    static func shortEscape(_ e: UInt8) -> UInt8? {
-        switch e {
-        case 0x22, 0x5C, 0x2F: return e
-        case 0x62: return 0x08
-        case 0x66: return 0x0C
-        case 0x6E: return 0x0A
-        case 0x72: return 0x0D
-        case 0x74: return 0x09
-        default: return nil
-        }
     }
 
     /// Copies plain bytes from `p[i]` to `o` a word at a time, advancing both, up to the next quote,
@@ -395,41 +338,6 @@ public final class JSONScanner {
             }
             i &+= 8
             o += 8
-        }
-    }
-
-    /// Decodes the string whose contents start at `p[i0]` (after its opening quote, `n` bytes
-    /// readable) into `out`, as the scanner would, when the scanner would take it with no fault of
-    /// any kind; returns the index of its closing quote and the bytes written, or nil (a control
-    /// byte, a bad escape or lone surrogate, malformed UTF-8, no closing quote). `out` needs room
-    /// for the contents (decoding never lengthens them) plus 8 bytes: plain runs are copied a word
-    /// at a time. Escapes and UTF-8 are judged by `cleanEscape` and `utf8SequenceEnd`, the rules the
-    /// compact skipper shares, so a string this takes is exactly one the scanner takes cleanly.
-    public static func decodeCleanString(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int,
-                                         into out: UnsafeMutablePointer<UInt8>) -> (end: Int, count: Int)? {
-        var i = i0, o = out
-        while true {
-            copyPlainRun(p, &i, n, to: &o)
-            guard i < n else { return nil }
-            let c = p[i]
-            if c == 0x22 { return (i, out.distance(to: o)) }
-            if c == 0x5C {
-                guard let (scalar, next) = cleanEscape(p, i, n) else { return nil }
-                writeUTF8(scalar, to: &o)
-                i = next
-            } else if c >= 0x80 {
-                guard let next = utf8SequenceEnd(p, i, n) else { return nil }
-                o.update(from: p + i, count: next &- i)
-                o += next &- i
-                i = next
-            } else if c < 0x20 {
-                return nil
-            } else {
-                // A plain byte in the last seven, where no word could be read.
-                o.pointee = c
-                o += 1
-                i &+= 1
-            }
         }
     }
 
@@ -693,6 +601,7 @@ public final class JSONScanner {
                     pos += 1
                 } else {
                     containers.push(1)
+                    deepestSkipped = max(deepestSkipped, containers.count)
                     beginObjectKeys()
                     try scanMemberKey()
                     continue value
@@ -704,6 +613,7 @@ public final class JSONScanner {
                     pos += 1
                 } else {
                     containers.push(0)
+                    deepestSkipped = max(deepestSkipped, containers.count)
                     continue value
                 }
             case 0x22: _ = try scanString()

@@ -1,0 +1,120 @@
+/// The fields of an event record, in the canonical order (docs/data.md): the one description the
+/// parser works from. Each field has its key, the JSON kind it accepts (with its validation), and
+/// whether it is required; `EventParser.emit` says where each value goes in the `Event`.
+///
+/// Adding a field: a case here (its key, kind and, for `metadata`, optionality follow from the
+/// kind), its slot in `Event` and in `EventParser.emit`, and its bytes in the history store's
+/// packing. Both parse paths read the table; neither names a field except to pick an interner.
+enum EventField: Int, CaseIterable {
+    case eventID, ts, userID, itemID, type, surface, dwellMs, value
+
+    /// What a field accepts.
+    enum Kind {
+        /// A non-negative 64-bit integer, or any string (`42` and `"42"` differ).
+        case eventID
+        /// A signed 64-bit integer.
+        case signed
+        /// An unsigned 64-bit integer.
+        case unsigned
+        /// A string, interned.
+        case string
+        /// Optional: a finite number ≥ 0, kept as f64; absent or `null` is 0.
+        case metadata
+    }
+
+    var key: String {
+        switch self {
+        case .eventID: return "event_id"
+        case .ts: return "ts"
+        case .userID: return "user_id"
+        case .itemID: return "item_id"
+        case .type: return "type"
+        case .surface: return "surface"
+        case .dwellMs: return "dwell_ms"
+        case .value: return "value"
+        }
+    }
+
+    var kind: Kind {
+        switch self {
+        case .eventID: return .eventID
+        case .ts: return .signed
+        case .userID, .itemID: return .unsigned
+        case .type, .surface: return .string
+        case .dwellMs, .value: return .metadata
+        }
+    }
+
+    var isRequired: Bool { kind != .metadata }
+
+    /// The bit of each required field, for a "seen" mask.
+    static let requiredMask: Int = allCases.reduce(0) { $1.isRequired ? $0 | 1 << $1.rawValue : $0 }
+}
+
+/// A key as it stands in the text, for matching with masked word compares: `bytes` are the key's
+/// spelling (with whatever precedes and follows it) as two little-endian words, zero-padded, and
+/// `mask` covers them; at most 16 bytes.
+struct KeyWords {
+    let w0, w1, m0, m1: UInt64
+    let count: Int
+
+    init(_ s: [UInt8]) {
+        precondition(s.count <= 16, "a key spelling longer than 16 bytes")
+        var w: (UInt64, UInt64) = (0, 0)
+        for (k, b) in s.enumerated() {
+            if k < 8 { w.0 |= UInt64(b) << (8 * UInt64(k)) } else { w.1 |= UInt64(b) << (8 * UInt64(k - 8)) }
+        }
+        (w0, w1) = w
+        count = s.count
+        m0 = count >= 8 ? .max : (1 << UInt64(8 * count)) - 1
+        m1 = count >= 16 ? .max : count <= 8 ? 0 : (1 << UInt64(8 * (count - 8))) - 1
+    }
+
+    /// Whether the `readable` bytes at `p` start with this spelling: two masked word compares when
+    /// 16 bytes may be read, byte by byte near the end of the text.
+    @inline(__always)
+    func matches(_ p: UnsafePointer<UInt8>, readable: Int) -> Bool {
+        let raw = UnsafeRawPointer(p)
+        if readable >= 16 {
+            return raw.loadUnaligned(as: UInt64.self) & m0 == w0 && raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1 == w1
+        }
+        guard readable >= count else { return false }
+        for k in 0..<count where p[k] != UInt8(truncatingIfNeeded: (k < 8 ? w0 : w1) >> UInt64(8 * (k & 7))) { return false }
+        return true
+    }
+}
+
+/// The table's keys in the two spellings the parser matches: `key"` (after an opening quote, for
+/// the general parser) and `{"key":` / `,"key":` (the canonical line's separators and keys).
+struct EventKeys {
+    /// Per field, its key followed by the closing quote.
+    let quoted: [KeyWords]
+    /// Per field, `,"key":` (or `{"key":` for the first field), as the canonical line spells it.
+    let canonical: [KeyWords]
+
+    init() {
+        quoted = EventField.allCases.map { KeyWords(Array($0.key.utf8) + [0x22]) }
+        canonical = EventField.allCases.map { KeyWords(Array(($0.rawValue == 0 ? "{\"" : ",\"").utf8) + Array($0.key.utf8) + [0x22, 0x3A]) }
+    }
+
+    /// The field whose key, with its closing quote, starts the 16 readable bytes at `p` (after the
+    /// key's opening quote); nil for any other key.
+    @inline(__always)
+    func field(at p: UnsafePointer<UInt8>) -> EventField? {
+        let raw = UnsafeRawPointer(p)
+        let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        return quoted.firstIndex { a & $0.m0 == $0.w0 && b & $0.m1 == $0.w1 }.flatMap(EventField.init(rawValue:))
+    }
+
+    /// The field whose key is exactly the decoded bytes `b`; nil for any other key. The bytes are
+    /// copied into a padded buffer with a closing quote after them, and `field(at:)` decides.
+    func field(exactly b: UnsafeBufferPointer<UInt8>) -> EventField? {
+        guard b.count < 16 else { return nil }
+        var padded: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &padded) { raw -> EventField? in
+            raw.copyMemory(from: UnsafeRawBufferPointer(b))
+            raw[b.count] = 0x22
+            return field(at: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+}
