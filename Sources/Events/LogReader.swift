@@ -58,9 +58,9 @@ public final class LogReader {
     public private(set) var decompressedBytes = 0
     private let hasher: SHA256Hasher?
 
-    /// Window for decompressed data: one maximal LZ4 block (4 MiB) plus room for a carried partial line.
+    /// A block of content: one maximal LZ4 block (4 MiB), or a read of a plain file.
     private static let blockRoom = 4 << 20
-    private static let inputChunk = 1 << 20
+    private static let inputChunk = 64 << 10
 
     /// - Parameter hashContent: compute the sha256 of the decompressed content (the ingest ledger key).
     public init(path: String, maxLineBytes: Int = 1 << 20, hashContent: Bool) {
@@ -93,12 +93,8 @@ public final class LogReader {
     ) throws {
         let file: InputFile
         do { file = try InputFile(path: path) } catch { throw LogReadError.io(error) }
-        let windowCapacity = LogReader.blockRoom + maxLineBytes + 1
-        let window = UnsafeMutableRawBufferPointer.allocate(byteCount: windowCapacity, alignment: 64)
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: LogReader.inputChunk, alignment: 64)
-        defer { window.deallocate(); input.deallocate() }
-
-        var splitter = LineSplitter(maxLineBytes: maxLineBytes)
+        defer { input.deallocate() }
         var inCount: Int
         do { inCount = try file.readFully(into: input) } catch { throw LogReadError.io(error) }
         var first4: UInt32 = 0
@@ -108,39 +104,55 @@ public final class LogReader {
             throw LogReadError.unsupportedCompression(path: path, format: format)
         }
 
-        if !isCompressed {
-            // Plain: the read chunks go straight into the window after the carried partial line.
-            var filled = 0
-            memcpy(window.baseAddress!, input.baseAddress!, inCount)
-            filled = inCount
-            while true {
-                hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + splitter.carry, count: filled - splitter.carry))
-                decompressedBytes += filled - splitter.carry
-                let eof = filled == splitter.carry
-                filled = try splitter.consume(window, filled: filled, atEnd: eof, fast: fast, line: line, overlong: overlong)
-                if eof { break }
-                let room = UnsafeMutableRawBufferPointer(rebasing: window[filled..<min(windowCapacity, filled + LogReader.blockRoom)])
-                let n: Int
-                do { n = try file.readFully(into: room) } catch { throw LogReadError.io(error) }
-                filled += n
+        // The content, a block at a time from the second thread: read (plain) or decoded (LZ4),
+        // and hashed there.
+        let produce: (UnsafeMutableRawPointer, Int) throws(LogReadError) -> Int?
+        let path = self.path, hasher = self.hasher
+        if isCompressed {
+            let frames: LZ4FrameDecoder
+            do { frames = try LZ4FrameDecoder(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) }
+            catch { throw error.logReadError(path) }
+            produce = { dst, capacity throws(LogReadError) in
+                let n: Int?
+                do throws(LogReadErrorCause) { n = try frames.next(into: dst, capacity: capacity) } catch { throw error.logReadError(path) }
+                if let n { hasher?.update(UnsafeRawBufferPointer(start: dst, count: n)) }
+                return n
             }
-            return
+        } else {
+            var prefix: [UInt8]? = Array(UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
+            produce = { dst, capacity throws(LogReadError) in
+                var n = 0
+                if let p = prefix {
+                    prefix = nil
+                    p.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: p.count) }
+                    n = p.count
+                }
+                do throws(FileError) { n += try file.readFully(into: UnsafeMutableRawBufferPointer(start: dst + n, count: capacity - n)) }
+                catch { throw LogReadError.io(error) }
+                if n == 0 { return nil }
+                hasher?.update(UnsafeRawBufferPointer(start: dst, count: n))
+                return n
+            }
         }
+        let blocks = BlockPrefetch(room: maxLineBytes + 1, blockBytes: LogReader.blockRoom, produce: produce)
+        defer { blocks.finish() }
 
-        let frames: LZ4FrameDecoder
-        do { frames = try LZ4FrameDecoder(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) }
-        catch { throw error.logReadError(path) }
-        var filled = 0
-        while true {
-            let n: Int?
-            do { n = try frames.next(into: window.baseAddress! + filled, capacity: windowCapacity - filled) } catch { throw error.logReadError(path) }
-            guard let n else { break }
-            hasher?.update(UnsafeRawBufferPointer(start: window.baseAddress! + filled, count: n))
+        // Each block is split with the partial line carried from the block before put just ahead of it.
+        var splitter = LineSplitter(maxLineBytes: maxLineBytes)
+        var carried: UnsafeMutableRawPointer?
+        var carry = 0
+        while let (buffer, n) = try blocks.nextBlock() {
+            let start = buffer + (blocks.room - carry)
+            if carry > 0 { memmove(start, carried!, carry) }
+            blocks.releaseOlder()
             decompressedBytes += n
-            filled += n
-            filled = try splitter.consume(window, filled: filled, atEnd: false, fast: fast, line: line, overlong: overlong)
+            carry = try splitter.consume(UnsafeMutableRawBufferPointer(start: start, count: carry + n), filled: carry + n, atEnd: false,
+                                         fast: fast, line: line, overlong: overlong)
+            carried = start
         }
-        _ = try splitter.consume(window, filled: filled, atEnd: true, fast: fast, line: line, overlong: overlong)
+        let last = carried ?? input.baseAddress!
+        _ = try splitter.consume(UnsafeMutableRawBufferPointer(start: last, count: carry), filled: carry, atEnd: true,
+                                 fast: fast, line: line, overlong: overlong)
     }
 }
 
