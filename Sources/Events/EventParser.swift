@@ -300,3 +300,19 @@ struct TextValue {
         return plain ? interner.internPlain(p, count: count, readable: readable) : interner.intern(p, count: count, readable: max(readable, count))
     }
 }
+
+/// The strings a batch's interned ids stand for: an event's `type` indexes `types`, its `surface`
+/// indexes `surfaces` (what a consumer of batches, such as the history store, needs to resolve them).
+public struct EventVocabulary: Sendable, Equatable {
+    public var types: [[UInt8]]
+    public var surfaces: [[UInt8]]
+    public init(types: [[UInt8]], surfaces: [[UInt8]]) {
+        self.types = types
+        self.surfaces = surfaces
+    }
+}
+
+extension EventParser {
+    /// The type and surface strings interned so far, which the ids of its batches index.
+    public var vocabulary: EventVocabulary { EventVocabulary(types: types.entries, surfaces: surfaces.entries) }
+}

@@ -332,7 +332,7 @@ public struct Ingestor {
                                                for e in b.events where shard.owns(e.userID) { owned.append(e, from: b) }
                                                part = owned
                                            }
-                                           let c = try store.append(part, parser: parser, ingestSeq: seq, shouldStop: { stop.isRaised })
+                                           let c = try store.append(part, vocabulary: parser.vocabulary, ingestSeq: seq, shouldStop: { stop.isRaised })
                                            if c.stopped { throw ReadInterrupted(path: file, line: 0) }
                                            hooks.reached(.ingestBatch, batch: batches)
                                            batches += 1

@@ -369,19 +369,19 @@ public final class HistoryStore {
     /// (user_id, event_id) against everything ever ingested, advances history_version and
     /// last_conversion_version in file order, and appends one sorted chunk per touched user.
     /// `shouldStop` is asked every 256 users; when it says yes the append returns with `stopped`.
-    public func append(_ batch: EventBatch, parser: EventParser, ingestSeq: Int64,
+    public func append(_ batch: EventBatch, vocabulary: EventVocabulary, ingestSeq: Int64,
                        shouldStop: () -> Bool = { false }) throws(StoreError) -> AppendCounts {
         var counts = AppendCounts()
         guard batch.count > 0 else { return counts }
-        // Map the parser's vocabularies to store dictionary ids.
+        // Map the batch's vocabulary to store dictionary ids.
         var typeIDs: [UInt32] = []
         var isConversion: [Bool] = []
-        for t in parser.types.entries {
+        for t in vocabulary.types {
             typeIDs.append(try dictionaryID(.type, t))
             isConversion.append(conversionBytes.contains(t))
         }
         var surfaceIDs: [UInt32] = []
-        for s in parser.surfaces.entries { surfaceIDs.append(try dictionaryID(.surface, s)) }
+        for s in vocabulary.surfaces { surfaceIDs.append(try dictionaryID(.surface, s)) }
 
         // Group by user, keeping file order inside each user.
         let events = batch.events
