@@ -2,8 +2,8 @@ import CLZ4
 import Events
 import Support
 
-/// liblz4's own frame API, the plain twin of llatte's frame layer: frames written with explicit
-/// options, and whole files decompressed.
+/// liblz4's frame API over whole files, the plain twin of the read stage's block-at-a-time feeding
+/// of it: frames written with explicit options, and whole files decompressed.
 public enum LZ4Reference {
     /// Options of one LZ4 frame, as `LZ4F_preferences_t` spells them.
     public struct FrameOptions: Sendable {
