@@ -21,7 +21,8 @@ MIN_BYTES=$((1000 * 1000 * 1000))
 log="$DIR/bench.jsonl.lz4"
 params="users=$USERS days=$DAYS seed=$SEED escape=$ESCAPE_RATE shuffle=$SHUFFLE_RATE nested=$NESTED_RATE"
 if [ ! -f "$log" ] || [ "$(cat "$DIR/params" 2>/dev/null)" != "$params" ]; then
-  rm -rf "$DIR"; mkdir -p "$DIR"
+  # Only the ingest bench's own files: other benches keep their data beside it (bench-data/pipeline).
+  rm -rf "$DIR/gen" "$log" "$DIR/params"; mkdir -p "$DIR"
   echo "generating the bench log ($params)..."
   "$LLATTE" sample --out "$DIR/gen" --users "$USERS" --days "$DAYS" --seed "$SEED" --no-truth \
     --bad-rate 0 --duplicate-rate 0 --escape-rate "$ESCAPE_RATE" --shuffle-keys-rate "$SHUFFLE_RATE" --nested-unknown-rate "$NESTED_RATE" >/dev/null
