@@ -119,14 +119,13 @@ public final class LogReader {
                 return n
             }
         } else {
-            var prefix: [UInt8]? = Array(UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
+            // The bytes already read go first (`input` outlives the producer: `finish` runs before it is freed).
+            var pending = inCount
             produce = { dst, capacity throws(LogReadError) in
-                var n = 0
-                if let p = prefix {
-                    prefix = nil
-                    p.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: p.count) }
-                    n = p.count
-                }
+                let n0 = pending
+                if n0 > 0 { dst.copyMemory(from: input.baseAddress!, byteCount: n0) }
+                pending = 0
+                var n = n0
                 do throws(FileError) { n += try file.readFully(into: UnsafeMutableRawBufferPointer(start: dst + n, count: capacity - n)) }
                 catch { throw LogReadError.io(error) }
                 if n == 0 { return nil }

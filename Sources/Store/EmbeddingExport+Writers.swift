@@ -87,34 +87,32 @@ final class JSONLExportSink: ExportSink {
         line.reserveCapacity(64 + k * d * (dequantize ? 16 : 5))
     }
 
+    /// A [k][d] JSON array of arrays, each element written by `element(i, j)`.
+    private func appendMatrix(_ element: (Int, Int) throws -> Void) rethrows {
+        line.append(0x5B)
+        for i in 0..<k {
+            if i > 0 { line.append(0x2C) }
+            line.append(0x5B)
+            for j in 0..<d {
+                if j > 0 { line.append(0x2C) }
+                try element(i, j)
+            }
+            line.append(0x5D)
+        }
+        line.append(0x5D)
+    }
+
     func write(_ row: ExportRow) throws {
         line.removeAll(keepingCapacity: true)
         append("{\"user_id\":")
         appendDecimal(row.userID)
         if dequantize {
-            append(",\"embedding\":[")
-            for i in 0..<k {
-                if i > 0 { line.append(0x2C) }
-                line.append(0x5B)
-                for j in 0..<d {
-                    if j > 0 { line.append(0x2C) }
-                    try appendFloat(row.value(i, j, interestDim: d), "embedding")
-                }
-                line.append(0x5D)
-            }
-            line.append(0x5D)
+            append(",\"embedding\":")
+            try appendMatrix { i, j in try appendFloat(row.value(i, j, interestDim: d), "embedding") }
         } else {
-            append(",\"codes\":[")
-            for i in 0..<k {
-                if i > 0 { line.append(0x2C) }
-                line.append(0x5B)
-                for j in 0..<d {
-                    if j > 0 { line.append(0x2C) }
-                    appendDecimal(Int64(Int8(bitPattern: row.codes[i * d + j])))
-                }
-                line.append(0x5D)
-            }
-            append("],\"scales\":[")
+            append(",\"codes\":")
+            appendMatrix { i, j in appendDecimal(Int64(Int8(bitPattern: row.codes[i * d + j]))) }
+            append(",\"scales\":[")
             for i in 0..<k {
                 if i > 0 { line.append(0x2C) }
                 try appendFloat(row.scale(i), "scales")

@@ -12,24 +12,12 @@ import TestSupport
 /// the whole ingest, exits 5 (also an ingest-only pipeline), and the next run goes on to the same
 /// history store an uninterrupted run makes (docs/pipelines.md, "Runs, resume, signals, locks").
 @Suite(.serialized) struct IngestSignalTests {
-    /// Four day files; an ingest-only pipeline file and the world's pipelines with `batch_events`.
+    /// Four day files; an ingest-only pipeline file and the world's pipelines, all reading in
+    /// batches of `batchEvents`.
     static func world(batchEvents: Int) throws -> PipelineWorld {
         let w = try PipelineWorld(days: 4)
-        w.dir.write("ingest-only.yaml", text: """
-            pipeline: nightly
-            history_store: \(w.dir.file("out/history.db"))
-            inputs:
-              events: [\(w.dir.file("logs"))]
-            history:
-              conversion_types: [purchase]
-              min_ts: 0
-              max_ts: 4000000000
-              retention_cap: 500
-            ingest:
-              lock_timeout: 0
-              batch_events: \(batchEvents)
-              quarantine_dir: \(w.dir.file("out/quarantine"))
-            """)
+        w.writePipeline("nightly", out: "out", name: "ingest-only", features: false, ingestOnly: true, batchEvents: batchEvents)
+        for kind in ["backfill", "refresh", "nightly"] { w.writePipeline(kind, out: "out", batchEvents: batchEvents) }
         return w
     }
 
@@ -69,17 +57,11 @@ import TestSupport
     }
 
     @Test func aSignalInsideAFileRollsItBackAndTheEncodeDoesNotStart() throws {
-        func world() throws -> PipelineWorld {
-            let w = try IngestSignalTests.world(batchEvents: 40)
-            let yaml = try String(contentsOfFile: w.dir.file("backfill.yaml"), encoding: .utf8)
-            w.dir.write("backfill.yaml", text: yaml.replacingOccurrences(of: "  lock_timeout: 0\n", with: "  lock_timeout: 0\n  batch_events: 40\n"))
-            return w
-        }
-        let reference = try world()
+        let reference = try IngestSignalTests.world(batchEvents: 40)
         let full = try reference.run("backfill")
         #expect(full.wait() == 0, "\(full.stderr)")
 
-        let w = try world()
+        let w = try IngestSignalTests.world(batchEvents: 40)
         // Batch 1 is inside the first day file (over 100 events): the file is rolled back whole.
         let p = try IngestSignalTests.signalledAt(batch: 1, w, ["run", w.dir.file("backfill.yaml")])
         #expect(p.wait() == 5, "\(p.stderr)")

@@ -25,12 +25,12 @@ struct PipelineWorld {
     /// leaves the key out (nightly and refresh then follow the active version).
     func writePipeline(_ kind: String, out: String, windowUsers: Int = 4, name: String? = nil,
                        checkpoint: String? = Goldens.directory("small"), events: String? = nil, historyStore: String? = nil,
-                       features: Bool = true, promote: String? = nil) {
+                       features: Bool = true, promote: String? = nil, ingestOnly: Bool = false, batchEvents: Int? = nil) {
             dir.write("\(name ?? kind).yaml", text: """
                 pipeline: \(kind)
                 history_store: \(historyStore ?? dir.file("\(out)/history.db"))
-                embedding_store: \(dir.file("\(out)/embeddings.db"))
-                \(checkpoint.map { "checkpoint: \($0)" } ?? "")
+                \(ingestOnly ? "" : "embedding_store: \(dir.file("\(out)/embeddings.db"))")
+                \(ingestOnly ? "" : checkpoint.map { "checkpoint: \($0)" } ?? "")
                 \(promote.map { "promote: \($0)" } ?? "")
                 inputs:
                   events: [\(events ?? dir.file("logs"))]
@@ -43,10 +43,9 @@ struct PipelineWorld {
                   retention_cap: 500
                 ingest:
                   lock_timeout: 0
+                  \(batchEvents.map { "batch_events: \($0)" } ?? "")
                   quarantine_dir: \(dir.file("\(out)/quarantine"))
-                encode:
-                  threads: 2
-                  window_users: \(windowUsers)
+                \(ingestOnly ? "" : "encode:\n  threads: 2\n  window_users: \(windowUsers)")
                 """)
     }
 
