@@ -14,7 +14,7 @@ TEST_PACKAGES := chromium
 # numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet).
 TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb
 
-.PHONY: deps test-deps install-packages build test fuzz libfuzzer backfill nightly refresh bench clean
+.PHONY: deps test-deps install-packages build test test-slurm fuzz libfuzzer backfill nightly refresh bench clean
 
 ## deps: install the Debian packages that are missing (apt-get update first, only when installing)
 deps:
@@ -44,6 +44,11 @@ build: deps
 ## test: every test (unit, store, pipeline), debug build
 test: test-deps
 	$(SWIFT) test
+
+## test-slurm: deploy/slurm/ end to end on a one-node Slurm cluster started for the test (root;
+## installs slurm-wlm and munge if missing; docs/scale-out.md). Not part of `make test`.
+test-slurm: build
+	LLATTE=$(LLATTE) bash scripts/test-slurm.sh
 
 ## fuzz: the seeded mutation fuzz tests alone, longer (docs/testing.md): make fuzz SEED=7 ITER=100000
 # ITER inputs for the read stage, 5% of that for the ingest and the checkpoint loader (each of their

@@ -1,0 +1,316 @@
+#!/bin/bash
+# End-to-end test of the Slurm recipe in deploy/slurm/ (docs/scale-out.md, "Slurm") on a one-node
+# Slurm cluster started here: munged, slurmctld and slurmd on localhost, their configuration, state
+# and logs in a temporary directory, every daemon stopped on exit (also on failure).
+#
+# On a generated data set (5,000 users), against a single-process run of the same pipeline file,
+# comparing the exported embedding rows byte for byte:
+#   a. the 4-task shard array and the merge that waits for it (deploy/slurm/submit.sh);
+#   b. one task sent SIGTERM mid-encode (scancel --signal=TERM --batch, as the time limit's
+#      --signal=B:TERM does): llatte exits 5, the task requeues itself and resumes;
+#   c. one task's llatte killed with SIGKILL mid-transaction: the task requeues itself and resumes;
+#   d. a merge submitted with a shard store missing: it merges the rest and does not promote.
+# Prints the wall times and a PASS/FAIL line per case; exits 1 if any case failed.
+#
+# Usage: bash scripts/test-slurm.sh (make test-slurm). LLATTE: the binary (default
+# .build/release/llatte). KEEP=1 keeps the temporary directory (kept anyway on failure).
+# Installs slurm-wlm and munge with apt-get if they are missing (run as root).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LLATTE=$(realpath "${LLATTE:-$ROOT/.build/release/llatte}")
+CHECKPOINT=$ROOT/sample-data/checkpoint
+PIPELINE=$ROOT/deploy/slurm/backfill.yaml
+SUBMIT=$ROOT/deploy/slurm/submit.sh
+MERGE_SH=$ROOT/deploy/slurm/merge.sh
+SHARDS=4
+USERS=5000
+# Small windows give each shard about 20 committed batches, so "mid-encode" has room on both sides.
+export LLATTE_WINDOW_USERS=64
+JOB_TIMEOUT=300   # seconds any one case may take in the queue
+
+[ -x "$LLATTE" ] || { echo "test-slurm: no llatte binary at $LLATTE (make build, or set LLATTE)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "test-slurm: runs the Slurm daemons as root: run it as root" >&2; exit 1; }
+
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
+  echo "test-slurm: installing slurm-wlm and munge"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+fi
+
+W=$(mktemp -d /tmp/llatte-test-slurm.XXXXXX)
+chmod 755 "$W"
+daemon_pids=()
+failed=0
+
+stop_cluster() {
+  local rc=$?
+  set +e
+  if [ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] && [ ${#daemon_pids[@]} -gt 0 ]; then
+    scancel --quiet --user="$(id -un)" 2>/dev/null
+    for _ in $(seq 1 30); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 1; done
+  fi
+  # Newest first: slurmd, slurmctld, munged.
+  for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
+    pid=${daemon_pids[$i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$W"; else echo "test-slurm: files kept in $W"; fi
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+fail() { echo "test-slurm: $*" >&2; return 1; }
+
+# MARK: - the cluster
+
+start_cluster() {
+  mkdir -p "$W/munge" "$W/slurm/state" "$W/slurm/spool"
+  chmod 700 "$W/munge"
+  mungekey --create --keyfile="$W/munge/munge.key" 2>/dev/null \
+    || { dd if=/dev/urandom of="$W/munge/munge.key" bs=1024 count=1 status=none; chmod 600 "$W/munge/munge.key"; }
+  munged --foreground --force --key-file="$W/munge/munge.key" --socket="$W/munge/munge.socket" \
+    --pid-file="$W/munge/munged.pid" --seed-file="$W/munge/munged.seed" >"$W/munge/munged.log" 2>&1 &
+  daemon_pids+=($!)
+  for _ in $(seq 1 50); do [ -S "$W/munge/munge.socket" ] && break; sleep 0.1; done
+  [ -S "$W/munge/munge.socket" ] || fail "munged did not start (see $W/munge/munged.log)"
+
+  local host ports mem
+  host=$(hostname)
+  ports=$(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  mem=$(awk '/MemTotal/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
+  export SLURM_CONF=$W/slurm/slurm.conf
+  cat >"$SLURM_CONF" <<EOF
+ClusterName=llattetest
+SlurmctldHost=$host(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=${ports% *}
+SlurmdPort=${ports#* }
+AuthType=auth/munge
+CredType=cred/munge
+# cred_expire also delays a requeued job's next start (120 s by default).
+AuthInfo=socket=$W/munge/munge.socket,cred_expire=10
+StateSaveLocation=$W/slurm/state
+SlurmdSpoolDir=$W/slurm/spool
+SlurmctldPidFile=$W/slurm/slurmctld.pid
+SlurmdPidFile=$W/slurm/slurmd.pid
+SlurmctldLogFile=$W/slurm/slurmctld.log
+SlurmdLogFile=$W/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2,bf_interval=1
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+KillWait=5
+MinJobAge=3600
+NodeName=$host NodeAddr=127.0.0.1 CPUs=2 RealMemory=$mem State=UNKNOWN
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+  slurmctld -D -i >"$W/slurm/slurmctld.out" 2>&1 &
+  daemon_pids+=($!)
+  for _ in $(seq 1 50); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
+  slurmd -D >"$W/slurm/slurmd.out" 2>&1 &
+  daemon_pids+=($!)
+  for _ in $(seq 1 100); do [ "$(sinfo -h -o %T 2>/dev/null)" = idle ] && return 0; sleep 0.2; done
+  fail "the node did not come up idle (see $W/slurm/)"
+}
+
+# MARK: - jobs
+
+# The value of FIELD (e.g. JobState, ExitCode, Restarts) of one job or array task.
+job_field() { scontrol show job -o "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+
+# Waits until job $1 (with its array tasks) has left the queue.
+wait_gone() {
+  local deadline=$((SECONDS + JOB_TIMEOUT))
+  while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do
+    [ $SECONDS -lt $deadline ] || { fail "job $1 still queued after ${JOB_TIMEOUT} s"; return 1; }
+    sleep 0.5
+  done
+}
+
+# Waits for file $1 to appear.
+wait_file() {
+  local deadline=$((SECONDS + JOB_TIMEOUT))
+  until [ -e "$1" ]; do
+    [ $SECONDS -lt $deadline ] || { fail "no $1 after ${JOB_TIMEOUT} s"; return 1; }
+    sleep 0.2
+  done
+}
+
+# A llatte for case directory $1 that sets the test hooks (the assignments in $3…) only in array
+# task $2's first attempt, so the requeued attempt runs unhooked.
+hooked_llatte() {
+  local dir=$1 task=$2
+  shift 2
+  {
+    echo '#!/bin/sh'
+    echo "if [ \"\${SLURM_ARRAY_TASK_ID:-}\" = $task ] && [ \"\${SLURM_RESTART_COUNT:-0}\" = 0 ] && [ \"\$1\" = run ]; then"
+    for a in "$@"; do echo "  export $a"; done
+    echo "fi"
+    echo "exec '$LLATTE' \"\$@\""
+  } >"$dir/llatte"
+  chmod +x "$dir/llatte"
+}
+
+# Exports the active version of store $1 as JSON lines into $2.
+export_rows() { "$LLATTE" export --embedding-store "$1" --out "$2" --format jsonl >/dev/null; }
+
+# Submits the array and the merge from case directory $1 (extra sbatch options for the array
+# after it); sets ARRAY and MERGE.
+submit() {
+  local dir=$1
+  shift
+  local ids
+  ids=$(cd "$dir" && LLATTE_SHARDS=$SHARDS LLATTE_OUT=$dir/out "$SUBMIT" --cpus-per-task=1 "$@")
+  ARRAY=$(sed -n 's/^array=\([0-9]*\) .*/\1/p' <<<"$ids")
+  MERGE=$(sed -n 's/.* merge=\([0-9]*\)$/\1/p' <<<"$ids")
+  [ -n "$ARRAY" ] && [ -n "$MERGE" ] || fail "submit.sh printed '$ids'"
+}
+
+# Checks that the merge of case $1 completed, every task too, and that its rows equal the single run's.
+check_merged() {
+  local dir=$1
+  [ "$(job_field "$MERGE" JobState)" = COMPLETED ] || { fail "merge job $MERGE: $(job_field "$MERGE" JobState) exit $(job_field "$MERGE" ExitCode) (see $dir/llatte-merge-$MERGE.log)"; return 1; }
+  local k
+  for ((k = 0; k < SHARDS; k++)); do
+    [ "$(job_field "${ARRAY}_$k" JobState)" = COMPLETED ] || { fail "task ${ARRAY}_$k: $(job_field "${ARRAY}_$k" JobState)"; return 1; }
+  done
+  export_rows "$dir/out/embeddings.db" "$dir/export" || { fail "export of $dir/out/embeddings.db failed"; return 1; }
+  cmp "$W/single/export/embeddings.jsonl" "$dir/export/embeddings.jsonl" || { fail "$dir: merged rows differ from the single run's"; return 1; }
+  echo "  $(wc -l <"$dir/export/embeddings.jsonl") rows, byte for byte equal to the single run's"
+}
+
+# Greps the log of task $2 of case directory $1 for the extended regular expression $3.
+task_log_has() {
+  grep -Eq "$3" "$1/llatte-backfill-${ARRAY}_$2.log" || { fail "task ${ARRAY}_$2's log has no line matching '$3' (see $1/llatte-backfill-${ARRAY}_$2.log)"; return 1; }
+}
+
+report() {
+  local name=$1 rc=$2 start=$3
+  if [ "$rc" = 0 ]; then echo "PASS $name ($(seconds "$start" "$(now)") s)"; else echo "FAIL $name ($(seconds "$start" "$(now)") s)"; failed=1; fi
+}
+
+# MARK: - the cases
+
+case_a() {
+  local dir=$W/a start
+  mkdir -p "$dir"
+  start=$(now)
+  submit "$dir" || return 1
+  wait_gone "$MERGE" || return 1
+  SHARDED_SECONDS=$(seconds "$start" "$(now)")
+  check_merged "$dir"
+}
+
+case_b() {
+  local dir=$W/b task=2
+  mkdir -p "$dir/markers"
+  touch "$dir/hold"
+  hooked_llatte "$dir" $task LLATTE_TEST_PAUSE_AT=after-commit:4 "LLATTE_TEST_HOLD=$dir/hold" "LLATTE_TEST_MARKERS=$dir/markers"
+  LLATTE=$dir/llatte submit "$dir" || return 1
+  # Task 2 has committed 4 batches and waits: SIGTERM it as the time limit would (batch shell only).
+  wait_file "$dir/markers/after-commit.paused" || return 1
+  scancel --signal=TERM --batch "${ARRAY}_$task"
+  local deadline=$((SECONDS + 30))
+  until grep -q "SIGTERM: handing it to llatte" "$dir/llatte-backfill-${ARRAY}_$task.log" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { fail "task ${ARRAY}_$task's script did not report the SIGTERM"; return 1; }
+    sleep 0.2
+  done
+  rm "$dir/hold"
+  wait_gone "$MERGE" || return 1
+  task_log_has "$dir" $task "llatte run: SIGTERM: stopping" || return 1
+  task_log_has "$dir" $task "exit 5\\): requeueing" || return 1
+  task_log_has "$dir" $task "restart 1\\): starting" || return 1
+  task_log_has "$dir" $task "resuming run [0-9]+ after [0-9]+ committed batches" || return 1
+  grep -E "SIGTERM|exit 5|requeue|resuming|restart 1\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  check_merged "$dir"
+}
+
+case_c() {
+  local dir=$W/c task=1
+  mkdir -p "$dir/markers"
+  hooked_llatte "$dir" $task LLATTE_TEST_KILL_AT=mid-transaction:5 "LLATTE_TEST_MARKERS=$dir/markers"
+  LLATTE=$dir/llatte submit "$dir" || return 1
+  wait_gone "$MERGE" || return 1
+  # The kill happened inside batch 5's transaction: its rows were written, not committed.
+  [ -e "$dir/markers/mid-transaction.reached" ] || { fail "the SIGKILL hook was not reached"; return 1; }
+  task_log_has "$dir" $task "killed by signal 9 \\(exit 137\\): requeueing" || return 1
+  task_log_has "$dir" $task "restart 1\\): starting" || return 1
+  task_log_has "$dir" $task "resuming run [0-9]+ after [1-9][0-9]* committed batches" || return 1
+  grep -E "killed|requeue|resuming|restart 1\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  check_merged "$dir"
+}
+
+case_d() {
+  local dir=$W/d missing=2 k id
+  mkdir -p "$dir/out"
+  for ((k = 0; k < SHARDS; k++)); do
+    [ $k = $missing ] || cp -a "$W/a/out/shard-$k" "$dir/out/"
+  done
+  id=$(cd "$dir" && LLATTE_SHARDS=$SHARDS LLATTE_OUT=$dir/out sbatch --parsable "$MERGE_SH")
+  wait_gone "$id" || return 1
+  local log=$dir/llatte-merge-$id.log
+  sed 's/^/  merge log: /' "$log"
+  [ "$(job_field "$id" JobState)" = FAILED ] && [ "$(job_field "$id" ExitCode)" = 3:0 ] \
+    || { fail "merge job $id: $(job_field "$id" JobState) exit $(job_field "$id" ExitCode), expected FAILED exit 3"; return 1; }
+  grep -q "shards $missing of $SHARDS are missing" "$log" || { fail "the merge log does not name the missing shard"; return 1; }
+  grep -q "not promoted" "$log" || { fail "the merge log does not say the version was not promoted"; return 1; }
+  # Nothing is active: an export of the active version finds none.
+  if export_rows "$dir/out/embeddings.db" "$dir/export" 2>"$dir/export.err"; then
+    fail "the merged store of 3 of 4 shards has an active version"; return 1
+  fi
+  "$LLATTE" model list --embedding-store "$dir/out/embeddings.db" | sed 's/^/  model list: /'
+}
+
+# MARK: - main
+
+echo "test-slurm: llatte $("$LLATTE" --version), work directory $W"
+start_cluster
+echo "test-slurm: one-node cluster up: $(sinfo -h -o '%N %c CPUs %T') ($(sbatch --version))"
+
+"$LLATTE" sample --out "$W/data" --users $USERS --days 14 --seed 11 --no-truth --quiet
+export LLATTE_EVENTS=$W/data/events LLATTE_FEATURES=$W/data/users.jsonl LLATTE_CATALOG=$W/data/catalog.db
+export LLATTE_CHECKPOINT=$CHECKPOINT LLATTE_PIPELINE=$PIPELINE LLATTE
+
+# The single-process run: the same file with the shard directory taken out of its store paths.
+mkdir -p "$W/single"
+sed 's#/shard-${LLATTE_SHARD_INDEX}##' "$PIPELINE" >"$W/single/backfill.yaml"
+start=$(now)
+(cd "$W/single" && LLATTE_OUT=$W/single/out "$LLATTE" run backfill.yaml --quiet) | sed 's/^/  /'
+SINGLE_SECONDS=$(seconds "$start" "$(now)")
+export_rows "$W/single/out/embeddings.db" "$W/single/export"
+echo "single process: $SINGLE_SECONDS s, $(wc -l <"$W/single/export/embeddings.jsonl") rows"
+
+SHARDED_SECONDS=?
+for c in a b c d; do
+  case $c in
+    a) name="a: $SHARDS-task array + dependent merge equals the single run" ;;
+    b) name="b: SIGTERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
+    c) name="c: SIGKILL mid-transaction -> requeued -> resumed, equal" ;;
+    d) name="d: merge with shard 2 of $SHARDS missing does not promote" ;;
+  esac
+  echo "case $name"
+  start=$(now)
+  rc=0
+  "case_$c" || rc=$?
+  report "$name" $rc "$start"
+  [ $c != a ] || [ $rc = 0 ] || { echo "test-slurm: case a failed: the other cases build on it"; break; }
+done
+
+echo "wall time: single process $SINGLE_SECONDS s; $SHARDS-task array + merge $SHARDED_SECONDS s (submit to merge end, 2 CPUs, 1 CPU per task)"
+if [ $failed = 0 ]; then echo "test-slurm: PASS"; else echo "test-slurm: FAIL"; exit 1; fi
