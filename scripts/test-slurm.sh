@@ -9,7 +9,16 @@
 #   b. one task sent SIGTERM mid-encode (scancel --signal=TERM --batch, as the time limit's
 #      --signal=B:TERM does): llatte exits 5, the task requeues itself and resumes;
 #   c. one task's llatte killed with SIGKILL mid-transaction: the task requeues itself and resumes;
-#   d. a merge submitted with a shard store missing: it merges the rest and does not promote.
+#   d. a merge submitted with a shard store missing: it merges the rest and does not promote; with
+#      the store back, the same merge promotes;
+#   e. the nightly job (deploy/slurm/nightly.sh) over case a's stores: it resubmits itself for
+#      02:30 tomorrow and reruns the array and the merge, which select 0 users and change nothing;
+#   f. a task held mid-encode past its time limit's --signal=B:TERM@60 (with --time=2): Slurm's own
+#      SIGTERM, exit 5, requeued with a fresh limit, resumed;
+#   g. a task killed with LLATTE_MAX_KILLED_RESTARTS=0: it fails, the merge is cancelled; submitting
+#      the array and merge again resumes that shard, the others have nothing to do;
+#   h. a delivered file of bad lines: every task exits 3 and fails without a requeue, the merge is
+#      cancelled.
 # Prints the wall times and a PASS/FAIL line per case; exits 1 if any case failed.
 #
 # Usage: bash scripts/test-slurm.sh (make test-slurm). LLATTE: the binary (default
@@ -182,15 +191,16 @@ submit() {
   [ -n "$ARRAY" ] && [ -n "$MERGE" ] || fail "submit.sh printed '$ids'"
 }
 
-# Checks that the merge of case $1 completed, every task too, and that its rows equal the single run's.
+# Checks that the merge of case $1 completed, every task too, and that the rows of its merged store
+# (default $1/out/embeddings.db) equal the single run's.
 check_merged() {
-  local dir=$1
+  local dir=$1 store=${2:-$1/out/embeddings.db}
   [ "$(job_field "$MERGE" JobState)" = COMPLETED ] || { fail "merge job $MERGE: $(job_field "$MERGE" JobState) exit $(job_field "$MERGE" ExitCode) (see $dir/llatte-merge-$MERGE.log)"; return 1; }
   local k
   for ((k = 0; k < SHARDS; k++)); do
     [ "$(job_field "${ARRAY}_$k" JobState)" = COMPLETED ] || { fail "task ${ARRAY}_$k: $(job_field "${ARRAY}_$k" JobState)"; return 1; }
   done
-  export_rows "$dir/out/embeddings.db" "$dir/export" || { fail "export of $dir/out/embeddings.db failed"; return 1; }
+  export_rows "$store" "$dir/export" || { fail "export of $store failed"; return 1; }
   cmp "$W/single/export/embeddings.jsonl" "$dir/export/embeddings.jsonl" || { fail "$dir: merged rows differ from the single run's"; return 1; }
   echo "  $(wc -l <"$dir/export/embeddings.jsonl") rows, byte for byte equal to the single run's"
 }
@@ -214,6 +224,9 @@ case_a() {
   submit "$dir" || return 1
   wait_gone "$MERGE" || return 1
   SHARDED_SECONDS=$(seconds "$start" "$(now)")
+  local k times=""
+  for ((k = 0; k < SHARDS; k++)); do times+=" $(job_field "${ARRAY}_$k" RunTime)"; done
+  echo "  task run times (2 at a time):$times; merge $(job_field "$MERGE" RunTime)"
   check_merged "$dir"
 }
 
@@ -275,6 +288,106 @@ case_d() {
     fail "the merged store of 3 of 4 shards has an active version"; return 1
   fi
   "$LLATTE" model list --embedding-store "$dir/out/embeddings.db" | sed 's/^/  model list: /'
+  # Shard 2's store back, the same merge again completes the set and promotes.
+  cp -a "$W/a/out/shard-$missing" "$dir/out/"
+  MERGE=$(cd "$dir" && LLATTE_SHARDS=$SHARDS LLATTE_OUT=$dir/out sbatch --parsable "$MERGE_SH")
+  wait_gone "$MERGE" || return 1
+  [ "$(job_field "$MERGE" JobState)" = COMPLETED ] || { fail "the merge with every shard: $(job_field "$MERGE" JobState) exit $(job_field "$MERGE" ExitCode)"; return 1; }
+  export_rows "$dir/out/embeddings.db" "$dir/export" || { fail "export of $dir/out/embeddings.db failed"; return 1; }
+  cmp "$W/single/export/embeddings.jsonl" "$dir/export/embeddings.jsonl" || { fail "$dir: rows after the complete merge differ from the single run's"; return 1; }
+  echo "  with shard $missing back, the merge promotes: $(wc -l <"$dir/export/embeddings.jsonl") rows, equal to the single run's"
+}
+
+case_f() {
+  local dir=$W/f task=3
+  mkdir -p "$dir/markers"
+  touch "$dir/hold"
+  hooked_llatte "$dir" $task LLATTE_TEST_PAUSE_AT=after-commit:4 "LLATTE_TEST_HOLD=$dir/hold" "LLATTE_TEST_MARKERS=$dir/markers"
+  # A 2-minute limit with the signal 60 s before it: the held task gets SIGTERM from Slurm itself.
+  LLATTE=$dir/llatte submit "$dir" --time=2 --signal=B:TERM@60 || return 1
+  wait_file "$dir/markers/after-commit.paused" || return 1
+  local deadline=$((SECONDS + 150))
+  until grep -q "SIGTERM: handing it to llatte" "$dir/llatte-backfill-${ARRAY}_$task.log" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { fail "no SIGTERM before task ${ARRAY}_$task's time limit"; return 1; }
+    sleep 0.5
+  done
+  rm "$dir/hold"
+  wait_gone "$MERGE" || return 1
+  task_log_has "$dir" $task "exit 5\\): requeueing" || return 1
+  task_log_has "$dir" $task "resuming run [0-9]+ after [0-9]+ committed batches" || return 1
+  grep -E "SIGTERM|exit 5|requeue|resuming|restart [1-9]\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  check_merged "$dir"
+}
+
+case_e() {
+  local dir=$W/e id log next pending
+  mkdir -p "$dir"
+  next=$(date -d "tomorrow 02:30" +%Y-%m-%dT%H:%M:%S)
+  # Over case a's shard stores, with nothing new to ingest.
+  id=$(cd "$dir" && LLATTE_HOME=$ROOT LLATTE_SHARDS=$SHARDS LLATTE_OUT=$W/a/out sbatch --parsable "$ROOT/deploy/slurm/nightly.sh")
+  wait_gone "$id" || return 1
+  log=$dir/llatte-nightly-$id.log
+  sed 's/^/  nightly log: /' "$log"
+  [ "$(job_field "$id" JobState)" = COMPLETED ] || { fail "nightly job $id: $(job_field "$id" JobState)"; return 1; }
+  pending=$(squeue -h -n llatte-nightly -t PENDING -o %i)
+  [ -n "$pending" ] || { fail "the nightly did not resubmit itself"; return 1; }
+  [ "$(job_field "$pending" EligibleTime)" = "$next" ] || { fail "the next nightly $pending begins at $(job_field "$pending" EligibleTime), not $next"; return 1; }
+  echo "  next nightly: job $pending, eligible $next"
+  scancel "$pending"
+  ARRAY=$(sed -n 's/^array=\([0-9]*\) .*/\1/p' "$log")
+  MERGE=$(sed -n 's/.* merge=\([0-9]*\)$/\1/p' "$log")
+  [ -n "$ARRAY" ] && [ -n "$MERGE" ] || { fail "the nightly did not submit an array and a merge"; return 1; }
+  wait_gone "$MERGE" || return 1
+  local k
+  for ((k = 0; k < SHARDS; k++)); do
+    grep -q "selected=0 " "$dir/llatte-backfill-${ARRAY}_$k.log" || { fail "nightly task ${ARRAY}_$k did not select 0 users on unchanged inputs"; return 1; }
+  done
+  echo "  every shard selected 0 users (nothing new)"
+  check_merged "$dir" "$W/a/out/embeddings.db"
+}
+
+case_g() {
+  local dir=$W/g task=0 first_array first_merge
+  mkdir -p "$dir/markers"
+  hooked_llatte "$dir" $task LLATTE_TEST_KILL_AT=mid-transaction:5 "LLATTE_TEST_MARKERS=$dir/markers"
+  # No requeue after a kill: the task fails for good, which cancels the merge.
+  LLATTE_MAX_KILLED_RESTARTS=0 LLATTE=$dir/llatte submit "$dir" || return 1
+  first_array=$ARRAY first_merge=$MERGE
+  wait_gone "$MERGE" || return 1
+  [ -e "$dir/markers/mid-transaction.reached" ] || { fail "the SIGKILL hook was not reached"; return 1; }
+  task_log_has "$dir" $task "killed by signal 9 \\(exit 137\\) after 0 restarts: not requeued again" || return 1
+  [ "$(job_field "${ARRAY}_$task" JobState)" = FAILED ] || { fail "task ${ARRAY}_$task: $(job_field "${ARRAY}_$task" JobState), expected FAILED"; return 1; }
+  [ "$(job_field "$MERGE" JobState)" = CANCELLED ] || { fail "merge $MERGE after a failed task: $(job_field "$MERGE" JobState), expected CANCELLED"; return 1; }
+  echo "  task ${ARRAY}_$task FAILED (exit $(job_field "${ARRAY}_$task" ExitCode)), merge $MERGE CANCELLED ($(job_field "$MERGE" Reason))"
+  # The recovery: the whole array and its merge again.
+  submit "$dir" || return 1
+  wait_gone "$MERGE" || return 1
+  task_log_has "$dir" $task "resuming run [0-9]+ after [1-9][0-9]* committed batches" || return 1
+  local k
+  for ((k = 0; k < SHARDS; k++)); do
+    [ $k = $task ] || grep -q "selected=0 " "$dir/llatte-backfill-${ARRAY}_$k.log" \
+      || { fail "task ${ARRAY}_$k of the second array did work again"; return 1; }
+  done
+  echo "  array $ARRAY: shard $task resumed ($(grep -Eo "resuming run [0-9]+ after [0-9]+ committed batches" "$dir/llatte-backfill-${ARRAY}_$task.log")), the others selected 0 users"
+  check_merged "$dir"
+}
+
+case_h() {
+  local dir=$W/h k
+  mkdir -p "$dir/events"
+  ln -s "$W"/data/events/* "$dir/events/"
+  # A delivery whose lines are all bad: rejected whole (ingest.max_bad_fraction), on every shard.
+  for k in $(seq 1 200); do echo "not json $k"; done >"$dir/events/2026-10-15.jsonl"
+  LLATTE_EVENTS=$dir/events submit "$dir" || return 1
+  wait_gone "$MERGE" || return 1
+  for ((k = 0; k < SHARDS; k++)); do
+    [ "$(job_field "${ARRAY}_$k" JobState)" = FAILED ] && [ "$(job_field "${ARRAY}_$k" ExitCode)" = 3:0 ] && [ "$(job_field "${ARRAY}_$k" Restarts)" = 0 ] \
+      || { fail "task ${ARRAY}_$k: $(job_field "${ARRAY}_$k" JobState) exit $(job_field "${ARRAY}_$k" ExitCode) restarts $(job_field "${ARRAY}_$k" Restarts), expected FAILED 3:0 without restart"; return 1; }
+    task_log_has "$dir" $k "llatte exit 3: .*not retried" || return 1
+  done
+  [ "$(job_field "$MERGE" JobState)" = CANCELLED ] || { fail "merge $MERGE: $(job_field "$MERGE" JobState), expected CANCELLED"; return 1; }
+  grep -E "rejected|exit 3" "$dir/llatte-backfill-${ARRAY}_0.log" | sed 's/^/  task log: /'
+  echo "  every task FAILED with exit 3 and no restart; merge $MERGE CANCELLED ($(job_field "$MERGE" Reason))"
 }
 
 # MARK: - main
@@ -297,12 +410,16 @@ export_rows "$W/single/out/embeddings.db" "$W/single/export"
 echo "single process: $SINGLE_SECONDS s, $(wc -l <"$W/single/export/embeddings.jsonl") rows"
 
 SHARDED_SECONDS=?
-for c in a b c d; do
+for c in a b c d e f g h; do
   case $c in
     a) name="a: $SHARDS-task array + dependent merge equals the single run" ;;
     b) name="b: SIGTERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
     c) name="c: SIGKILL mid-transaction -> requeued -> resumed, equal" ;;
     d) name="d: merge with shard 2 of $SHARDS missing does not promote" ;;
+    e) name="e: nightly resubmits itself for tomorrow, reruns the array + merge, equal" ;;
+    f) name="f: time limit's --signal=B:TERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
+    g) name="g: SIGKILL past the requeue limit -> task fails, merge cancelled -> array resubmitted -> resumed, equal" ;;
+    h) name="h: a rejected file -> every task exits 3, not retried, merge cancelled" ;;
   esac
   echo "case $name"
   start=$(now)

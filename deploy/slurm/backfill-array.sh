@@ -25,9 +25,13 @@
 #   3  input or data problem (files or users rejected, see the log and the shard's quarantine):
 #      reported and the task fails, not retried; the merge (afterok) then never runs.
 #   4  another live llatte holds this shard's lock (the holder is named above): a second copy of
-#      this shard is running; the task fails, not retried (resubmit the index once that one ends).
+#      this shard is running; the task fails, not retried.
 #   1, 64 and others: reported, the task fails.
 # A node failure kills this script with llatte; Slurm requeues the task itself (--requeue).
+# A task that failed for good cancels the merge (submit.sh's --kill-on-invalid-dep). Once the cause
+# is fixed, submit the whole array and its merge again (submit.sh): finished shards find nothing to
+# do, the failed one resumes where it stopped. Never resubmit one index alone (--array=k): a
+# one-task array is shard 0 of 1, which llatte refuses for this file (LLATTE_SHARD_INDEX is unset).
 #
 #SBATCH --job-name=llatte-backfill
 #SBATCH --cpus-per-task=2
@@ -56,7 +60,7 @@ requeue() {
     # Slurm ends this attempt now; waiting keeps it from being recorded as a failure meanwhile.
     sleep 300
   else
-    say "scontrol requeue failed: resubmit this index (sbatch --array=$SLURM_ARRAY_TASK_ID …) to resume"
+    say "scontrol requeue failed: submit the array again (deploy/slurm/submit.sh) to resume this shard"
   fi
   exit "$1"
 }
