@@ -415,7 +415,7 @@ for c in a b c d e f g h; do
     a) name="a: $SHARDS-task array + dependent merge equals the single run" ;;
     b) name="b: SIGTERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
     c) name="c: SIGKILL mid-transaction -> requeued -> resumed, equal" ;;
-    d) name="d: merge with shard 2 of $SHARDS missing does not promote" ;;
+    d) name="d: merge with shard 2 of $SHARDS missing does not promote; with it back it does, equal" ;;
     e) name="e: nightly resubmits itself for tomorrow, reruns the array + merge, equal" ;;
     f) name="f: time limit's --signal=B:TERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
     g) name="g: SIGKILL past the requeue limit -> task fails, merge cancelled -> array resubmitted -> resumed, equal" ;;
