@@ -2,8 +2,7 @@
 # One shard of a sharded llatte backfill, as a task of a Slurm job array (docs/scale-out.md, "Slurm").
 # Submit it with deploy/slurm/submit.sh, which also submits the merge that waits for the array:
 #   LLATTE_SHARDS=8 deploy/slurm/submit.sh
-# or by hand from the checkout (the array's size is the shard count; it must start at 0 or be
-# contiguous):
+# or by hand from the checkout (the array's size is the shard count; it must be contiguous):
 #   sbatch --array=0-7 deploy/slurm/backfill-array.sh
 #
 # Task k runs `llatte run $LLATTE_PIPELINE --shard scheduler`: shard k of n, from
@@ -13,14 +12,15 @@
 # Environment (sbatch passes the submitter's):
 #   LLATTE           the llatte binary (default: llatte on PATH)
 #   LLATTE_PIPELINE  the pipeline file (default: deploy/slurm/backfill.yaml)
-#   LLATTE_OUT, LLATTE_EVENTS, LLATTE_FEATURES, LLATTE_CATALOG, LLATTE_CHECKPOINT: see that file
+#   LLATTE_OUT, LLATTE_EVENTS, LLATTE_FEATURES, LLATTE_CATALOG, LLATTE_CHECKPOINT,
+#   LLATTE_WINDOW_USERS: see that file
 #   LLATTE_MAX_KILLED_RESTARTS  how many times a task whose llatte was killed is requeued (default 3)
 #
 # What each llatte exit code does here:
 #   0  the shard is done.
 #   5  stopped by SIGTERM after its last committed batch (time limit, preemption, scancel
 #      --signal=TERM): the task requeues itself and the next start resumes after that batch.
-#   killed by a signal (SIGKILL: the OOM killer, or KillWait ran out): requeued too, at most
+#   killed by a signal (SIGKILL, e.g. from the OOM killer): requeued too, at most
 #      LLATTE_MAX_KILLED_RESTARTS times; llatte resumes a killed run as it resumes an interrupted one.
 #   3  input or data problem (files or users rejected, see the log and the shard's quarantine):
 #      reported and the task fails, not retried; the merge (afterok) then never runs.
