@@ -57,6 +57,8 @@ stop_cluster() {
   if [ -n "${SLURM_CONF:-}" ] && [ -f "$SLURM_CONF" ] && [ ${#daemon_pids[@]} -gt 0 ]; then
     scancel --quiet --user="$(id -un)" 2>/dev/null
     for _ in $(seq 1 30); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 1; done
+    # Each job step's slurmstepd holds a socket <node>_<job>.<step> in the spool until it exits.
+    for _ in $(seq 1 100); do compgen -G "$W/slurm/spool/*_*.*" >/dev/null || break; sleep 0.2; done
   fi
   # Newest first: slurmd, slurmctld, munged.
   for ((i = ${#daemon_pids[@]} - 1; i >= 0; i--)); do
