@@ -15,11 +15,17 @@ public enum RunEnd: Sendable {
 /// written to a temp file and renamed, so a scrape never sees half a file. The last-success time
 /// and the count of lock refusals survive later runs (carried over from the previous file).
 public enum Metrics {
+    /// The metrics file a run of `shard` writes: shards of one pipeline on one machine each keep
+    /// their own file (`_shard<k>of<n>` added). Nil when the pipeline does not encode.
+    public static func path(config: PipelineConfig, shard: Shard) -> String? {
+        guard let path = config.encode?.metricsFile else { return nil }
+        guard shard.count > 1 else { return path }
+        return (path.hasSuffix(".prom") ? String(path.dropLast(5)) : path) + "_shard\(shard.index)of\(shard.count).prom"
+    }
+
     /// Writes the metrics file of a run; problems are logged, not thrown.
     public static func write(config: PipelineConfig, shard: Shard, end: RunEnd, started: Int64, log: (String) -> Void) {
-        guard var path = config.encode?.metricsFile else { return }
-        // Shards of one pipeline on one machine each keep their own file.
-        if shard.count > 1 { path = (path.hasSuffix(".prom") ? String(path.dropLast(5)) : path) + "_shard\(shard.index)of\(shard.count).prom" }
+        guard let path = path(config: config, shard: shard) else { return }
         let labels = "pipeline=\"\(config.kind.rawValue)\",shard=\"\(shard)\""
         let previous = (try? Files.readAll(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let now = wallClockSeconds()

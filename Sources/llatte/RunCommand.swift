@@ -72,7 +72,9 @@ struct RunCommand: ParsableCommand {
         if check {
             print("pipeline: \(config.kind.rawValue)")
             print("shard: \(parsedShard)")
-            for (key, path) in config.pathKeys { print("\(key): \(path)") }
+            for (key, path) in config.pathKeys {
+                print("\(key): \(key == "metrics_file" ? Metrics.path(config: config, shard: parsedShard) ?? path : path)")
+            }
             return
         }
         let quiet = self.quiet

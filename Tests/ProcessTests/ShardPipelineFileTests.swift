@@ -33,6 +33,7 @@ import TestSupport
             #expect(r.out["shard"] == "\(k)/4")
             #expect(r.out["embedding_store"] == w.dir.file("out/shard-\(k)-of-4/embeddings.db"))
             #expect(r.out["history_store"] == w.dir.file("out/shard-\(k)-of-4/history.db"))
+            #expect(r.out["metrics_file"] == w.dir.file("out/shard-\(k)-of-4/llatte_backfill_shard\(k)of4.prom"))
             stores.insert(r.out["embedding_store"] ?? "")
         }
         #expect(stores.count == 4)
