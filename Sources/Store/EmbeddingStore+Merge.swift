@@ -23,6 +23,9 @@ public struct MergeCounts: Sendable, Equatable {
     public var versionsAlreadyMerged = 0
     /// Source versions continued from an interrupted merge's last committed window.
     public var versionsResumed = 0
+    /// Source versions active here whose every row this store already holds as current or newer:
+    /// nothing to merge.
+    public var versionsActiveAndCurrent = 0
 
     public init() {}
 }
@@ -52,16 +55,23 @@ extension EmbeddingStore {
     /// the source again, which the upsert rule makes give the same rows. `clearMergeProgress`
     /// forgets the progress once every source of a merge is in.
     ///
-    /// A version that is active here is refused before anything is written (readers would see it
-    /// half merged), and a window finding its version promoted meanwhile stops the merge.
+    /// Readers never see a version half merged: a version that is active here is not written. When
+    /// the source holds a row of it that is newer than this store's (or one this store lacks), the
+    /// merge is refused before anything is written; otherwise there is nothing to merge and it is
+    /// skipped. A window finding its version promoted meanwhile stops the merge.
     public func merge(from other: EmbeddingStore, options: MergeOptions = MergeOptions()) throws -> MergeCounts {
         precondition(options.windowRows > 0)
         let source = (try? Files.absolutePath(other.path)) ?? other.path
         var counts = MergeCounts()
         try other.db.reading {
-            let versions = try other.versions()
-            for v in versions {
-                if let mine = try version(v.version), mine.status == .active { throw mergeIntoActive(v.version) }
+            var versions: [ModelVersionInfo] = []
+            for v in try other.versions() {
+                guard let mine = try version(v.version), mine.status == .active else { versions.append(v); continue }
+                let newer = try rowsNewer(in: other, v, than: mine, windowRows: options.windowRows)
+                if newer.count > 0 {
+                    throw StoreError(path: path, message: "model version \(v.version) is active here and \(other.path) holds \(newer.count) row\(newer.count == 1 ? "" : "s") newer than its own (e.g. user \(newer.example!)): merged window by window, readers would see some of them before the others; merge the shard stores into a store where \(v.version) is not active and promote it there")
+                }
+                counts.versionsActiveAndCurrent += 1
             }
             // Its tombstones first: they remove those users here too, and the upserts below skip them.
             let tombs = try other.db.prepare("SELECT user_id, forgotten_at FROM tombstones")
@@ -144,19 +154,58 @@ extension EmbeddingStore {
     }
 
     private func mergeIntoActive(_ version: String) -> StoreError {
-        StoreError(path: path, message: "model version \(version) is active here: merged window by window, readers would see it half merged; merge the shard stores into a store where it is not active and promote it there (merge --promote)")
+        StoreError(path: path, message: "model version \(version) was promoted while it was being merged: merged window by window, readers would see it half merged; stopped")
     }
 
-    /// What identifies the state of a source's version for resuming a merge of it: its rows, its
-    /// status changes, the store's runs and committed batches, tombstones and failures. Any write a
-    /// run, a merge or a forget makes to the source changes it.
+    /// The rows of a source's version that a merge would write into `mine` (its history_version is
+    /// larger, or `mine` has no row and the user is not forgotten here), and one of their users; a
+    /// window of the source at a time.
+    private func rowsNewer(in other: EmbeddingStore, _ v: ModelVersionInfo, than mine: ModelVersionInfo,
+                           windowRows: Int) throws -> (count: Int, example: UInt64?) {
+        let read = try other.db.prepare("SELECT user_id, history_version FROM \(v.table) WHERE user_id >= ? ORDER BY user_id LIMIT ?")
+        let here = try db.prepare("SELECT history_version FROM \(mine.table) WHERE user_id = ?")
+        let forgotten = try db.prepare("SELECT 1 FROM tombstones WHERE user_id = ?")
+        var count = 0, example: UInt64?
+        var next: Int64? = Int64.min
+        try db.reading {
+            defer { read.reset(); here.reset(); forgotten.reset() }
+            while let from = next {
+                read.reset()
+                try read.bind([.int(from), .int(Int64(windowRows))])
+                var n = 0, last = from
+                while try read.step() {
+                    n += 1
+                    last = read.int64(0)
+                    here.reset()
+                    try here.bind([.int(last)])
+                    let newer: Bool
+                    if try here.step() {
+                        newer = read.int64(1) > here.int64(0)
+                    } else {
+                        forgotten.reset()
+                        try forgotten.bind([.int(last)])
+                        newer = try !forgotten.step()
+                    }
+                    if newer { count += 1; example = example ?? UInt64(bitPattern: last) }
+                }
+                next = n == windowRows && last < Int64.max ? last + 1 : nil
+            }
+        }
+        return (count, example)
+    }
+
+    /// What identifies the state of a source's version for resuming a merge of it: its rows (their
+    /// count, and the sums of their keys, history versions, computation times and run ids: one scan),
+    /// its status, the store's runs and committed batches, tombstones and failures. A row written
+    /// again (a new history version, or another run or time) or removed changes it.
     func mergeFingerprint(_ v: ModelVersionInfo) throws(StoreError) -> String {
         func count(_ sql: String, _ args: [SQLValue] = []) throws(StoreError) -> Int64 { try db.scalarInt(sql, args) ?? 0 }
-        var parts = ["rows=\(try count("SELECT count(*) FROM \(v.table)"))", "updated=\(v.updated)", "coverage=\(v.coverage)",
-                     "status=\(v.status.rawValue)", "identity=\(v.identity)",
+        var parts = ["updated=\(v.updated)", "coverage=\(v.coverage)", "status=\(v.status.rawValue)", "identity=\(v.identity)",
                      "tombstones=\(try count("SELECT count(*) FROM tombstones"))",
                      "failed=\(try count("SELECT count(*) FROM failed_users WHERE version = ?", [.text(v.version)]))"]
-        for (table, columns) in [("runs", "max(run_id), count(*), sum(written)"), ("run_progress", "count(*), max(committed_at)"),
+        // Keys are summed in two halves (a sum of 64-bit keys would overflow).
+        for (table, columns) in [(v.table, "count(*), sum(user_id >> 32), sum(user_id & 4294967295), sum(history_version), sum(computed_at), sum(run_id)"),
+                                 ("runs", "max(run_id), count(*), sum(written)"), ("run_progress", "count(*), max(committed_at)"),
                                  ("merge_progress", "count(*), max(updated)")] where try db.tableExists(table) {
             let s = try db.prepare("SELECT \(columns) FROM \(table)")
             guard try s.step() else { continue }

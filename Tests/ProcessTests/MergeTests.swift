@@ -87,13 +87,42 @@ import TestSupport
         #expect(try after.database.scalarInt("SELECT count(*) FROM merge_progress") == 0)
     }
 
-    @Test func aMergeIntoTheActiveVersionIsRefusedBeforeWritingAnything() throws {
+    @Test func aShardStoreChangedSinceTheKilledMergeIsMergedAgainFromItsStart() throws {
+        let dir = TempDirectory()
+        let stores = try MergeTests.shards(dir)
+        let into = dir.file("merged.db"), markers = dir.file("markers")
+        let killed = try MergeTests.merge(dir, into: into, stores, extra: ["--window-rows", "100"],
+                                          env: ["LLATTE_TEST_KILL_AT": "merge-window:7", "LLATTE_TEST_MARKERS": markers], label: "killed")
+        #expect(killed.wait() == 128 + SIGKILL, "\(killed.stderr)")
+        #expect(Files.exists(markers + "/merge-window.reached"), "the merge was not killed at a window")
+        // Shard 1's first row, already merged, is re-encoded meanwhile (its history grew).
+        let shard = try EmbeddingStore(path: stores[1], create: false)
+        var row = try #require(shard.rows(version: MergeTests.version).first)
+        #expect(try EmbeddingStore(readingAt: into).row(row.userID, version: MergeTests.version) == row)
+        row.historyVersion += 1
+        row.codes = row.codes.map { $0 / 2 }
+        _ = try shard.database.transaction { try shard.upsert([row], into: shard.version(MergeTests.version)!) }
+        let rerun = try MergeTests.merge(dir, into: into, stores, extra: ["--window-rows", "100"], label: "rerun")
+        #expect(rerun.wait() == 0, "\(rerun.stderr)")
+        #expect(rerun.stdout.contains("resumed: 1 shard version already merged, 0 continued"), "\(rerun.stdout)")
+        #expect(try EmbeddingStore(readingAt: into).row(row.userID, version: MergeTests.version) == row)
+        let oneShot = try MergeTests.merge(dir, into: dir.file("one-shot.db"), stores, label: "one-shot")
+        #expect(oneShot.wait() == 0, "\(oneShot.stderr)")
+        #expect(try MergeTests.contents(into).rows == MergeTests.contents(dir.file("one-shot.db")).rows)
+    }
+
+    @Test func aMergeIntoTheActiveVersionIsRefusedBeforeWritingAnythingUnlessItHasNothingToWrite() throws {
         let dir = TempDirectory()
         let stores = try MergeTests.shards(dir, users: 400)
         let into = dir.file("merged.db")
         let first = try MergeTests.merge(dir, into: into, stores, extra: ["--promote", "--force"], label: "first")
         #expect(first.wait() == 0, "\(first.stderr)")
         #expect(try EmbeddingStore(readingAt: into).activeVersion()?.version == MergeTests.version)
+        // The same merge again: the active version already holds every row, nothing to write.
+        let same = try MergeTests.merge(dir, into: into, stores, label: "same")
+        #expect(same.wait() == 0, "\(same.stderr)")
+        #expect(same.stdout.contains("written=0 windows=0 ") && same.stdout.contains("skipped: 4 shard versions active here and already as current"),
+                "\(same.stdout)")
         // A shard with a newer row: merged window by window into the active version, readers would see some windows.
         let shard = try EmbeddingStore(path: stores[2], create: false)
         var row = try #require(shard.rows(version: MergeTests.version).first)
@@ -102,7 +131,8 @@ import TestSupport
         let before = try MergeTests.contents(into)
         let again = try MergeTests.merge(dir, into: into, stores, label: "again")
         #expect(again.wait() == 1, "\(again.stdout)\(again.stderr)")
-        #expect(again.stderr.contains("model version \(MergeTests.version) is active here"), "\(again.stderr)")
+        #expect(again.stderr.contains("model version \(MergeTests.version) is active here and \(stores[2]) holds 1 row newer than its own (e.g. user \(row.userID))"),
+                "\(again.stderr)")
         #expect(try MergeTests.contents(into).rows == before.rows)
     }
 
