@@ -77,12 +77,14 @@ nightly: build
 refresh: build
 	$(LLATTE) run pipelines/refresh.yaml
 
-## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory (docs/performance.md)
+## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory, export and merge (docs/performance.md)
+# BENCH_MERGE_ROWS="100000 400000" make bench: smaller merges (default 1,000,000 and 10,000,000 rows).
 bench: build
 	LLATTE=$(LLATTE) bash scripts/bench-ingest.sh
 	LLATTE=$(LLATTE) bash scripts/bench-encode.sh
 	LLATTE=$(LLATTE) bash scripts/bench-pipeline.sh
 	LLATTE=$(LLATTE) bash scripts/bench-export.sh
+	LLATTE=$(LLATTE) bash scripts/bench-merge.sh
 
 clean:
 	rm -rf .build .build-libfuzzer out bench-data

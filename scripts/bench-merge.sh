@@ -32,6 +32,7 @@ merge() {   # merge LABEL BINARY N: one merge under GNU time into a fresh store;
   awk -v l="$label" -v n="$n" -v w="$wall" -v c="$cpu" -v k="$peak" -v bytes="$(stat -c %s "$into")" 'BEGIN {
     printf "rows=%d %s wall_seconds=%.2f rows/s=%d cpu_seconds=%.2f rows/cpu_s=%d peak_RSS_MB=%.1f merged_MB=%d\n",
       n, l, w, n / w, c, n / c, k / 1024, bytes / 1000000 }'
+  sed 's/^/  /' "$DIR/merge.out"
 }
 first=""; last=""
 for n in $ROWS; do
