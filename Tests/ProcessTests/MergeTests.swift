@@ -136,6 +136,19 @@ import TestSupport
         #expect(try MergeTests.contents(into).rows == before.rows)
     }
 
+    @Test func aShardStoreOfAnOlderFormatIsMergedAsItIsAndLeftUnmigrated() throws {
+        let dir = TempDirectory()
+        let old = dir.file("format1.db")
+        try writeFormatOneEmbeddingStore(old)
+        let into = dir.file("merged.db")
+        let merge = try MergeTests.merge(dir, into: into, [old], label: "merge")
+        #expect(merge.wait() == 0, "\(merge.stderr)")
+        #expect(merge.stdout.contains("rows read=1 written=1 windows=1 "), "\(merge.stdout)")
+        let row = try #require(try EmbeddingStore(readingAt: into).row(77, version: "old"))
+        #expect(row.codes == [1, -1, 2, 3] && row.historyVersion == 42 && row.runID == 1)
+        #expect(try EmbeddingStore(readingAt: old).storedFormatVersion() == 1)
+    }
+
     @Test func aSecondMergeIntoTheSameStoreIsRefusedWhileOneRuns() throws {
         let dir = TempDirectory()
         let stores = try MergeTests.shards(dir, users: 400)
