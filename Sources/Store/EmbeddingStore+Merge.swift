@@ -43,7 +43,7 @@ struct MergeProgress {
 }
 
 extension EmbeddingStore {
-    /// Merges another store (a shard's) into this one (docs/store.md, "Merging"): its tombstones,
+    /// Merges another store (a shard's) into this one (docs/store.md, "Merging shard stores"): its tombstones,
     /// then for each of its versions (same identity required) its rows under the upsert rule and
     /// its failed users, in windows of `options.windowRows` keys in ascending order, one
     /// transaction each with its `merge_progress` row, read from one snapshot of the source; then
@@ -51,8 +51,8 @@ extension EmbeddingStore {
     ///
     /// Resumable: a merge of the same source (by absolute path) that was interrupted continues
     /// after its last committed window, and skips versions it finished, as long as the source is
-    /// unchanged since (same rows count, runs, batches, tombstones and failures); otherwise it starts
-    /// the source again, which the upsert rule makes give the same rows. `clearMergeProgress`
+    /// unchanged since (`mergeFingerprint`); otherwise it starts the source again, which the upsert
+    /// rule makes give the same rows. Tombstones are read whole (they are few). `clearMergeProgress`
     /// forgets the progress once every source of a merge is in.
     ///
     /// Readers never see a version half merged: a version that is active here is not written. When

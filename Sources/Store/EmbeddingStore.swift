@@ -336,7 +336,7 @@ public final class EmbeddingStore {
         return out
     }
 
-    /// Every row of a version in user-id (signed key) order; for merges, tests and exports.
+    /// Every row of a version in user-id (signed key) order, in memory; for tests and small stores.
     public func rows(version: String) throws(StoreError) -> [EmbeddingRow] {
         guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
         let s = try db.prepare("SELECT user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id FROM \(v.table) ORDER BY user_id")
