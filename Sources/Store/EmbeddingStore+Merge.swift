@@ -28,6 +28,16 @@ public struct MergeCounts: Sendable, Equatable {
     public var versionsActiveAndCurrent = 0
 
     public init() {}
+
+    /// The counts of a merge of several sources.
+    public static func += (a: inout MergeCounts, b: MergeCounts) {
+        a.read += b.read
+        a.written += b.written
+        a.windows += b.windows
+        a.versionsAlreadyMerged += b.versionsAlreadyMerged
+        a.versionsResumed += b.versionsResumed
+        a.versionsActiveAndCurrent += b.versionsActiveAndCurrent
+    }
 }
 
 /// How far an interrupted merge of one source's version got (`merge_progress`).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Pipeline
 import Store
 import Support
 #if canImport(Glibc)
@@ -24,13 +25,10 @@ struct BenchExportStoreCommand: ParsableCommand {
 
     func run() throws {
         guard users > 0, interests > 0, interestDim > 0 else { throw exitWith(.usage, "llatte bench export-store: --users, --interests and --interest-dim must be positive") }
-        var (k, n): (UInt64, UInt64) = (0, 1)
+        var part = Shard.all
         if let shard {
-            let p = shard.split(separator: "/", omittingEmptySubsequences: false)
-            guard p.count == 2, let a = UInt64(p[0]), let b = UInt64(p[1]), b >= 1, a < b else {
-                throw exitWith(.usage, "llatte bench export-store: --shard must be k/n with 0 <= k < n, not \(shard)")
-            }
-            (k, n) = (a, b)
+            guard let s = Shard(shard) else { throw exitWith(.usage, "llatte bench export-store: --shard \(shard): expected k/n with 0 ≤ k < n") }
+            part = s
         }
         do {
             try Files.makeDirectories(Files.parentDirectory(store))
@@ -44,7 +42,7 @@ struct BenchExportStoreCommand: ParsableCommand {
             var written = 0
             for start in stride(from: 0, to: users, by: 10_000) {
                 var rows: [EmbeddingRow] = []
-                for i in start..<min(users, start + 10_000) where n == 1 || fmix64(UInt64(i) * step + 1) % n == k {
+                for i in start..<min(users, start + 10_000) where part.owns(UInt64(i) * step + 1) {
                     var h = fmix64(UInt64(i) &+ 0x9E37_79B9_7F4A_7C15)
                     for j in codes.indices {
                         if j % 8 == 0 { h = fmix64(h &+ UInt64(j)) }
@@ -60,7 +58,7 @@ struct BenchExportStoreCommand: ParsableCommand {
             }
             try s.updateCoverage(v.version)
             if shard != nil {
-                try s.recordBuild(VersionBuild(version: v.version, shard: "\(k)/\(n)", runID: 1, candidates: Int64(written), filesRejected: 0,
+                try s.recordBuild(VersionBuild(version: v.version, shard: part.description, runID: 1, candidates: Int64(written), filesRejected: 0,
                                                completedAt: wallClockSeconds()), by: "llatte bench export-store")
             }
             try s.database.execute("PRAGMA wal_checkpoint(TRUNCATE)")

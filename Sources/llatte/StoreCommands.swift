@@ -307,12 +307,7 @@ struct MergeCommand: ParsableCommand {
                 merged.formUnion(try shard.versions().map(\.version))
                 let c = try out.merge(from: shard, options: options)
                 windowsBefore += c.windows
-                total.read += c.read
-                total.written += c.written
-                total.windows += c.windows
-                total.versionsAlreadyMerged += c.versionsAlreadyMerged
-                total.versionsResumed += c.versionsResumed
-                total.versionsActiveAndCurrent += c.versionsActiveAndCurrent
+                total += c
             }
             try out.clearMergeProgress(sources: shards)
             let seconds = monotonicSeconds() - t0
