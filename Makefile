@@ -82,15 +82,17 @@ nightly: build
 refresh: build
 	$(LLATTE) run pipelines/refresh.yaml
 
-## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory (docs/performance.md)
+## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory, export and merge (docs/performance.md)
 # BASELINE_REV: the build the ingest is compared with side by side (the ingest before the store and
 # reader changes of docs/performance.md, "Ingest"); built once into .build/baseline.
+# BENCH_MERGE_ROWS="100000 400000" make bench: smaller merges (default 1,000,000 and 10,000,000 rows).
 BASELINE_REV ?= c6f43c5
 bench: build
 	LLATTE=$(LLATTE) BENCH_BASELINE=$$(bash scripts/build-baseline.sh $(BASELINE_REV)) bash scripts/bench-ingest.sh
 	LLATTE=$(LLATTE) bash scripts/bench-encode.sh
 	LLATTE=$(LLATTE) bash scripts/bench-pipeline.sh
 	LLATTE=$(LLATTE) bash scripts/bench-export.sh
+	LLATTE=$(LLATTE) bash scripts/bench-merge.sh
 
 clean:
 	rm -rf .build .build-libfuzzer out bench-data

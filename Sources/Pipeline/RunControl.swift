@@ -25,6 +25,9 @@ public enum KillPoint: String, Sendable, CaseIterable {
     /// After an ingest batch is appended to the history store, inside its file's transaction
     /// (batches counted from 0 over the whole ingest).
     case ingestBatch = "ingest-batch"
+    /// After a merge window's rows and progress are written, before its COMMIT (windows counted
+    /// from 0 over the whole `llatte merge`).
+    case mergeWindow = "merge-window"
 }
 
 /// Test hooks of a pipeline run, off unless set (the CLI reads them from `LLATTE_TEST_*`
@@ -71,8 +74,8 @@ public struct RunHooks: Sendable {
         try? Files.writeAtomically(dir + "/\(p.rawValue).reached", Array("\(getpid())\n".utf8))
     }
 
-    /// Called at each kill point.
-    func reached(_ p: KillPoint, batch: Int) {
+    /// Called at each kill point: pauses or kills there when the hooks ask for it.
+    public func reached(_ p: KillPoint, batch: Int) {
         if let pause = pauseAt, pause.point == p, pause.batch == nil || pause.batch == batch, let f = holdWhileExists, let dir = markerDirectory {
             try? Files.makeDirectories(dir)
             try? Files.writeAtomically(dir + "/\(p.rawValue).paused", Array("\(getpid())\n".utf8))

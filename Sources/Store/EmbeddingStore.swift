@@ -117,6 +117,9 @@ public final class EmbeddingStore {
                 CREATE TABLE IF NOT EXISTS run_progress(
                     run_id INTEGER NOT NULL, batch INTEGER NOT NULL, next_user TEXT NOT NULL, selected INTEGER NOT NULL,
                     written INTEGER NOT NULL, failed_users INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (run_id, batch));
+                CREATE TABLE IF NOT EXISTS merge_progress(
+                    version TEXT NOT NULL, source TEXT NOT NULL, fingerprint TEXT NOT NULL, target_table TEXT NOT NULL,
+                    next_key INTEGER, done INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (version, source));
                 INSERT OR IGNORE INTO store_meta(key, value) VALUES ('format_version', '\(EmbeddingStore.formatVersion)');
                 """)
             try migrate()
@@ -294,68 +297,8 @@ public final class EmbeddingStore {
     /// inside the caller's transaction when one is open (`db.transaction`), so run progress can
     /// commit with the rows.
     public func upsert(_ rows: [EmbeddingRow], into v: ModelVersionInfo) throws(StoreError) -> WriteCounts {
-        var counts = WriteCounts()
-        guard !rows.isEmpty else { return counts }
-        let up = try db.prepare("""
-            INSERT INTO \(v.table)(user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(user_id) DO UPDATE SET codes = excluded.codes, scales = excluded.scales, n_events = excluded.n_events,
-                as_of = excluded.as_of, history_version = excluded.history_version, computed_at = excluded.computed_at,
-                run_id = excluded.run_id
-            WHERE excluded.history_version >= \(v.table).history_version
-            """)
-        // Tombstones and recorded failures are rare: fetch those of this batch's key range once,
-        // instead of a lookup per row.
-        let keys = rows.map { Int64(bitPattern: $0.userID) }
-        let lo = keys.min()!, hi = keys.max()!
-        var forgotten = Set<Int64>(), failed = Set<Int64>()
-        let t = try db.prepare("SELECT user_id FROM tombstones WHERE user_id BETWEEN ? AND ?")
-        try t.bind([.int(lo), .int(hi)])
-        while try t.step() { forgotten.insert(t.int64(0)) }
-        let f = try db.prepare("SELECT user_id FROM failed_users WHERE version = ? AND user_id BETWEEN ? AND ?")
-        try f.bind([.text(v.version), .int(lo), .int(hi)])
-        while try f.step() { failed.insert(f.int64(0)) }
-        // The rows about to be replaced, for the drift of re-encoding (one range read, in key order).
-        var old: [Int64: (codes: [UInt8], scales: [UInt8])] = [:]
-        let o = try db.prepare("SELECT user_id, codes, scales FROM \(v.table) WHERE user_id BETWEEN ? AND ?")
-        try o.bind([.int(lo), .int(hi)])
-        let wanted = Set(keys)
-        while try o.step() {
-            if wanted.contains(o.int64(0)) { old[o.int64(0)] = (o.blobArray(1), o.blobArray(2)) }
-        }
-        let clearFailure = try db.prepare("DELETE FROM failed_users WHERE version = ? AND user_id = ?")
-        var scaleBytes = [UInt8](repeating: 0, count: 4 * v.interests)
-        var codeBytes = [UInt8](repeating: 0, count: v.interests * v.interestDim)
-        for (r, key) in zip(rows, keys) {
-            precondition(r.codes.count == v.interests * v.interestDim && r.scales.count == v.interests)
-            if forgotten.contains(key) { counts.tombstoned += 1; continue }
-            for (k, s) in r.scales.enumerated() {
-                let b = s.bitPattern
-                scaleBytes[4 * k] = UInt8(truncatingIfNeeded: b); scaleBytes[4 * k + 1] = UInt8(truncatingIfNeeded: b >> 8)
-                scaleBytes[4 * k + 2] = UInt8(truncatingIfNeeded: b >> 16); scaleBytes[4 * k + 3] = UInt8(truncatingIfNeeded: b >> 24)
-            }
-            for (j, c) in r.codes.enumerated() { codeBytes[j] = UInt8(bitPattern: c) }
-            try up.bind(1, key)
-            try up.bind(2, codeBytes)
-            try up.bind(3, scaleBytes)
-            try up.bind(4, Int64(r.nEvents))
-            if let a = r.asOf { try up.bind(5, a) } else { try up.bindNull(5) }
-            try up.bind(6, r.historyVersion)
-            try up.bind(7, r.computedAt)
-            try up.bind(8, r.runID)
-            _ = try up.step()
-            up.reset()
-            if db.changes > 0 {
-                counts.written += 1
-                if let before = old[key] {
-                    counts.replacedCosines.append(meanCosine(before.codes, before.scales, codeBytes, scaleBytes, v.interests, v.interestDim))
-                }
-                if failed.contains(key) { try clearFailure.run([.text(v.version), .int(key)]) }
-            } else {
-                counts.keptNewer += 1
-            }
-        }
-        return counts
+        guard !rows.isEmpty else { return WriteCounts() }
+        return try VersionWriter(db, v).write(rows)
     }
 
     /// Records users whose encoding failed, with the history_version tried (skipped until it grows).
@@ -393,7 +336,7 @@ public final class EmbeddingStore {
         return out
     }
 
-    /// Every row of a version in user-id (signed key) order; for merges, tests and exports.
+    /// Every row of a version in user-id (signed key) order, in memory; for tests and small stores.
     public func rows(version: String) throws(StoreError) -> [EmbeddingRow] {
         guard let v = try self.version(version) else { throw StoreError(path: path, message: "no model version \(version)") }
         let s = try db.prepare("SELECT user_id, codes, scales, n_events, as_of, history_version, computed_at, run_id FROM \(v.table) ORDER BY user_id")
@@ -402,7 +345,7 @@ public final class EmbeddingStore {
         return out
     }
 
-    private func decodeRow(_ s: Statement, _ v: ModelVersionInfo) throws(StoreError) -> EmbeddingRow {
+    func decodeRow(_ s: Statement, _ v: ModelVersionInfo) throws(StoreError) -> EmbeddingRow {
         let codes = s.blob(1), scales = s.blob(2)
         guard codes.count == v.interests * v.interestDim, scales.count == 4 * v.interests else {
             throw StoreError(path: path, message: "user \(UInt64(bitPattern: s.int64(0))): blob sizes \(codes.count)/\(scales.count) do not match \(v.interests)×\(v.interestDim)")
@@ -443,7 +386,7 @@ public final class EmbeddingStore {
     }
 
     /// Inside a transaction: removes these users' rows everywhere and records their tombstones.
-    private func tombstone(_ users: [(key: Int64, at: Int64)]) throws(StoreError) {
+    func tombstone(_ users: [(key: Int64, at: Int64)]) throws(StoreError) {
         guard !users.isEmpty else { return }
         let deletes = try versions().map { v throws(StoreError) in try db.prepare("DELETE FROM \(v.table) WHERE user_id = ?") }
         let failure = try db.prepare("DELETE FROM failed_users WHERE user_id = ?")
@@ -483,35 +426,5 @@ extension EmbeddingStore {
     /// The version nightly and refresh write to and readers default to: the active one, if any.
     public func activeVersion() throws(StoreError) -> ModelVersionInfo? {
         try versions().first { $0.status == .active }
-    }
-
-    /// Merges another store (a shard's) into this one: its versions (same identity required), rows
-    /// under the upsert rule in key order, failed users and tombstones. Returns rows written.
-    public func merge(from other: EmbeddingStore) throws -> Int {
-        var written = 0
-        // Its tombstones first: they remove those users here too, and the upserts below skip them.
-        let tombs = try other.db.prepare("SELECT user_id, forgotten_at FROM tombstones")
-        var forgotten: [(key: Int64, at: Int64)] = []
-        while try tombs.step() { forgotten.append((tombs.int64(0), tombs.int64(1))) }
-        try db.transaction { try tombstone(forgotten) }
-        for v in try other.versions() {
-            let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim,
-                                         checkpointPath: v.checkpointPath)
-            let rows = try other.rows(version: v.version)
-            try db.transaction {
-                written += try upsert(rows, into: mine).written
-                let f = try other.db.prepare("SELECT user_id, history_version, reason FROM failed_users WHERE version = ?")
-                try f.bind([.text(v.version)])
-                var failures: [(userID: UInt64, historyVersion: Int64, reason: String)] = []
-                while try f.step() { failures.append((UInt64(bitPattern: f.int64(0)), f.int64(1), f.text(2))) }
-                try recordFailures(failures, version: v.version)
-            }
-            try updateCoverage(v.version)
-            // Its builds: the merged store knows which shards it holds (and becomes ready with all).
-            for b in try other.builds(v.version) where try !builds(v.version).contains(where: { $0.shard == b.shard && $0.completedAt >= b.completedAt }) {
-                try recordBuild(b, by: "llatte merge from \(other.path)")
-            }
-        }
-        return written
     }
 }

@@ -282,8 +282,8 @@ extension EmbeddingStore {
         return out
     }
 
-    /// Drops a version: its table, its `model_versions` row, its builds and failed users (the
-    /// status log keeps its history). Returns the rows and bytes it held.
+    /// Drops a version: its table, its `model_versions` row, its builds, failed users and merge
+    /// progress (the status log keeps its history). Returns the rows and bytes it held.
     public func drop(_ name: String, by: String, forced: Bool) throws -> DropReport {
         try db.transaction {
             guard let v = try self.version(name) else { throw StoreError(path: path, message: "no model version \(name)") }
@@ -293,6 +293,7 @@ extension EmbeddingStore {
             try db.prepare("DELETE FROM model_versions WHERE version = ?").run([.text(name)])
             try db.prepare("DELETE FROM failed_users WHERE version = ?").run([.text(name)])
             try db.prepare("DELETE FROM version_builds WHERE version = ?").run([.text(name)])
+            try db.prepare("DELETE FROM merge_progress WHERE version = ?").run([.text(name)])
             try logTransition(name, from: v.status, to: "dropped", forced: forced, by: by, reason: "\(rows) rows, \(bytes) bytes")
             return DropReport(rows: rows, bytes: bytes)
         }

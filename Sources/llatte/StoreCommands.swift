@@ -264,29 +264,59 @@ struct MergeCommand: ParsableCommand {
         abstract: "Merge shard embedding stores (from --shard k/n runs) into one store.",
         discussion: """
             Rows follow the upsert rule, so merging is idempotent and order-free; each shard's completed backfill is \
-            recorded, and a version whose shards are all merged becomes ready. With --promote, the merged version \
-            becomes active if the promotion guard passes (a merge of k of n shards never does without --force); \
-            give each shard's history store with --history-store so the guard can check it is current.
+            recorded, and a version whose shards are all merged becomes ready. Rows are merged in windows of \
+            --window-rows keys, one transaction each (memory does not grow with the stores): a killed merge run again \
+            with the same arguments continues after its last committed window. A version that is active in the \
+            merged store is not written: when a shard holds a newer row of it, the merge is refused before it writes \
+            anything (readers would see it half merged), else it is skipped. With --promote, the merged version becomes \
+            active if the promotion guard passes (a merge of k of n shards never does without --force); give each \
+            shard's history store with --history-store so the guard can check it is current. Exit codes: 0 merged \
+            (and promoted), 1 error, 3 refused by the guard, 4 another merge into the store is running.
             """)
 
     @Option(name: .customLong("into"), help: "The merged embedding store (created if missing).") var into: String
     @Flag(name: .customLong("promote"), help: "Make the merged version active if the guard passes.") var promote = false
     @Option(name: .customLong("history-store"), help: "With --promote: a shard's history store (repeat for each).") var historyStores: [String] = []
+    @Option(name: .customLong("window-rows"), help: "Rows per transaction.") var windowRows = MergeOptions().windowRows
     @OptionGroup var guardOptions: GuardOptions
     @Argument(help: "Shard embedding stores.") var shards: [String]
 
+    func validate() throws {
+        if windowRows < 1 { throw ValidationError("--window-rows must be at least 1") }
+    }
+
     func run() throws {
+        let lock: FileLock
+        do { lock = try FileLock.acquire(path: into + ".merge.lock", holder: LockHolder(pipeline: "merge"), timeout: 0) } catch {
+            throw exitWith(error.isHeld ? .locked : .failure, "llatte merge: \(error)")
+        }
+        defer { withExtendedLifetime(lock) {} }
         let out: EmbeddingStore
         var merged = Set<String>()
         do {
             out = try EmbeddingStore(path: into)
-            var total = 0
+            let hooks = RunHooks.fromEnvironment()
+            var options = MergeOptions()
+            options.windowRows = windowRows
+            var windowsBefore = 0
+            options.beforeCommit = { hooks.reached(.mergeWindow, batch: windowsBefore + $0) }
+            var total = MergeCounts()
+            let t0 = monotonicSeconds()
             for s in shards {
-                let shard = try EmbeddingStore(path: s, create: false)
+                let shard = try EmbeddingStore(readingAt: s)
                 merged.formUnion(try shard.versions().map(\.version))
-                total += try out.merge(from: shard)
+                let c = try out.merge(from: shard, options: options)
+                windowsBefore += c.windows
+                total += c
             }
-            print("merge: shards=\(shards.count) rows written=\(total) into \(into)")
+            try out.clearMergeProgress(sources: shards)
+            let seconds = monotonicSeconds() - t0
+            let resumed = total.versionsResumed + total.versionsAlreadyMerged > 0
+                ? " resumed: \(total.versionsAlreadyMerged) shard version\(total.versionsAlreadyMerged == 1 ? "" : "s") already merged, \(total.versionsResumed) continued" : ""
+            let skipped = total.versionsActiveAndCurrent > 0
+                ? " skipped: \(total.versionsActiveAndCurrent) shard version\(total.versionsActiveAndCurrent == 1 ? "" : "s") active here and already as current" : ""
+            print("merge: shards=\(shards.count) rows read=\(total.read) written=\(total.written) windows=\(total.windows) seconds=\(fixed(seconds, 2)) "
+                  + "rows/s=\(Int((Double(total.read) / max(seconds, 1e-9)).rounded())) into \(into)\(resumed)\(skipped)")
         } catch {
             throw exitWith(.failure, "llatte merge: \(error)")
         }

@@ -171,7 +171,7 @@ import TestSupport
         _ = try w.run(.backfill)
         let other = try EmbeddingStore(path: w.dir.file("other.db"))
         try other.forget(1)   // a store with no model version, only the tombstone
-        #expect(try w.store().merge(from: other) == 0)
+        #expect(try w.store().merge(from: other).written == 0)
         #expect(try w.row(1) == nil && w.row(2) != nil)
         #expect(try w.store().isTombstoned(1))
     }
