@@ -66,7 +66,8 @@ public struct PipelineConfig: Sendable {
     public var encode: EncodeSettings?
 
     /// Reads and validates a pipeline file; unknown keys are errors so typos do not pass silently.
-    public static func load(_ path: String) throws(ConfigError) -> PipelineConfig {
+    /// Values are expanded from `environment` first (`ConfigExpansion`): `${NAME}`, `${NAME:-default}`.
+    public static func load(_ path: String, environment: [String: String] = [:]) throws(ConfigError) -> PipelineConfig {
         let text: String
         do { text = String(decoding: try Files.readAll(path), as: UTF8.self) } catch {
             throw ConfigError(file: path, key: "", line: nil, message: error.reason)
@@ -74,7 +75,7 @@ public struct PipelineConfig: Sendable {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: text) else { throw ConfigError(file: path, key: "", line: nil, message: "empty file") }
-            root = n
+            root = try ConfigExpansion.expand(n, environment: environment, file: path)
         } catch let e as ConfigError {
             throw e
         } catch {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Dispatch
 import Pipeline
 import Store
@@ -31,8 +32,11 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .customLong("fresh"), help: "Abandon an interrupted run of this pipeline instead of resuming it.")
     var fresh = false
 
-    @Option(name: .customLong("shard"), help: "Run shard k of n (0-based, k/n): users with fmix(user_id) mod n == k.")
+    @Option(name: .customLong("shard"), help: "Run shard k of n (0-based, k/n): users with fmix(user_id) mod n == k; `scheduler`: k and n from the Slurm array or Kubernetes Indexed Job (docs/scale-out.md).")
     var shard: String?
+
+    @Flag(name: .customLong("check"), help: "Read and check the pipeline file (environment expanded, --shard applied), print the paths it resolves to, and exit without running.")
+    var check = false
 
     @Flag(name: .customLong("promote"), help: "Backfill only: promote the version when it completes and the guard passes, whatever the file's promote.mode.")
     var promote = false
@@ -51,17 +55,28 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        var parsedShard = Shard.all
+        if shard == "scheduler" {
+            do { parsedShard = try Shard.fromScheduler(environment) } catch {
+                throw exitWith(.usage, "llatte run: --shard scheduler: \(error)")
+            }
+        } else if let shard {
+            guard let s = Shard(shard) else { throw exitWith(.usage, "llatte run: --shard \(shard): expected k/n with 0 ≤ k < n, or scheduler") }
+            parsedShard = s
+        }
         let config: PipelineConfig
-        do { config = try PipelineConfig.load(pipeline) } catch {
+        do { config = try PipelineConfig.load(pipeline, environment: parsedShard.expansionEnvironment(environment)) } catch {
             throw exitWith(.failure, "llatte run: \(error)")
+        }
+        if check {
+            print("pipeline: \(config.kind.rawValue)")
+            print("shard: \(parsedShard)")
+            for (key, path) in config.pathKeys { print("\(key): \(path)") }
+            return
         }
         let quiet = self.quiet
         let log: @Sendable (String) -> Void = { if !quiet { logLine($0) } }
-        var parsedShard = Shard.all
-        if let shard {
-            guard let s = Shard(shard) else { throw exitWith(.usage, "llatte run: --shard \(shard): expected k/n with 0 ≤ k < n") }
-            parsedShard = s
-        }
         let signals = StopSignals(command: "llatte run")
         let stop = signals.flag
         guard var encode = config.encodeOptions else {
