@@ -1,10 +1,10 @@
 import Foundation
 import Testing
 import TestSupport
-import Yams
 
 /// The deployment examples in deploy/: the entrypoint's scheduler-index → --shard mapping, and
-/// the manifests' settings that matter (no overlapping runs, indexed completions).
+/// the Slurm array's and crontab's settings that matter (the Kubernetes manifests:
+/// KubernetesManifestTests).
 @Suite struct DeploymentTests {
     static let deploy = StoreCommandTests.repoRoot + "/deploy"
 
@@ -31,19 +31,7 @@ import Yams
         #expect(try entrypoint(["JOB_COMPLETION_INDEX": "2"], tag: "noshards").code != 0)
     }
 
-    @Test func manifestsForbidOverlapAndIndexTheirCompletions() throws {
-        func yaml(_ name: String) throws -> [String: Any] {
-            try Yams.load(yaml: String(contentsOfFile: DeploymentTests.deploy + "/" + name, encoding: .utf8)) as! [String: Any]
-        }
-        let cron = try yaml("k8s-cronjob.yaml")
-        #expect(cron["kind"] as? String == "CronJob")
-        #expect((cron["spec"] as! [String: Any])["concurrencyPolicy"] as? String == "Forbid")
-        let job = try yaml("k8s-indexed-job.yaml")
-        let spec = job["spec"] as! [String: Any]
-        #expect(spec["completionMode"] as? String == "Indexed")
-        let container = (((spec["template"] as! [String: Any])["spec"] as! [String: Any])["containers"] as! [[String: Any]])[0]
-        let shards = (container["env"] as! [[String: Any]]).first { $0["name"] as? String == "LLATTE_SHARDS" }?["value"] as? String
-        #expect(shards == String(spec["completions"] as! Int))
+    @Test func slurmArrayAndCrontabRunThePipelines() throws {
         let slurm = try String(contentsOfFile: DeploymentTests.deploy + "/slurm-array.sh", encoding: .utf8)
         #expect(slurm.contains("#SBATCH --array=0-7") && slurm.contains("LLATTE_SHARDS=8"))
         let crontab = try String(contentsOfFile: DeploymentTests.deploy + "/crontab", encoding: .utf8)
