@@ -119,7 +119,11 @@ import Yams
             #expect(action(exitCode: 4) == "FailJob" && action(exitCode: 64) == "FailJob", "\(name)")
             #expect(action(exitCode: 1) == nil, "\(name): a failure (1) is retried per index")
             for r in rules where r["onExitCodes"] != nil {
-                #expect(KubernetesManifestTests.object(r, "onExitCodes")["containerName"] as? String == c["name"] as? String, "\(name)")
+                let e = KubernetesManifestTests.object(r, "onExitCodes")
+                #expect(e["containerName"] as? String == c["name"] as? String, "\(name)")
+                // The API server (not the schema) wants the codes ascending, unique, and no 0 under In.
+                let values = e["values"] as? [Int] ?? []
+                #expect(!values.isEmpty && values == Array(Set(values)).sorted() && !values.contains(0), "\(name): \(values)")
             }
             let disruption = rules.first { r in
                 (r["onPodConditions"] as? [Object] ?? []).contains { $0["type"] as? String == "DisruptionTarget" && $0["status"] as? String == "True" }
@@ -128,8 +132,8 @@ import Yams
 
             #expect(c["workingDir"] as? String == KubernetesManifestTests.workingDir, "\(name)")
             #expect(c["command"] as? [String] == ["/bin/sh", "/etc/llatte/job.sh"], "\(name)")
-            #expect(KubernetesManifestTests.object(KubernetesManifestTests.env(c, "JOB_NAME"), "valueFrom", "fieldRef")["fieldPath"] as? String
-                    == "metadata.labels['batch.kubernetes.io/job-name']", "\(name)")
+            #expect(KubernetesManifestTests.object(KubernetesManifestTests.env(c, "JOB_UID"), "valueFrom", "fieldRef")["fieldPath"] as? String
+                    == "metadata.labels['batch.kubernetes.io/controller-uid']", "\(name)")
             let resources = KubernetesManifestTests.object(c, "resources")
             #expect(KubernetesManifestTests.object(resources, "requests")["cpu"] != nil && KubernetesManifestTests.object(resources, "requests")["memory"] != nil
                     && KubernetesManifestTests.object(resources, "limits")["memory"] != nil, "\(name)")
@@ -217,9 +221,9 @@ import Yams
 
         /// job.sh as index `index` of the Job `job` runs it: from the working directory, with
         /// the Job's environment and llatte on PATH.
-        func start(index: Int, job: String = "llatte-test-1", promote: Bool, env extra: [String: String] = [:], tag: String) throws -> ChildProcess {
+        func start(index: Int, job: String = "1b5e0c34-uid-1", promote: Bool, env extra: [String: String] = [:], tag: String) throws -> ChildProcess {
             var env = ["JOB_COMPLETION_INDEX": String(index), "LLATTE_SHARD_COUNT": String(shards), "LLATTE_CHECKPOINT": checkpoint,
-                       "LLATTE_MERGE_PROMOTE": promote ? "1" : "0", "JOB_NAME": job,
+                       "LLATTE_MERGE_PROMOTE": promote ? "1" : "0", "JOB_UID": job,
                        "PATH": URL(fileURLWithPath: ChildProcess.llatte).deletingLastPathComponent().path + ":/usr/bin:/bin"]
             for (k, v) in extra { env[k] = v }
             return try ChildProcess("/bin/sh", ["-c", "cd \"$1\" && exec /bin/sh \"$2\"", "pod", dir.file("work"), dir.file("etc/job.sh")],
@@ -276,11 +280,11 @@ import Yams
             let p = try pod.start(index: k, promote: true, tag: "shard\(k)")
             #expect(p.wait() == 0, "shard \(k): \(p.stderr)")
             #expect(p.stdout.contains("not promoted: shard \(k)/\(pod.shards)"), "\(p.stdout)")
-            #expect(Files.exists(pod.dir.file("work/data/jobs/llatte-test-1/shard-\(k).done")))
+            #expect(Files.exists(pod.dir.file("work/data/jobs/1b5e0c34-uid-1/shard-\(k).done")))
             #expect(Files.exists(pod.dir.file("work/data/shards/shard-\(k)/embeddings.db")))
         }
-        // Another Job's markers are not this one's: its merge still waits.
-        let other = try pod.start(index: pod.shards, job: "llatte-test-2", promote: true, tag: "other-merge")
+        // Another Job's markers (another uid: the same Job applied again) are not this one's: its merge still waits.
+        let other = try pod.start(index: pod.shards, job: "1b5e0c34-uid-2", promote: true, tag: "other-merge")
         usleep(1_500_000)
         #expect(!other.hasExited())
         other.kill(SIGTERM)
@@ -289,18 +293,18 @@ import Yams
         let merge = try pod.start(index: pod.shards, promote: true, tag: "merge")
         #expect(merge.wait() == 0, "\(merge.stdout) \(merge.stderr)")
         #expect(merge.stdout.contains("merge: shards=\(pod.shards)") && merge.stdout.contains("is active"), "\(merge.stdout)")
-        #expect(!Files.exists(pod.dir.file("work/data/jobs/llatte-test-1")), "the Job's markers are removed after its merge")
+        #expect(!Files.exists(pod.dir.file("work/data/jobs/1b5e0c34-uid-1")), "the Job's markers are removed after its merge")
         let list = try ChildProcess(ChildProcess.llatte, ["model", "list", "--embedding-store", pod.dir.file("work/data/serving/embeddings.db")],
                                     outputPrefix: pod.dir.file("list"))
         #expect(list.wait() == 0 && list.stdout.contains("active"), "\(list.stdout) \(list.stderr)")
 
         // The nightly's Job: the shards run again (nothing new: no user re-encoded) and merge without promoting.
         for k in 0..<pod.shards {
-            let p = try pod.start(index: k, job: "llatte-nightly-2", promote: false, tag: "night\(k)")
+            let p = try pod.start(index: k, job: "1b5e0c34-uid-3", promote: false, tag: "night\(k)")
             #expect(p.wait() == 0, "\(p.stderr)")
             #expect(p.stdout.contains("encoded=0"), "\(p.stdout)")
         }
-        let nightMerge = try pod.start(index: pod.shards, job: "llatte-nightly-2", promote: false, tag: "night-merge")
+        let nightMerge = try pod.start(index: pod.shards, job: "1b5e0c34-uid-3", promote: false, tag: "night-merge")
         #expect(nightMerge.wait() == 0, "\(nightMerge.stderr)")
         #expect(nightMerge.stdout.contains("merge: shards=\(pod.shards)") && !nightMerge.stdout.contains("promote"), "\(nightMerge.stdout)")
     }
@@ -319,6 +323,6 @@ import Yams
         try FileManager.default.removeItem(atPath: hold)
         #expect(p.wait() == 5, "\(p.stderr)")
         #expect(p.stderr.contains("SIGTERM"), "\(p.stderr)")
-        #expect(!Files.exists(pod.dir.file("work/data/jobs/llatte-test-1/shard-0.done")), "an interrupted shard leaves no marker")
+        #expect(!Files.exists(pod.dir.file("work/data/jobs/1b5e0c34-uid-1/shard-0.done")), "an interrupted shard leaves no marker")
     }
 }
