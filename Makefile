@@ -79,8 +79,11 @@ refresh: build
 	$(LLATTE) run pipelines/refresh.yaml
 
 ## bench: ingest throughput on a generated log of >= 1 GB, the encoder next to PyTorch, the pipeline's stages and memory (docs/performance.md)
+# BASELINE_REV: the build the ingest is compared with side by side (the ingest before the store and
+# reader changes of docs/performance.md, "Ingest"); built once into .build/baseline.
+BASELINE_REV ?= c6f43c5
 bench: build
-	LLATTE=$(LLATTE) bash scripts/bench-ingest.sh
+	LLATTE=$(LLATTE) BENCH_BASELINE=$$(bash scripts/build-baseline.sh $(BASELINE_REV)) bash scripts/bench-ingest.sh
 	LLATTE=$(LLATTE) bash scripts/bench-encode.sh
 	LLATTE=$(LLATTE) bash scripts/bench-pipeline.sh
 	LLATTE=$(LLATTE) bash scripts/bench-export.sh

@@ -383,30 +383,22 @@ public final class HistoryStore {
         var surfaceIDs: [UInt32] = []
         for s in vocabulary.surfaces { surfaceIDs.append(try dictionaryID(.surface, s)) }
 
-        // Group by user, keeping file order inside each user.
         let events = batch.events
-        var order: [(user: UInt64, index: Int32)] = events.indices.map { (events[$0].userID, Int32($0)) }
-        order.sort { $0.user != $1.user ? $0.user < $1.user : $0.index < $1.index }
+        let groups = UserGroups(count: events.count) { events[$0].userID }
         let reads = try statements()
         let stmts = try reads.append
         let forgotten = try tombstones()
         let cap = settings.retentionCap
         let slack = max(64, cap / 4)
-        var start = 0
-        var groups = 0
-        while start < order.count {
+        for (g, user) in groups.users.enumerated() {
             // A signal is noticed within a few hundred users (milliseconds), not after the whole batch.
-            groups += 1
-            if groups & 255 == 0 && shouldStop() {
+            if (g + 1) & 255 == 0 && shouldStop() {
                 counts.stopped = true
                 return counts
             }
-            let user = order[start].user
-            var end = start
-            while end < order.count && order[end].user == user { end += 1 }
-            defer { start = end }
+            let group = groups.events(ofGroup: g)
             if !forgotten.isEmpty && forgotten.contains(user) {
-                counts.tombstoned += end - start
+                counts.tombstoned += group.count
                 continue
             }
             // The group's distinct ids in file order (the first occurrence wins), and their
@@ -414,10 +406,10 @@ public final class HistoryStore {
             // compared only when two fingerprints are equal.
             var fresh: [(index: Int, id: EventID)] = []
             var probes: [UInt32] = []
-            fresh.reserveCapacity(end - start)
-            probes.reserveCapacity(end - start)
-            for k in start..<end {
-                let i = Int(order[k].index)
+            fresh.reserveCapacity(group.count)
+            probes.reserveCapacity(group.count)
+            for index in group {
+                let i = Int(index)
                 let id = batch.eventID(events[i])
                 fresh.append((i, id))
                 probes.append(IDFingerprints.of(id))
@@ -426,7 +418,7 @@ public final class HistoryStore {
             if zip(probes, probes.dropFirst()).contains(where: { $0 == $1 }) {
                 var seen = Set<EventID>(minimumCapacity: fresh.count)
                 fresh = fresh.filter { seen.insert($0.id).inserted }
-                counts.duplicates += end - start - fresh.count
+                counts.duplicates += group.count - fresh.count
                 probes = fresh.map { IDFingerprints.of($0.id) }.sorted()
             }
             var groupIDs: Set<EventID> { Set(fresh.lazy.map(\.id)) }
