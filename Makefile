@@ -11,8 +11,9 @@ DEBIAN_PACKAGES := liblz4-dev libopenblas-dev libsqlite3-dev libssl-dev lz4
 # What the tests need besides: headless Chromium renders the drift report's HTML page; Python's
 # prometheus_client parses the metrics textfile as Prometheus would.
 TEST_PACKAGES := chromium
-# numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet).
-TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb
+# numpy and duckdb load `llatte export`'s files (the npy arrays; the JSON lines into Parquet);
+# kubernetes-validate checks deploy/kubernetes/ against the Kubernetes API schemas, offline.
+TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb kubernetes_validate:kubernetes-validate
 
 .PHONY: deps test-deps install-packages build test test-slurm fuzz libfuzzer backfill nightly refresh bench clean
 

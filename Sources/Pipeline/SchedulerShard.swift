@@ -29,7 +29,7 @@ extension Shard {
         }
         if let index = try number("JOB_COMPLETION_INDEX") {
             guard let count = try number("LLATTE_SHARD_COUNT") else {
-                throw SchedulerError(description: "JOB_COMPLETION_INDEX is set but LLATTE_SHARD_COUNT is not (set it to the Job's completions)")
+                throw SchedulerError(description: "JOB_COMPLETION_INDEX is set but LLATTE_SHARD_COUNT is not (the number of shards)")
             }
             return try checked(index, count, "JOB_COMPLETION_INDEX")
         }

@@ -35,8 +35,18 @@ public final class ChildProcess {
         let argv = [strdup(executable)] + arguments.map { a in (a + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { strdup($0.baseAddress!) } } } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        // The child starts with no signal blocked, as it would from a shell, cron or a kubelet: the
+        // test runner's threads block signals, and a blocked mask survives exec (a shell waiting in
+        // `wait` would never see SIGTERM or SIGCHLD).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         var p: pid_t = 0
-        let rc = posix_spawn(&p, executable, &actions, nil, argv, envp)
+        let rc = posix_spawn(&p, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
         pid = p
     }
