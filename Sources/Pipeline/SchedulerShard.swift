@@ -2,8 +2,8 @@
 /// (docs/scale-out.md, "One pipeline file for every shard"):
 /// - Slurm job array: index `SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN`, count
 ///   `SLURM_ARRAY_TASK_COUNT`; the array must be contiguous (`--array=0-7`, not `0-7:2`).
-/// - Kubernetes Indexed Job: index `JOB_COMPLETION_INDEX`, count `LLATTE_SHARD_COUNT` (the Job's
-///   `completions`; Kubernetes does not hand the count to the pod).
+/// - Kubernetes Indexed Job: index `JOB_COMPLETION_INDEX`, count `LLATTE_SHARD_COUNT` (the number
+///   of shards; Kubernetes does not hand the pod a count).
 extension Shard {
     /// Why the scheduler's variables give no shard.
     public struct SchedulerError: Error, CustomStringConvertible, Sendable {
