@@ -109,12 +109,9 @@ public final class LogReader {
         let produce: (UnsafeMutableRawPointer, Int) throws(LogReadError) -> Int?
         let path = self.path, hasher = self.hasher
         if isCompressed {
-            let frames: LZ4FrameDecoder
-            do { frames = try LZ4FrameDecoder(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) }
-            catch { throw error.logReadError(path) }
+            let frames = try LZ4FrameDecoder(file: file, path: path, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
             produce = { dst, capacity throws(LogReadError) in
-                let n: Int?
-                do throws(LogReadErrorCause) { n = try frames.next(into: dst, capacity: capacity) } catch { throw error.logReadError(path) }
+                let n = try frames.next(into: dst, capacity: capacity)
                 if let n { hasher?.update(UnsafeRawBufferPointer(start: dst, count: n)) }
                 return n
             }
@@ -155,23 +152,10 @@ public final class LogReader {
     }
 }
 
-extension LogReadErrorCause {
-    func logReadError(_ path: String) -> LogReadError {
-        switch self {
-        case let .io(e): return .io(e)
-        case let .corrupt(message): return .corruptFrame(path: path, message: message)
-        case .truncated: return .truncatedFrame(path: path)
-        case let .trailing(offset): return .trailingBytes(path: path, offset: offset)
-        }
-    }
-}
-
 /// Splits a window of bytes into lines and carries the unfinished last line to the window's start.
 struct LineSplitter {
     let maxLineBytes: Int
     var lineNumber = 0
-    /// Bytes of an unfinished line kept at the start of the window.
-    var carry = 0
     /// Skipping the rest of an overlong line until its newline.
     var skipping = false
     var skippedLength = 0
@@ -221,7 +205,6 @@ struct LineSplitter {
                 lineNumber += 1
                 if tooLong(base + start, tail) { try overlong(lineNumber, tail) } else { try emit(base + start, tail, line) }
             }
-            carry = 0
             return 0
         }
         if skipping || tooLong(base + start, tail) {
@@ -232,7 +215,6 @@ struct LineSplitter {
         } else if start > 0 && tail > 0 {
             memmove(base, base + start, tail)
         }
-        carry = tail
         return tail
     }
 
