@@ -60,27 +60,20 @@ struct KeyWords {
 
     init(_ s: [UInt8]) {
         precondition(s.count <= 16, "a key spelling longer than 16 bytes")
-        var w: (UInt64, UInt64) = (0, 0)
-        for (k, b) in s.enumerated() {
-            if k < 8 { w.0 |= UInt64(b) << (8 * UInt64(k)) } else { w.1 |= UInt64(b) << (8 * UInt64(k - 8)) }
-        }
-        (w0, w1) = w
         count = s.count
-        m0 = count >= 8 ? .max : (1 << UInt64(8 * count)) - 1
-        m1 = count >= 16 ? .max : count <= 8 ? 0 : (1 << UInt64(8 * (count - 8))) - 1
+        (w0, w1) = TwoWords.of(s)
+        (m0, m1) = TwoWords.masks(count)
     }
 
     /// Whether the `readable` bytes at `p` start with this spelling: two masked word compares when
-    /// 16 bytes may be read, byte by byte near the end of the text.
+    /// 16 bytes may be read, the bytes themselves near the end of the text.
     @inline(__always)
     func matches(_ p: UnsafePointer<UInt8>, readable: Int) -> Bool {
-        let raw = UnsafeRawPointer(p)
         if readable >= 16 {
-            return raw.loadUnaligned(as: UInt64.self) & m0 == w0 && raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1 == w1
+            let (a, b) = TwoWords.load(p)
+            return a & m0 == w0 && b & m1 == w1
         }
-        guard readable >= count else { return false }
-        for k in 0..<count where p[k] != UInt8(truncatingIfNeeded: (k < 8 ? w0 : w1) >> UInt64(8 * (k & 7))) { return false }
-        return true
+        return readable >= count && TwoWords.of(UnsafeBufferPointer(start: p, count: count)) == (w0, w1)
     }
 }
 
@@ -101,8 +94,7 @@ struct EventKeys {
     /// key's opening quote); nil for any other key.
     @inline(__always)
     func field(at p: UnsafePointer<UInt8>) -> EventField? {
-        let raw = UnsafeRawPointer(p)
-        let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let (a, b) = TwoWords.load(p)
         return quoted.firstIndex { a & $0.m0 == $0.w0 && b & $0.m1 == $0.w1 }.flatMap(EventField.init(rawValue:))
     }
 

@@ -46,8 +46,6 @@ public struct JSONNumberToken: Sendable {
     public let fracEnd: Int
     /// The written exponent, saturated to ±1e9 so absurd exponents cannot overflow arithmetic.
     public let exponent: Int
-    /// For a plain integer of at most 19 digits (no fraction, no exponent): its magnitude; otherwise `UInt64.max`.
-    public let plainMagnitude: UInt64
 }
 
 /// The exact value of a number token read as an integer.
@@ -348,16 +346,12 @@ public final class JSONScanner {
         var next = i + 6
         var scalar = u
         if u & 0xF800 == 0xD800 {
-            if u <= 0xDBFF, next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 {
-                // A high surrogate must be followed by an escaped low surrogate.
-                let low = try readHex4(at: next + 2)
-                if low >= 0xDC00 && low <= 0xDFFF {
-                    scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
-                    next += 6
-                } else {
-                    noteSoft(.loneSurrogate, at: i)
-                    scalar = 0xFFFD
-                }
+            // A high surrogate must be followed by an escaped low surrogate.
+            var low: UInt32 = 0
+            if u <= 0xDBFF, next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 { low = try readHex4(at: next + 2) }
+            if low >= 0xDC00 && low <= 0xDFFF {
+                scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                next += 6
             } else {
                 noteSoft(.loneSurrogate, at: i)
                 scalar = 0xFFFD
@@ -405,50 +399,17 @@ public final class JSONScanner {
     public func scanNumber() throws(JSONSyntaxError) -> JSONNumberToken {
         let start = pos
         var i = pos
-        var negative = false
-        if i < count && base[i] == 0x2D { negative = true; i += 1 }
+        let negative = i < count && base[i] == 0x2D
+        if negative { i += 1 }
         let intStart = i
         guard i < count, base[i] >= 0x30 && base[i] <= 0x39 else { pos = i; throw fail("expected a digit") }
-        var magnitude: UInt64 = 0
-        var plain = true
-        if base[i] == 0x30 {
-            i += 1
-        } else {
-            // Eight digits at a time while the value cannot overflow (at most 19 digits so far).
-            while i + 8 <= count && i - intStart <= 11 {
-                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                guard JSONScanner.allDigits(w) else { break }
-                magnitude = magnitude &* 100_000_000 &+ JSONScanner.eightDigits(w)
-                i += 8
-            }
-            while i < count && base[i] >= 0x30 && base[i] <= 0x39 {
-                let d = UInt64(base[i] &- 0x30)
-                if i - intStart < 19 {
-                    magnitude = magnitude &* 10 &+ d
-                } else if i - intStart == 19 {
-                    // The 20th digit may overflow 64 bits: check it.
-                    let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
-                    let (a, o2) = m.addingReportingOverflow(d)
-                    if o1 || o2 { plain = false } else { magnitude = a }
-                } else {
-                    plain = false
-                }
-                i += 1
-            }
-        }
+        i = base[i] == 0x30 ? i + 1 : digitsEnd(i)
         let intEnd = i
-        if plain && magnitude != .max && (i >= count || (base[i] != 0x2E && base[i] | 0x20 != 0x65)) {
-            // The common case: a plain integer; its value is exact already.
-            pos = i
-            return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
-                                   fracStart: i, fracEnd: i, exponent: 0, plainMagnitude: magnitude)
-        }
         var fracStart = i, fracEnd = i
         if i < count && base[i] == 0x2E {
-            i += 1
-            fracStart = i
-            while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
-            fracEnd = i
+            fracStart = i + 1
+            fracEnd = digitsEnd(fracStart)
+            i = fracEnd
             guard fracEnd > fracStart else { pos = i; throw fail("expected a digit after the decimal point") }
         }
         var exponent = 0
@@ -467,31 +428,18 @@ public final class JSONScanner {
         }
         pos = i
         return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
-                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent, plainMagnitude: .max)
+                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent)
     }
 
-    /// Whether all 8 bytes of `w` are ASCII digits.
-    @inlinable
-    public static func allDigits(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        return (w & (ones &* 0xF0)) == ones &* 0x30 && ((w &+ ones &* 0x06) & (ones &* 0xF0)) == ones &* 0x30
-    }
-
-    /// The value of 8 ASCII digits loaded little-endian (first digit in the lowest byte).
-    @inlinable
-    public static func eightDigits(_ w: UInt64) -> UInt64 {
-        var v = w &- 0x3030_3030_3030_3030
-        v = (v &* 10) &+ (v >> 8)   // pairs of digits in every other byte
-        let lo = (v & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
-        let hi = ((v >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
-        return (lo &+ hi) >> 32
+    /// The index after the run of ASCII digits starting at `i`.
+    private func digitsEnd(_ i0: Int) -> Int {
+        var i = i0
+        while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
+        return i
     }
 
     /// The exact integer a number token denotes, if it is integral (`1e3` and `1000.0` are 1000).
     public func integerValue(_ n: JSONNumberToken) -> JSONIntegerValue {
-        if n.plainMagnitude != .max {
-            return .value(negative: n.negative && n.plainMagnitude != 0, magnitude: n.plainMagnitude)
-        }
         // Significant digits are the integer digits then the fraction digits; value = D × 10^(exp − fracLen).
         let intLen = n.intEnd - n.intStart
         let fracLen = n.fracEnd - n.fracStart
@@ -594,26 +542,19 @@ public final class JSONScanner {
             skipWhitespace()
             guard pos < count else { throw fail("expected a value") }
             switch base[pos] {
-            case 0x7B: // {
+            case 0x7B, 0x5B: // { or [
+                let isObject: UInt8 = base[pos] == 0x7B ? 1 : 0
                 pos += 1
                 skipWhitespace()
-                if pos < count && base[pos] == 0x7D {
+                if pos < count && base[pos] == (isObject == 1 ? 0x7D : 0x5D) {
                     pos += 1
                 } else {
-                    containers.push(1)
+                    containers.push(isObject)
                     deepestSkipped = max(deepestSkipped, containers.count)
-                    beginObjectKeys()
-                    try scanMemberKey()
-                    continue value
-                }
-            case 0x5B: // [
-                pos += 1
-                skipWhitespace()
-                if pos < count && base[pos] == 0x5D {
-                    pos += 1
-                } else {
-                    containers.push(0)
-                    deepestSkipped = max(deepestSkipped, containers.count)
+                    if isObject == 1 {
+                        beginObjectKeys()
+                        try scanMemberKey()
+                    }
                     continue value
                 }
             case 0x22: _ = try scanString()
@@ -627,41 +568,31 @@ public final class JSONScanner {
             while containers.count > baseDepth {
                 skipWhitespace()
                 guard pos < count else { throw fail("unterminated container") }
-                let c = base[pos]
-                if containers.top == 1 {
-                    if c == 0x2C {
-                        pos += 1
-                        try scanMemberKey()
-                        continue value
-                    } else if c == 0x7D {
-                        pos += 1
-                        _ = containers.pop()
-                        endObjectKeys()
-                    } else {
-                        throw fail("expected ',' or '}' in object")
-                    }
-                } else {
-                    if c == 0x2C {
-                        pos += 1
-                        continue value
-                    } else if c == 0x5D {
-                        pos += 1
-                        _ = containers.pop()
-                    } else {
-                        throw fail("expected ',' or ']' in array")
-                    }
+                let inObject = containers.top == 1
+                if base[pos] == 0x2C {
+                    pos += 1
+                    if inObject { try scanMemberKey() }
+                    continue value
                 }
+                guard base[pos] == (inObject ? 0x7D : 0x5D) else {
+                    throw fail(inObject ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
+                }
+                pos += 1
+                _ = containers.pop()
+                if inObject { endObjectKeys() }
             }
             return
         }
     }
 
-    /// Scans `"key" :` inside a tracked object.
-    private func scanMemberKey() throws(JSONSyntaxError) {
+    /// Scans `"key" :` inside a tracked object (`noteKey`); returns the key.
+    @discardableResult
+    public func scanMemberKey() throws(JSONSyntaxError) -> JSONStringToken {
         skipWhitespace()
         let key = try scanString()
         noteKey(key)
         try expect(0x3A, "expected ':' after an object key")
+        return key
     }
 
     /// Consumes an ASCII literal such as `true`.
