@@ -29,6 +29,8 @@ public final class EventParser {
     public let rules: ValidationRules
     public let types = ByteInterner()
     public let surfaces = ByteInterner()
+    /// The type and surface strings interned so far, which the ids of its batches index.
+    public var vocabulary: EventVocabulary { EventVocabulary(types: types.entries, surfaces: surfaces.entries) }
     let scanner = JSONScanner()
     let keys = EventKeys()
     /// The values of the line being parsed, by `EventField.rawValue`: integers, and f64 metadata as
@@ -310,9 +312,4 @@ public struct EventVocabulary: Sendable, Equatable {
         self.types = types
         self.surfaces = surfaces
     }
-}
-
-extension EventParser {
-    /// The type and surface strings interned so far, which the ids of its batches index.
-    public var vocabulary: EventVocabulary { EventVocabulary(types: types.entries, surfaces: surfaces.entries) }
 }
