@@ -22,30 +22,34 @@ enum EventField: Int, CaseIterable {
         case metadata
     }
 
-    var key: String {
+    /// The field's key and kind.
+    private var spec: (key: String, kind: Kind) {
         switch self {
-        case .eventID: return "event_id"
-        case .ts: return "ts"
-        case .userID: return "user_id"
-        case .itemID: return "item_id"
-        case .type: return "type"
-        case .surface: return "surface"
-        case .dwellMs: return "dwell_ms"
-        case .value: return "value"
+        case .eventID: return ("event_id", .eventID)
+        case .ts: return ("ts", .signed)
+        case .userID: return ("user_id", .unsigned)
+        case .itemID: return ("item_id", .unsigned)
+        case .type: return ("type", .string)
+        case .surface: return ("surface", .string)
+        case .dwellMs: return ("dwell_ms", .metadata)
+        case .value: return ("value", .metadata)
         }
     }
 
-    var kind: Kind {
-        switch self {
-        case .eventID: return .eventID
-        case .ts: return .signed
-        case .userID, .itemID: return .unsigned
-        case .type, .surface: return .string
-        case .dwellMs, .value: return .metadata
-        }
-    }
+    var key: String { spec.key }
+    var kind: Kind { spec.kind }
 
     var isRequired: Bool { kind != .metadata }
+
+    /// Why a value of another JSON type (or, for an integer kind, a number with a fraction) is refused.
+    var wrongTypeDetail: String {
+        switch kind {
+        case .eventID: return "\(key) must be an integer or a string"
+        case .signed, .unsigned: return "\(key) must be an integer"
+        case .string: return "\(key) must be a string"
+        case .metadata: return "\(key) must be a number or null"
+        }
+    }
 
     /// The bit of each required field, for a "seen" mask.
     static let requiredMask: Int = allCases.reduce(0) { $1.isRequired ? $0 | 1 << $1.rawValue : $0 }

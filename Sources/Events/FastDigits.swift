@@ -67,26 +67,12 @@ enum FastDigits {
     @inline(__always)
     static func powerOfTen(_ k: Int) -> Double { k <= 19 ? Double(powersOfTen64(k)) : Double(powersOfTen64(k - 19)) * 1e19 }
 
-    /// A run of at most `limit` (≤ 19) digits at `i` as (value, digit count, index after): exact,
-    /// since 19 digits cannot overflow. Reads 8 bytes per step; falls back to bytes near the end.
-    @inline(__always)
-    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int, limit: Int = 19) -> (UInt64, Int, Int) {
+    /// A run of at most 19 digits at `i` as (value, digit count, index after): exact, since 19
+    /// digits cannot overflow. A byte at a time: `decimal`, its only user, is the plain twin.
+    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> (UInt64, Int, Int) {
         var i = i0
         var v: UInt64 = 0
-        var left = limit
-        while i &+ 8 <= n {
-            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let k = min(leadingDigits(w), left)
-            if k == 8 {
-                v = v &* 100_000_000 &+ eightDigits(w)
-                i &+= 8
-                left &-= 8
-                continue
-            }
-            if k > 0 { v = v &* powersOfTen64(k) &+ value(w, k) }
-            return (v, i &+ k &- i0, i &+ k)
-        }
-        while left > 0 && i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1; left &-= 1 }
+        while i &- i0 < 19 && i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1 }
         return (v, i &- i0, i)
     }
 

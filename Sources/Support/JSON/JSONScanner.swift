@@ -71,9 +71,8 @@ public final class JSONScanner {
     /// The first soft fault met since `begin`.
     public private(set) var softFault: JSONSoftFault?
 
-    private var arena: UnsafeMutablePointer<UInt8>
-    private var arenaCapacity: Int
-    private var arenaCount = 0
+    /// Decoded strings, back to back (`JSONStringToken.inArena`).
+    private var arena = ScratchStack<UInt8>(capacity: 4096)
     // Keys of the objects being scanned, for duplicate detection: spans, and where each open object's keys start.
     // Plain stacks rather than arrays: nested values in logs are skipped on every such line, and
     // array appends in a class (uniqueness checks, bounds checks) cost more than the scan.
@@ -83,11 +82,7 @@ public final class JSONScanner {
     private var containers = ScratchStack<UInt8>(capacity: 16)
     /// The most containers `skipValue` had open at once since `begin`.
     public private(set) var deepestSkipped = 0
-    public init() {
-        arenaCapacity = 4096
-        arena = .allocate(capacity: arenaCapacity)
-        base = UnsafePointer(arena)
-    }
+    public init() { base = UnsafePointer(arena.storage) }
 
     deinit {
         arena.deallocate()
@@ -102,7 +97,7 @@ public final class JSONScanner {
         base = text
         self.count = count
         pos = 0
-        arenaCount = 0
+        arena.count = 0
         softFault = nil
         keySpans.count = 0
         objectKeyStarts.count = 0
@@ -148,7 +143,7 @@ public final class JSONScanner {
     /// The bytes of a string token; valid until the arena grows or `begin` is called.
     @inline(__always)
     public func bytes(_ t: JSONStringToken) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena) : base) + t.start, count: t.count)
+        UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena.storage) : base) + t.start, count: t.count)
     }
 
     public func string(_ t: JSONStringToken) -> String { String(decoding: bytes(t), as: UTF8.self) }
@@ -178,19 +173,19 @@ public final class JSONScanner {
         // text (an escape is at least as long as the bytes it stands for; other bytes are copied),
         // so room for the rest of the line, plus one word of slack for whole-word copies, is
         // reserved once and the decoder writes without further checks.
-        let arenaStart = arenaCount
-        reserveArena(count - start + 8)
-        var out = arena + arenaCount
+        let arenaStart = arena.count
+        arena.reserve(count - start + 8)
+        var out = arena.storage + arena.count
         out.update(from: base + start, count: i - start)
         out += i - start
-        defer { arenaCount = arena.distance(to: out) }
+        defer { arena.count = arena.storage.distance(to: out) }
         while i < count {
             JSONScanner.copyPlainRun(base, &i, count, to: &out)
             guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
                 pos = i + 1
-                return JSONStringToken(start: arenaStart, end: arena.distance(to: out), inArena: true)
+                return JSONStringToken(start: arenaStart, end: arena.storage.distance(to: out), inArena: true)
             }
             if c == 0x5C {
                 i = try decodeEscape(at: i, into: &out)
@@ -377,19 +372,6 @@ public final class JSONScanner {
             out[0] = UInt8(0xF0 | (s >> 18)); out[1] = UInt8(0x80 | ((s >> 12) & 0x3F))
             out[2] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[3] = UInt8(0x80 | (s & 0x3F))
             out += 4
-        }
-    }
-
-    @inline(__always)
-    private func reserveArena(_ n: Int) {
-        if arenaCount + n > arenaCapacity {
-            var cap = arenaCapacity * 2
-            while cap < arenaCount + n { cap *= 2 }
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
-            grown.update(from: arena, count: arenaCount)
-            arena.deallocate()
-            arena = grown
-            arenaCapacity = cap
         }
     }
 
@@ -604,9 +586,10 @@ public final class JSONScanner {
 }
 
 /// A growable stack of plain values in memory its owner frees (`deallocate`), for the scanner's
-/// per-line bookkeeping: no reference counting or uniqueness checks on push and pop.
+/// per-line bookkeeping and its arena: no reference counting or uniqueness checks on push and pop.
 struct ScratchStack<Element: BitwiseCopyable> {
-    private var storage: UnsafeMutablePointer<Element>
+    /// The elements, `storage[0..<count]`; moves when the stack grows.
+    private(set) var storage: UnsafeMutablePointer<Element>
     private var capacity: Int
     /// Elements in use; lowering it drops the ones above.
     var count = 0
@@ -623,14 +606,19 @@ struct ScratchStack<Element: BitwiseCopyable> {
     /// The last pushed element (count > 0).
     var top: Element { storage[count - 1] }
 
+    /// Makes room for `n` more elements, doubling the capacity as often as that takes.
+    @inline(__always)
+    mutating func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        while capacity < count + n { capacity *= 2 }
+        let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity)
+        grown.update(from: storage, count: count)
+        storage.deallocate()
+        storage = grown
+    }
+
     mutating func push(_ e: Element) {
-        if count == capacity {
-            let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
-            grown.update(from: storage, count: count)
-            storage.deallocate()
-            storage = grown
-            capacity *= 2
-        }
+        reserve(1)
         storage[count] = e
         count += 1
     }
