@@ -81,9 +81,7 @@ public final class QuarantineSink {
         tempPath = "\(directory)/.\(name).\(getpid()).quarantine.tmp"
     }
 
-    deinit {
-        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)) }
-    }
+    deinit { discard() }
 
     /// The final path for this file's records.
     public func path(digest: Digest32) -> String { "\(directory)/\(name).\(digest.hex.prefix(16)).quarantine.jsonl" }

@@ -213,21 +213,15 @@ public final class JSONScanner {
     public static func specialBytes(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high: UInt64 = 0x8080_8080_8080_8080
-        let low7 = w & ~high
         // Per byte (high bit cleared): adding 0x60 sets the high bit iff the byte is ≥ 0x20.
-        let notControl = (low7 &+ ones &* 0x60) & high
-        let q = w ^ (ones &* 0x22)
-        let b = w ^ (ones &* 0x5C)
-        return (w & high) | (~notControl & high) | zeroBytes(q) | zeroBytes(b)
-    }
-
-    /// The high bit of each zero byte of `x`. Exact per byte: ((x & 0x7F) + 0x7F) | x has the high
-    /// bit clear only for a zero byte, and no carry crosses a byte. `zeroBytes(w ^ (0x01…01 * c))`
-    /// marks the bytes of `w` equal to `c`.
-    @inlinable @inline(__always)
-    public static func zeroBytes(_ x: UInt64) -> UInt64 {
-        let high: UInt64 = 0x8080_8080_8080_8080
-        return ~(((x & ~high) &+ ~high) | x) & high
+        let notControl = ((w & ~high) &+ ones &* 0x60) & high
+        // The bytes equal to `c`: x = w ^ c…c is zero there, and ((x & 0x7F) + 0x7F) | x has the
+        // high bit clear only for a zero byte (no carry crosses a byte).
+        func equal(_ c: UInt64) -> UInt64 {
+            let x = w ^ (ones &* c)
+            return ~(((x & ~high) &+ ~high) | x) & high
+        }
+        return (w & high) | (~notControl & high) | equal(0x22) | equal(0x5C)
     }
 
     /// The index of the first `"`, `\\`, control or non-ASCII byte at or after `i`, or `n` if none:
@@ -438,16 +432,12 @@ public final class JSONScanner {
         if scale < 0 { return .notIntegral }
         if (last - first + 1) + scale > 20 { return .tooLarge }
         var v: UInt64 = 0
-        for k in first...last {
+        // The significant digits, then `scale` zeros.
+        for k in first...(last + scale) {
             let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(digit(k)))
+            let (a, o2) = m.addingReportingOverflow(k <= last ? UInt64(digit(k)) : 0)
             if o1 || o2 { return .tooLarge }
             v = a
-        }
-        for _ in 0..<scale {
-            let (m, o) = v.multipliedReportingOverflow(by: 10)
-            if o { return .tooLarge }
-            v = m
         }
         return .value(negative: n.negative, magnitude: v)
     }

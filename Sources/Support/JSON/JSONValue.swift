@@ -154,9 +154,9 @@ extension JSONValue {
     private static func parseValue(_ s: JSONScanner, depth: Int) throws -> JSONValue {
         s.skipWhitespace()
         guard let c = s.peek() else { throw s.fail("expected a value") }
+        if c == 0x7B || c == 0x5B, depth >= maxDepth { throw JSONParseError.tooDeep(offset: s.pos) }
         switch c {
         case 0x7B:
-            guard depth < maxDepth else { throw JSONParseError.tooDeep(offset: s.pos) }
             s.pos += 1
             s.beginObjectKeys()
             defer { s.endObjectKeys() }
@@ -173,7 +173,6 @@ extension JSONValue {
                 throw s.fail("expected ',' or '}' in object")
             }
         case 0x5B:
-            guard depth < maxDepth else { throw JSONParseError.tooDeep(offset: s.pos) }
             s.pos += 1
             var items: [JSONValue] = []
             s.skipWhitespace()
