@@ -114,9 +114,7 @@ public final class EventBatch {
     /// Appends an event copied from another batch, with its string id bytes.
     public func append(_ e: Event, from other: EventBatch) {
         var c = e
-        if !e.hasIntegerID {
-            c.idPayload = other.withIDBytes(e) { appendID($0) }
-        }
+        if !e.hasIntegerID { c.idPayload = other.withIDBytes(e) { appendID($0) } }
         append(c)
     }
 
@@ -130,9 +128,7 @@ public final class EventBatch {
 
     /// The identity of an event of this batch.
     public func eventID(_ e: Event) -> EventID {
-        if e.hasIntegerID { return .integer(e.idPayload) }
-        let s = Int(e.idPayload)
-        return .string(Array(idBytes[s..<s + Int(e.idLength)]))
+        e.hasIntegerID ? .integer(e.idPayload) : .string(withIDBytes(e) { Array($0) })
     }
 
     /// Calls `body` with the raw bytes of a string id (empty for integer ids).

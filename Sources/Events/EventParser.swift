@@ -288,8 +288,4 @@ struct TextValue {
 public struct EventVocabulary: Sendable, Equatable {
     public var types: [[UInt8]]
     public var surfaces: [[UInt8]]
-    public init(types: [[UInt8]], surfaces: [[UInt8]]) {
-        self.types = types
-        self.surfaces = surfaces
-    }
 }

@@ -346,27 +346,9 @@ public final class JSONScanner {
                 scalar = 0xFFFD
             }
         }
-        JSONScanner.writeUTF8(scalar, to: &out)
+        // Never a surrogate (a lone one became U+FFFD), so always a scalar.
+        UTF8.encode(Unicode.Scalar(scalar)!) { out.pointee = $0; out += 1 }
         return next
-    }
-
-    /// Writes the UTF-8 encoding of a scalar to `out` and advances it.
-    @inline(__always)
-    static func writeUTF8(_ s: UInt32, to out: inout UnsafeMutablePointer<UInt8>) {
-        if s < 0x80 {
-            out[0] = UInt8(s)
-            out += 1
-        } else if s < 0x800 {
-            out[0] = UInt8(0xC0 | (s >> 6)); out[1] = UInt8(0x80 | (s & 0x3F))
-            out += 2
-        } else if s < 0x10000 {
-            out[0] = UInt8(0xE0 | (s >> 12)); out[1] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[2] = UInt8(0x80 | (s & 0x3F))
-            out += 3
-        } else {
-            out[0] = UInt8(0xF0 | (s >> 18)); out[1] = UInt8(0x80 | ((s >> 12) & 0x3F))
-            out[2] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[3] = UInt8(0x80 | (s & 0x3F))
-            out += 4
-        }
     }
 
     // MARK: - Numbers
