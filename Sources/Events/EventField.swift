@@ -103,14 +103,16 @@ struct EventKeys {
     }
 
     /// The field whose key is exactly the decoded bytes `b`; nil for any other key. The bytes are
-    /// copied into a padded buffer with a closing quote after them, and `field(at:)` decides.
+    /// copied into a padded buffer with a closing quote after them, and `field(at:)` decides, on
+    /// keys of `b`'s length only (a decoded key may hold a quote: `ts"x` is not `ts`).
     func field(exactly b: UnsafeBufferPointer<UInt8>) -> EventField? {
         guard b.count < 16 else { return nil }
         var padded: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &padded) { raw -> EventField? in
+        let f = withUnsafeMutableBytes(of: &padded) { raw -> EventField? in
             raw.copyMemory(from: UnsafeRawBufferPointer(b))
             raw[b.count] = 0x22
             return field(at: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
+        return f.flatMap { quoted[$0.rawValue].count == b.count + 1 ? $0 : nil }
     }
 }
