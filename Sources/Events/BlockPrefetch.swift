@@ -29,14 +29,9 @@ final class BlockPrefetch: @unchecked Sendable {
         buffers = (0..<2).map { _ in UnsafeMutableRawPointer.allocate(byteCount: room + blockBytes, alignment: 64) }
         results = .allocate(capacity: 2)
         results.initialize(repeating: .success(nil), count: 2)
-        let job = Job(produce)
-        DispatchQueue.global(qos: .userInitiated).async { self.run(job.produce) }
-    }
-
-    /// A producer closure handed to the second thread, which alone calls it.
-    private struct Job: @unchecked Sendable {
-        let produce: (UnsafeMutableRawPointer, Int) throws(LogReadError) -> Int?
-        init(_ p: @escaping (UnsafeMutableRawPointer, Int) throws(LogReadError) -> Int?) { produce = p }
+        // Handed to the second thread, which alone calls it.
+        nonisolated(unsafe) let produce = produce
+        DispatchQueue.global(qos: .userInitiated).async { self.run(produce) }
     }
 
     deinit {

@@ -114,9 +114,7 @@ public final class EventBatch {
     /// Appends an event copied from another batch, with its string id bytes.
     public func append(_ e: Event, from other: EventBatch) {
         var c = e
-        if !e.hasIntegerID {
-            c.idPayload = other.withIDBytes(e) { appendID($0) }
-        }
+        if !e.hasIntegerID { c.idPayload = other.withIDBytes(e) { appendID($0) } }
         append(c)
     }
 
@@ -130,9 +128,7 @@ public final class EventBatch {
 
     /// The identity of an event of this batch.
     public func eventID(_ e: Event) -> EventID {
-        if e.hasIntegerID { return .integer(e.idPayload) }
-        let s = Int(e.idPayload)
-        return .string(Array(idBytes[s..<s + Int(e.idLength)]))
+        e.hasIntegerID ? .integer(e.idPayload) : .string(withIDBytes(e) { Array($0) })
     }
 
     /// Calls `body` with the raw bytes of a string id (empty for integer ids).
@@ -152,13 +148,12 @@ public final class ByteInterner {
     private var offsets: [Int] = [0]
     /// Per entry, a hash of its bytes (`EventChecksum.bytesHash`), for checksums.
     public private(set) var hashes: [UInt64] = []
-    private var slots: [Int32]
-    private var mask: Int
-    /// Strings of up to 16 bytes are found by their two little-endian words (no byte hashing or memcmp).
-    private var shortSlots: [Int32]
-    private var shortMask: Int
     /// Per entry, its first 16 bytes as two words (zero-padded).
     private var shortWords: [UInt64] = []
+    /// The entries' ids by open addressing (-1: empty). Strings of up to 16 bytes are hashed and
+    /// compared as their two words (no byte hashing or memcmp), longer ones by FNV-1a and memcmp.
+    private var slots = [Int32](repeating: -1, count: 64)
+    private var mask = 63
     /// Plain strings seen by `internPlain`, direct-mapped by their first six bytes as they stand in
     /// the text: entry k is `plain[5k..<5k + 5]` = the string and its closing quote as two words, the
     /// masks of those bytes, and (count + 1) << 32 | id (0 when empty). With it the canonical path
@@ -167,29 +162,11 @@ public final class ByteInterner {
     private static let plainBits = 8
 
     public init() {
-        slots = [Int32](repeating: -1, count: 64)
-        mask = 63
-        shortSlots = [Int32](repeating: -1, count: 64)
-        shortMask = 63
         plain = .allocate(capacity: 5 << ByteInterner.plainBits)
         plain.initialize(repeating: 0, count: 5 << ByteInterner.plainBits)
     }
 
     deinit { plain.deallocate() }
-
-    /// The 16 bytes at `p` as two little-endian words.
-    @inline(__always)
-    private static func twoWords(_ p: UnsafePointer<UInt8>) -> (UInt64, UInt64) {
-        let raw = UnsafeRawPointer(p)
-        return (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-    }
-
-    /// The masks of the first `count` (0...16) bytes of two words; a shift by 64 gives 0, so they
-    /// need no branch.
-    @inline(__always)
-    private static func byteMasks(_ count: Int) -> (UInt64, UInt64) {
-        ((1 << UInt64(8 &* min(count, 8))) &- 1, (1 << UInt64(8 &* max(count &- 8, 0))) &- 1)
-    }
 
     @inline(__always)
     private func plainEntry(_ firstWord: UInt64) -> UnsafeMutablePointer<UInt64> {
@@ -200,7 +177,7 @@ public final class ByteInterner {
     /// a plain string `internPlain` has seen; nil otherwise. Reads only, adds nothing.
     @inline(__always)
     public func knownPlain(_ p: UnsafePointer<UInt8>) -> (id: UInt32, count: Int)? {
-        let (a, b) = ByteInterner.twoWords(p)
+        let (a, b) = TwoWords.load(p)
         let e = plainEntry(a)
         guard a & e[2] == e[0], b & e[3] == e[1], e[4] != 0 else { return nil }
         return (UInt32(truncatingIfNeeded: e[4]), Int(truncatingIfNeeded: e[4] >> 32) &- 1)
@@ -213,8 +190,8 @@ public final class ByteInterner {
     @inline(__always)
     func plainString(_ p: UnsafePointer<UInt8>, _ start: Int, _ n: Int) -> (end: Int, id: UInt32?)? {
         if start &+ 16 <= n, let (id, count) = knownPlain(p + start) { return (start &+ count, id) }
-        guard let end = FastStrings.end(p, start, n) else { return nil }
-        return (end, nil)
+        let end = JSONScanner.nextSpecial(p, start, n)
+        return end < n && p[end] == 0x22 ? (end, nil) : nil
     }
 
     /// `intern` for a plain string (printable ASCII, no escapes) of `count` bytes at `p` followed by
@@ -224,9 +201,9 @@ public final class ByteInterner {
     public func internPlain(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
         let id = intern(p, count: count, readable: readable)
         if count < 16 && readable >= 16 {
-            let (a, b) = ByteInterner.twoWords(p)
+            let (a, b) = TwoWords.load(p)
             // The string and its quote: count + 1 bytes, at most 16.
-            let (m0, m1) = ByteInterner.byteMasks(count &+ 1)
+            let (m0, m1) = TwoWords.masks(count &+ 1)
             let e = plainEntry(a)
             (e[0], e[1], e[2], e[3], e[4]) = (a & m0, b & m1, m0, m1, UInt64(count &+ 1) << 32 | UInt64(id))
         }
@@ -255,59 +232,47 @@ public final class ByteInterner {
     /// which lets strings of up to 16 bytes be loaded and compared as two words.
     @inline(__always)
     public func intern(_ p: UnsafePointer<UInt8>, count: Int, readable: Int) -> UInt32 {
-        guard count <= 16 else { return internLong(UnsafeBufferPointer(start: p, count: count)) }
-        guard readable >= 16 else {
-            var w0: UInt64 = 0, w1: UInt64 = 0
-            for k in 0..<count {
-                if k < 8 { w0 |= UInt64(p[k]) << (8 * UInt64(k)) } else { w1 |= UInt64(p[k]) << (8 * UInt64(k - 8)) }
-            }
-            return internWords(p, count: count, w0, w1)
-        }
+        let b = UnsafeBufferPointer(start: p, count: count)
+        guard count <= 16 else { return internLong(b) }
         // The string's bytes as two zero-padded words.
-        let (a, b) = ByteInterner.twoWords(p), (m0, m1) = ByteInterner.byteMasks(count)
-        return internWords(p, count: count, a & m0, b & m1)
-    }
-
-    /// Looks up (or adds) a string of at most 16 bytes given its two zero-padded words.
-    @inline(__always)
-    private func internWords(_ p: UnsafePointer<UInt8>, count: Int, _ w0: UInt64, _ w1: UInt64) -> UInt32 {
-        var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(count)
-        h ^= h >> 31
-        var i = Int(truncatingIfNeeded: h) & shortMask
-        while true {
-            let s = Int(shortSlots[i])
-            if s < 0 { break }
-            if shortWords[2 * s] == w0 && shortWords[2 * s + 1] == w1 && offsets[s + 1] - offsets[s] == count { return UInt32(s) }
-            i = (i + 1) & shortMask
+        let (w0, w1): (UInt64, UInt64)
+        if readable >= 16 {
+            let (a, c) = TwoWords.load(p), (m0, m1) = TwoWords.masks(count)
+            (w0, w1) = (a & m0, c & m1)
+        } else {
+            (w0, w1) = TwoWords.of(b)
         }
-        let id = internLong(UnsafeBufferPointer(start: p, count: count))
-        shortSlots[i] = Int32(id)
-        if Int(id) * 2 >= shortSlots.count { growShort() }
-        return id
-    }
-
-    /// The general path: FNV-hashed open addressing over the stored bytes.
-    private func internLong(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        let h = fnv1a(UnsafeRawBufferPointer(b))
-        var i = Int(truncatingIfNeeded: h) & mask
+        var i = slot(ByteInterner.wordHash(w0, w1, count))
         while true {
             let s = Int(slots[i])
             if s < 0 { break }
-            let off = offsets[s]
-            if offsets[s + 1] - off == b.count
-                && storage.withUnsafeBufferPointer({ memcmpEqual(UnsafeBufferPointer(rebasing: $0[off..<off + b.count]), b) }) {
+            if shortWords[2 * s] == w0 && shortWords[2 * s + 1] == w1 && length(s) == count { return UInt32(s) }
+            i = (i + 1) & mask
+        }
+        return add(b, at: i)
+    }
+
+    /// `intern` for a string longer than 16 bytes.
+    private func internLong(_ b: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var i = slot(fnv1a(UnsafeRawBufferPointer(b)))
+        while true {
+            let s = Int(slots[i])
+            if s < 0 { break }
+            if length(s) == b.count && storage.withUnsafeBufferPointer({ memcmp($0.baseAddress! + offsets[s], b.baseAddress!, b.count) == 0 }) {
                 return UInt32(s)
             }
             i = (i + 1) & mask
         }
+        return add(b, at: i)
+    }
+
+    /// Adds `b` as a new entry at the empty slot `i`; the table grows past half full.
+    private func add(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> UInt32 {
         let id = hashes.count
         storage.append(contentsOf: b)
         offsets.append(storage.count)
-        hashes.append(fmix64(h))
-        var w0: UInt64 = 0, w1: UInt64 = 0
-        for (k, c) in b.prefix(16).enumerated() {
-            if k < 8 { w0 |= UInt64(c) << (8 * UInt64(k)) } else { w1 |= UInt64(c) << (8 * UInt64(k - 8)) }
-        }
+        hashes.append(EventChecksum.bytesHash(b))
+        let (w0, w1) = TwoWords.of(b.prefix(16))
         shortWords.append(w0)
         shortWords.append(w1)
         slots[i] = Int32(id)
@@ -315,34 +280,51 @@ public final class ByteInterner {
         return UInt32(id)
     }
 
-    private func growShort() {
-        shortSlots = [Int32](repeating: -1, count: shortSlots.count * 2)
-        shortMask = shortSlots.count - 1
-        for id in 0..<hashes.count where offsets[id + 1] - offsets[id] <= 16 {
-            let w0 = shortWords[2 * id], w1 = shortWords[2 * id + 1]
-            var h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(offsets[id + 1] - offsets[id])
-            h ^= h >> 31
-            var i = Int(truncatingIfNeeded: h) & shortMask
-            while shortSlots[i] >= 0 { i = (i + 1) & shortMask }
-            shortSlots[i] = Int32(id)
-        }
+    private func length(_ id: Int) -> Int { offsets[id + 1] - offsets[id] }
+
+    private func slot(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & mask }
+
+    private static func wordHash(_ w0: UInt64, _ w1: UInt64, _ count: Int) -> UInt64 {
+        let h = (w0 &* 0x9E37_79B9_7F4A_7C15) ^ (w1 &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(count)
+        return h ^ (h >> 31)
     }
 
     private func grow() {
         slots = [Int32](repeating: -1, count: slots.count * 2)
         mask = slots.count - 1
         for id in 0..<hashes.count {
-            let h = storage.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[offsets[id]..<offsets[id + 1]])) }
-            var i = Int(truncatingIfNeeded: h) & mask
+            let n = length(id)
+            let h = n <= 16 ? ByteInterner.wordHash(shortWords[2 * id], shortWords[2 * id + 1], n)
+                : storage.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[offsets[id]..<offsets[id + 1]])) }
+            var i = slot(h)
             while slots[i] >= 0 { i = (i + 1) & mask }
             slots[i] = Int32(id)
         }
     }
 }
 
-@inline(__always)
-func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-    if a.count != b.count { return false }
-    if a.count == 0 { return true }
-    return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+/// Byte strings of up to 16 bytes as two little-endian words, compared without a loop or memcmp.
+enum TwoWords {
+    /// The 16 bytes at `p`.
+    @inline(__always)
+    static func load(_ p: UnsafePointer<UInt8>) -> (UInt64, UInt64) {
+        let raw = UnsafeRawPointer(p)
+        return (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    /// The masks of the first `count` (0...16) bytes; a shift by 64 gives 0, so they need no branch.
+    @inline(__always)
+    static func masks(_ count: Int) -> (UInt64, UInt64) {
+        ((1 << UInt64(8 &* min(count, 8))) &- 1, (1 << UInt64(8 &* max(count &- 8, 0))) &- 1)
+    }
+
+    /// The bytes of `b` (at most 16), zero-padded.
+    @inline(__always)
+    static func of(_ b: some Collection<UInt8>) -> (UInt64, UInt64) {
+        var w: (UInt64, UInt64) = (0, 0)
+        for (k, c) in b.enumerated() {
+            if k < 8 { w.0 |= UInt64(c) << (8 * UInt64(k)) } else { w.1 |= UInt64(c) << (8 * UInt64(k - 8)) }
+        }
+        return w
+    }
 }

@@ -22,30 +22,34 @@ enum EventField: Int, CaseIterable {
         case metadata
     }
 
-    var key: String {
+    /// The field's key and kind.
+    private var spec: (key: String, kind: Kind) {
         switch self {
-        case .eventID: return "event_id"
-        case .ts: return "ts"
-        case .userID: return "user_id"
-        case .itemID: return "item_id"
-        case .type: return "type"
-        case .surface: return "surface"
-        case .dwellMs: return "dwell_ms"
-        case .value: return "value"
+        case .eventID: return ("event_id", .eventID)
+        case .ts: return ("ts", .signed)
+        case .userID: return ("user_id", .unsigned)
+        case .itemID: return ("item_id", .unsigned)
+        case .type: return ("type", .string)
+        case .surface: return ("surface", .string)
+        case .dwellMs: return ("dwell_ms", .metadata)
+        case .value: return ("value", .metadata)
         }
     }
 
-    var kind: Kind {
-        switch self {
-        case .eventID: return .eventID
-        case .ts: return .signed
-        case .userID, .itemID: return .unsigned
-        case .type, .surface: return .string
-        case .dwellMs, .value: return .metadata
-        }
-    }
+    var key: String { spec.key }
+    var kind: Kind { spec.kind }
 
     var isRequired: Bool { kind != .metadata }
+
+    /// Why a value of another JSON type (or, for an integer kind, a number with a fraction) is refused.
+    var wrongTypeDetail: String {
+        switch kind {
+        case .eventID: return "\(key) must be an integer or a string"
+        case .signed, .unsigned: return "\(key) must be an integer"
+        case .string: return "\(key) must be a string"
+        case .metadata: return "\(key) must be a number or null"
+        }
+    }
 
     /// The bit of each required field, for a "seen" mask.
     static let requiredMask: Int = allCases.reduce(0) { $1.isRequired ? $0 | 1 << $1.rawValue : $0 }
@@ -60,27 +64,20 @@ struct KeyWords {
 
     init(_ s: [UInt8]) {
         precondition(s.count <= 16, "a key spelling longer than 16 bytes")
-        var w: (UInt64, UInt64) = (0, 0)
-        for (k, b) in s.enumerated() {
-            if k < 8 { w.0 |= UInt64(b) << (8 * UInt64(k)) } else { w.1 |= UInt64(b) << (8 * UInt64(k - 8)) }
-        }
-        (w0, w1) = w
         count = s.count
-        m0 = count >= 8 ? .max : (1 << UInt64(8 * count)) - 1
-        m1 = count >= 16 ? .max : count <= 8 ? 0 : (1 << UInt64(8 * (count - 8))) - 1
+        (w0, w1) = TwoWords.of(s)
+        (m0, m1) = TwoWords.masks(count)
     }
 
     /// Whether the `readable` bytes at `p` start with this spelling: two masked word compares when
-    /// 16 bytes may be read, byte by byte near the end of the text.
+    /// 16 bytes may be read, the bytes themselves near the end of the text.
     @inline(__always)
     func matches(_ p: UnsafePointer<UInt8>, readable: Int) -> Bool {
-        let raw = UnsafeRawPointer(p)
         if readable >= 16 {
-            return raw.loadUnaligned(as: UInt64.self) & m0 == w0 && raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1 == w1
+            let (a, b) = TwoWords.load(p)
+            return a & m0 == w0 && b & m1 == w1
         }
-        guard readable >= count else { return false }
-        for k in 0..<count where p[k] != UInt8(truncatingIfNeeded: (k < 8 ? w0 : w1) >> UInt64(8 * (k & 7))) { return false }
-        return true
+        return readable >= count && TwoWords.of(UnsafeBufferPointer(start: p, count: count)) == (w0, w1)
     }
 }
 
@@ -101,20 +98,21 @@ struct EventKeys {
     /// key's opening quote); nil for any other key.
     @inline(__always)
     func field(at p: UnsafePointer<UInt8>) -> EventField? {
-        let raw = UnsafeRawPointer(p)
-        let a = raw.loadUnaligned(as: UInt64.self), b = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let (a, b) = TwoWords.load(p)
         return quoted.firstIndex { a & $0.m0 == $0.w0 && b & $0.m1 == $0.w1 }.flatMap(EventField.init(rawValue:))
     }
 
     /// The field whose key is exactly the decoded bytes `b`; nil for any other key. The bytes are
-    /// copied into a padded buffer with a closing quote after them, and `field(at:)` decides.
+    /// copied into a padded buffer with a closing quote after them, and `field(at:)` decides, on
+    /// keys of `b`'s length only (a decoded key may hold a quote: `ts"x` is not `ts`).
     func field(exactly b: UnsafeBufferPointer<UInt8>) -> EventField? {
         guard b.count < 16 else { return nil }
         var padded: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &padded) { raw -> EventField? in
+        let f = withUnsafeMutableBytes(of: &padded) { raw -> EventField? in
             raw.copyMemory(from: UnsafeRawBufferPointer(b))
             raw[b.count] = 0x22
             return field(at: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
+        return f.flatMap { quoted[$0.rawValue].count == b.count + 1 ? $0 : nil }
     }
 }

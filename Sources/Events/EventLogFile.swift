@@ -72,28 +72,31 @@ public func readEventLog(
             nextCheck = min(batchSize, 2 * batch.count)
         }
     }
+    func countLine(_ number: Int) throws {
+        summary.lines += 1
+        if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
+    }
+    func accept() throws {
+        summary.events += 1
+        checksum.addLast(of: batch, parser: parser)
+        if batch.count >= nextCheck { try checkpoint() }
+    }
     try reader.forEachLine(fast: { start, available, number in
         // Canonical lines are parsed in place, before their end is searched for.
         let took = parser.parseCanonical(start, available: available, lineNumber: number, into: batch)
         if took > 0 {
-            summary.lines += 1
-            if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
-            summary.events += 1
-            checksum.addLast(of: batch, parser: parser)
-            if batch.count >= nextCheck { try checkpoint() }
+            try countLine(number)
+            try accept()
         }
         return took
     }, { number, line in
-        summary.lines += 1
-        if summary.lines & 0x3FFF == 0 && shouldStop() { throw ReadInterrupted(path: path, line: number) }
+        try countLine(number)
         if let r = parser.parseGeneral(line, lineNumber: number, into: batch) {
             summary.rejected += 1
             summary.rejectedByReason[r.reason, default: 0] += 1
             try onReject(r)
         } else {
-            summary.events += 1
-            checksum.addLast(of: batch, parser: parser)
-            if batch.count >= nextCheck { try checkpoint() }
+            try accept()
         }
     }, overlong: { number, length in
         summary.lines += 1
@@ -113,8 +116,7 @@ public func readEventLog(
 /// The number of distinct users in a batch, estimated by linear counting over a 2^18-bit bitmap
 /// (within a few percent up to about a million users; the bitmap is reused between batches).
 /// Each estimate adds only the events appended since the previous one (`reset` when the batch is
-/// emptied): a batch is checked at each doubling of its size, and going over it all each time read
-/// its early events again at every check (up to twice the batch for the ingest's 1 Mi-event batches).
+/// emptied), so checking a batch at each doubling of its size reads each event once.
 struct DistinctUsers {
     private static let bits = 1 << 18
     private var words = [UInt64](repeating: 0, count: DistinctUsers.bits / 64)
@@ -166,28 +168,18 @@ public struct EventChecksum: Sendable {
 
     /// Adds every event of `batch` (strings hashed through the parser's vocabularies).
     public mutating func add(_ batch: EventBatch, parser: EventParser) {
-        let typeHashes = parser.types.hashes, surfaceHashes = parser.surfaces.hashes
-        batch.idBytes.withUnsafeBufferPointer { ids in
-            for e in batch.events {
-                let idHash = e.hasIntegerID ? 0
-                    : EventChecksum.bytesHash(UnsafeBufferPointer(rebasing: ids[Int(e.idPayload)..<Int(e.idPayload) + Int(e.idLength)]))
-                add(e, idHash: idHash, typeHash: typeHashes[Int(e.type)], surfaceHash: surfaceHashes[Int(e.surface)])
-            }
-        }
+        for e in batch.events { add(e, of: batch, parser: parser) }
     }
 
     /// Adds the event just appended to `batch`, while it is still in cache.
     @inline(__always)
-    public mutating func addLast(of batch: EventBatch, parser: EventParser) {
-        let e = batch.last
-        let idHash = e.hasIntegerID ? 0 : batch.withIDBytes(e) { EventChecksum.bytesHash($0) }
-        add(e, idHash: idHash, typeHash: parser.types.hash(e.type), surfaceHash: parser.surfaces.hash(e.surface))
-    }
+    public mutating func addLast(of batch: EventBatch, parser: EventParser) { add(batch.last, of: batch, parser: parser) }
 
     @inline(__always)
-    private mutating func add(_ e: Event, idHash: UInt64, typeHash: UInt64, surfaceHash: UInt64) {
+    private mutating func add(_ e: Event, of batch: EventBatch, parser: EventParser) {
+        let idHash = e.hasIntegerID ? 0 : batch.withIDBytes(e) { EventChecksum.bytesHash($0) }
         add(userID: e.userID, itemID: e.itemID, ts: e.ts, integerID: e.hasIntegerID ? e.idPayload : nil, idHash: idHash,
-            typeHash: typeHash, surfaceHash: surfaceHash, dwellMs: e.dwellMs, value: e.value)
+            typeHash: parser.types.hash(e.type), surfaceHash: parser.surfaces.hash(e.surface), dwellMs: e.dwellMs, value: e.value)
     }
 
     /// The hash of a string's bytes used by the checksum.

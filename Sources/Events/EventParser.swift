@@ -29,6 +29,8 @@ public final class EventParser {
     public let rules: ValidationRules
     public let types = ByteInterner()
     public let surfaces = ByteInterner()
+    /// The type and surface strings interned so far, which the ids of its batches index.
+    public var vocabulary: EventVocabulary { EventVocabulary(types: types.entries, surfaces: surfaces.entries) }
     let scanner = JSONScanner()
     let keys = EventKeys()
     /// The values of the line being parsed, by `EventField.rawValue`: integers, and f64 metadata as
@@ -94,16 +96,19 @@ public final class EventParser {
     @inline(__always)
     func interner(_ f: EventField) -> ByteInterner { f == .type ? types : surfaces }
 
-    /// Recognises a known key written without escapes at `pos` (on its opening quote) and moves past
-    /// its closing quote; nil leaves `pos` unchanged for the scanner.
+    /// Scans the key at `pos` (its opening quote) and moves past its closing quote; the field is nil
+    /// for an unknown key. A known key written without escapes is matched in place, as two words.
     @inline(__always)
-    private func plainKey() -> (EventField, JSONStringToken)? {
+    private func memberKey() throws(JSONSyntaxError) -> (EventField?, JSONStringToken) {
         let s = scanner
         let at = s.pos + 1
-        guard at + 16 <= s.count, s.base[s.pos] == 0x22, let f = keys.field(at: s.base + at) else { return nil }
-        let end = at + keys.quoted[f.rawValue].count - 1
-        s.pos = end + 1
-        return (f, JSONStringToken(start: at, end: end, inArena: false))
+        if at + 16 <= s.count, s.base[s.pos] == 0x22, let f = keys.field(at: s.base + at) {
+            let end = at + keys.quoted[f.rawValue].count - 1
+            s.pos = end + 1
+            return (f, JSONStringToken(start: at, end: end, inArena: false))
+        }
+        let key = try s.scanString()
+        return (keys.field(exactly: s.bytes(key)), key)
     }
 
     /// The general path: any JSON, every fault classified. The plain twin of `parseCanonical`.
@@ -125,27 +130,13 @@ public final class EventParser {
             scanner.pos += 1
             scanner.beginObjectKeys()
             scanner.skipWhitespace()
-            if scanner.peek() == 0x7D {
-                scanner.pos += 1
-            } else {
-                members: while true {
-                    scanner.skipWhitespace()
-                    let key: JSONStringToken
-                    let known: EventField?
-                    if let (f, k) = plainKey() {
-                        known = f
-                        key = k
-                    } else {
-                        key = try scanner.scanString()
-                        known = keys.field(exactly: scanner.bytes(key))
-                    }
-                    try scanner.expect(0x3A, "expected ':' after an object key")
-                    guard let f = known else {
-                        scanner.noteKey(key)
-                        try scanner.skipValue()
-                        if try endOfMember() { break members }
-                        continue members
-                    }
+            var ended = scanner.peek() == 0x7D
+            if ended { scanner.pos += 1 }
+            while !ended {
+                scanner.skipWhitespace()
+                let (known, key) = try memberKey()
+                try scanner.expect(0x3A, "expected ':' after an object key")
+                if let f = known {
                     let bit = 1 << f.rawValue
                     if seen & bit != 0 { scanner.noteDuplicateKey(key) }
                     seen |= bit
@@ -154,8 +145,11 @@ public final class EventParser {
                     if let (reason, detail) = fault, fieldFault == nil {
                         fieldFault = Rejection(line: lineNumber, reason: reason, field: f.key, detail: detail)
                     }
-                    if try endOfMember() { break members }
+                } else {
+                    scanner.noteKey(key)
+                    try scanner.skipValue()
                 }
+                ended = try endOfMember()
             }
             scanner.endObjectKeys()
             try scanner.expectEnd()
@@ -227,36 +221,24 @@ public final class EventParser {
             tokens[f.rawValue] = nil
             return nil
         }
-        let name = f.key
         if c == 0x22 && (f.kind == .string || f.kind == .eventID) {
             tokens[f.rawValue] = try scanner.scanString()
             return nil
         }
-        if c == 0x6E && f.kind == .metadata {
-            try scanner.literal("null")
-            numbers[f.rawValue] = 0
-            return nil
-        }
+        // `null` metadata was read above: any other value but a number is of the wrong type.
         guard c == 0x2D || (c >= 0x30 && c <= 0x39), f.kind != .string else {
             try scanner.skipValue()
-            switch f.kind {
-            case .eventID: return (.wrongType, "\(name) must be an integer or a string")
-            case .signed, .unsigned: return (.wrongType, "\(name) must be an integer")
-            case .string: return (.wrongType, "\(name) must be a string")
-            case .metadata: return (.wrongType, "\(name) must be a number or null")
-            }
+            return (.wrongType, f.wrongTypeDetail)
         }
         let n = try scanner.scanNumber()
         if f.kind == .metadata {
             let d = scanner.doubleValue(n)
-            guard d.isFinite, d >= 0 else { return (.badMetadata, "\(name) must be a finite number >= 0") }
+            guard d.isFinite, d >= 0 else { return (.badMetadata, "\(f.key) must be a finite number >= 0") }
             numbers[f.rawValue] = d.bitPattern
             return nil
         }
-        let (outOfRange, notIntegral) = f.kind == .signed
-            ? ("\(name) does not fit a signed 64-bit integer", "\(name) must be an integer")
-            : f.kind == .unsigned ? ("\(name) must be an unsigned 64-bit integer", "\(name) must be an integer")
-            : ("\(name) must be a non-negative 64-bit integer or a string", "\(name) must be an integer or a string")
+        let outOfRange = f.kind == .signed ? "\(f.key) does not fit a signed 64-bit integer"
+            : f.kind == .unsigned ? "\(f.key) must be an unsigned 64-bit integer" : "\(f.key) must be a non-negative 64-bit integer or a string"
         switch scanner.integerValue(n) {
         case let .value(negative, magnitude):
             let fits = f.kind == .signed ? magnitude <= UInt64(Int64.max) + (negative ? 1 : 0) : !negative
@@ -265,7 +247,7 @@ public final class EventParser {
             tokens[f.rawValue] = nil
             return nil
         case .tooLarge: return (.integerOutOfRange, outOfRange)
-        case .notIntegral: return (.wrongType, notIntegral)
+        case .notIntegral: return (.wrongType, f.wrongTypeDetail)
         }
     }
 
@@ -306,13 +288,4 @@ struct TextValue {
 public struct EventVocabulary: Sendable, Equatable {
     public var types: [[UInt8]]
     public var surfaces: [[UInt8]]
-    public init(types: [[UInt8]], surfaces: [[UInt8]]) {
-        self.types = types
-        self.surfaces = surfaces
-    }
-}
-
-extension EventParser {
-    /// The type and surface strings interned so far, which the ids of its batches index.
-    public var vocabulary: EventVocabulary { EventVocabulary(types: types.entries, surfaces: surfaces.entries) }
 }

@@ -19,11 +19,21 @@ enum FastDigits {
         return nonDigit == 0 ? 8 : nonDigit.trailingZeroBitCount >> 3
     }
 
+    /// The value of 8 ASCII digits loaded little-endian (first digit in the lowest byte).
+    @inline(__always)
+    static func eightDigits(_ w: UInt64) -> UInt64 {
+        var v = w &- 0x3030_3030_3030_3030
+        v = (v &* 10) &+ (v >> 8)   // pairs of digits in every other byte
+        let lo = (v & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
+        let hi = ((v >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
+        return (lo &+ hi) >> 32
+    }
+
     /// The value of the first `k` (0...7) digits of `w` (0 for k = 0: the shift by 64 clears `w`).
     @inline(__always)
     static func value(_ w: UInt64, _ k: Int) -> UInt64 {
         let shift = UInt64(8 &* (8 &- k))
-        return JSONScanner.eightDigits((w << shift) | ((ones &* 0x30) >> UInt64(8 &* k)))
+        return eightDigits((w << shift) | ((ones &* 0x30) >> UInt64(8 &* k)))
     }
 
     /// 10^k for k in 0...19 (a switch the compiler turns into a constant table; no lazy global).
@@ -57,26 +67,12 @@ enum FastDigits {
     @inline(__always)
     static func powerOfTen(_ k: Int) -> Double { k <= 19 ? Double(powersOfTen64(k)) : Double(powersOfTen64(k - 19)) * 1e19 }
 
-    /// A run of at most `limit` (≤ 19) digits at `i` as (value, digit count, index after): exact,
-    /// since 19 digits cannot overflow. Reads 8 bytes per step; falls back to bytes near the end.
-    @inline(__always)
-    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int, limit: Int = 19) -> (UInt64, Int, Int) {
+    /// A run of at most 19 digits at `i` as (value, digit count, index after): exact, since 19
+    /// digits cannot overflow. A byte at a time: `decimal`, its only user, is the plain twin.
+    static func run(_ p: UnsafePointer<UInt8>, _ i0: Int, _ n: Int) -> (UInt64, Int, Int) {
         var i = i0
         var v: UInt64 = 0
-        var left = limit
-        while i &+ 8 <= n {
-            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let k = min(leadingDigits(w), left)
-            if k == 8 {
-                v = v &* 100_000_000 &+ JSONScanner.eightDigits(w)
-                i &+= 8
-                left &-= 8
-                continue
-            }
-            if k > 0 { v = v &* powersOfTen64(k) &+ value(w, k) }
-            return (v, i &+ k &- i0, i &+ k)
-        }
-        while left > 0 && i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1; left &-= 1 }
+        while i &- i0 < 19 && i < n && p[i] &- 0x30 < 10 { v = v &* 10 &+ UInt64(p[i] &- 0x30); i &+= 1 }
         return (v, i &- i0, i)
     }
 
@@ -100,7 +96,7 @@ enum FastDigits {
             let w1 = UnsafeRawPointer(p + (i &+ 8)).loadUnaligned(as: UInt64.self)
             let k1 = leadingDigits(w1)
             if k1 < 8 {
-                v = JSONScanner.eightDigits(w0) &* powersOfTen64(k1) &+ value(w1, k1)
+                v = eightDigits(w0) &* powersOfTen64(k1) &+ value(w1, k1)
                 end = i &+ 8 &+ k1
             } else {
                 let w2 = UnsafeRawPointer(p + (i &+ 16)).loadUnaligned(as: UInt64.self)
@@ -171,20 +167,7 @@ enum FastDigits {
         guard digits <= 19, w <= 1 << 53, fraction <= 22 else { return nil }
         return (fraction == 0 ? Double(w) : Double(w) / powerOfTen(fraction), next)
     }
-}
 
-/// Plain strings (printable ASCII, no escapes) found eight bytes at a time.
-enum FastStrings {
-    /// The index of the closing quote of a plain string whose contents start at `i`; nil if the
-    /// string has an escape, a control or non-ASCII byte, or does not end.
-    @inline(__always)
-    static func end(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> Int? {
-        let k = JSONScanner.nextSpecial(p, i, n)
-        return k < n && p[k] == 0x22 ? k : nil
-    }
-}
-
-extension FastDigits {
     /// `null` (0) or a non-negative decimal within the exact fast path; (value, index after).
     @inline(__always)
     static func metadata(_ p: UnsafePointer<UInt8>, _ i: Int, _ n: Int) -> (Double, Int)? {

@@ -3,13 +3,10 @@ import CLZ4
 /// The LZ4 frame magic (little-endian on disk) and the range of skippable-frame magics.
 public enum LZ4Magic {
     public static let frame: UInt32 = 0x184D_2204
-    public static let skippableLow: UInt32 = 0x184D_2A50
-    public static let skippableHigh: UInt32 = 0x184D_2A5F
+    public static let skippable: ClosedRange<UInt32> = 0x184D_2A50...0x184D_2A5F
 
     /// Whether 4 bytes start an LZ4 frame or a skippable frame.
-    public static func isLZ4(_ first4: UInt32) -> Bool {
-        first4 == frame || (first4 >= skippableLow && first4 <= skippableHigh)
-    }
+    public static func isLZ4(_ first4: UInt32) -> Bool { first4 == frame || skippable.contains(first4) }
 }
 
 /// Compressed formats llatte does not read, known by the magic bytes that open them.

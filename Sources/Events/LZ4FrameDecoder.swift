@@ -10,6 +10,8 @@ import Glibc
 /// wrong between frames: an unknown magic, or a few stray bytes after the last frame.
 final class LZ4FrameDecoder {
     private let file: InputFile
+    /// The file's path, for the errors.
+    private let path: String
     private let context: OpaquePointer
     /// Compressed input: `input[pos..<end]` is read but not yet decoded.
     private let input: UnsafeMutableRawPointer
@@ -32,12 +34,13 @@ final class LZ4FrameDecoder {
     static let readAhead = 1 << 20
 
     /// - Parameter prefix: bytes already read from the start of the file (decoded first).
-    init(file: InputFile, prefix: UnsafeRawBufferPointer) throws(LogReadErrorCause) {
+    init(file: InputFile, path: String, prefix: UnsafeRawBufferPointer) throws(LogReadError) {
         var ctx: OpaquePointer?
         guard LZ4F_isError(LZ4F_createDecompressionContext(&ctx, UInt32(LZ4F_VERSION))) == 0, let ctx else {
-            throw .corrupt("liblz4 could not create a decompression context")
+            throw .corruptFrame(path: path, message: "liblz4 could not create a decompression context")
         }
         self.file = file
+        self.path = path
         context = ctx
         input = UnsafeMutableRawPointer.allocate(byteCount: max(LZ4FrameDecoder.inputBytes, prefix.count), alignment: 64)
         if prefix.count > 0 { input.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count) }
@@ -51,7 +54,7 @@ final class LZ4FrameDecoder {
 
     /// Reads more compressed input after what is left, at least `n` bytes unless the file ends
     /// first (only the pages written become resident); false at the end of the file.
-    private func refill(_ n: Int = 1) throws(LogReadErrorCause) -> Bool {
+    private func refill(_ n: Int = 1) throws(LogReadError) -> Bool {
         if atEOF { return false }
         if pos > 0 {
             memmove(input, input + pos, end - pos)
@@ -70,29 +73,30 @@ final class LZ4FrameDecoder {
 
     /// Decodes the next content into `dst` (room for `capacity` bytes, at least one 4 MiB block);
     /// returns its length, or nil at the end of the file (which must fall between frames).
-    func next(into dst: UnsafeMutableRawPointer, capacity: Int) throws(LogReadErrorCause) -> Int? {
+    func next(into dst: UnsafeMutableRawPointer, capacity: Int) throws(LogReadError) -> Int? {
         while true {
             if betweenFrames {
                 // A frame's magic is looked at here, so that what is wrong is named with its offset.
                 while end - pos < 4, try refill() {}
                 if end == pos { return nil }
-                if end - pos < 4 { throw .trailing(offset: offset + pos) }
+                if end - pos < 4 { throw .trailingBytes(path: path, offset: offset + pos) }
                 let magic = UInt32(littleEndian: (input + pos).loadUnaligned(as: UInt32.self))
                 guard LZ4Magic.isLZ4(magic) else {
                     let hex = String(magic, radix: 16, uppercase: true)
-                    throw .corrupt("unknown frame magic 0x\(String(repeating: "0", count: 8 - hex.count) + hex) at offset \(offset + pos)")
+                    let magic = String(repeating: "0", count: 8 - hex.count) + hex
+                    throw .corruptFrame(path: path, message: "unknown frame magic 0x\(magic) at offset \(offset + pos)")
                 }
                 betweenFrames = false
             }
             if end - pos < max(wanted, 1) {
                 let more = try refill(max(wanted, 1) - (end - pos))
-                if !more && end == pos { throw .truncated }
+                if !more && end == pos { throw .truncatedFrame(path: path) }
             }
             // Exactly what liblz4 asked for (a frame's smallest header first): one block a call,
             // decoded straight into `dst`, never spilling into liblz4's own buffers.
             var produced = capacity, taken = min(end - pos, wanted > 0 ? wanted : LZ4FrameDecoder.smallestHeader)
             let hint = LZ4F_decompress(context, dst, &produced, input + pos, &taken, nil)
-            if LZ4F_isError(hint) != 0 { throw .corrupt(LZ4FrameDecoder.describe(hint)) }
+            if LZ4F_isError(hint) != 0 { throw .corruptFrame(path: path, message: LZ4FrameDecoder.describe(hint)) }
             pos += taken
             wanted = hint
             if hint == 0 { betweenFrames = true }
@@ -116,24 +120,5 @@ final class LZ4FrameDecoder {
         ]
         if let words = known[name] { return words }
         return (name.hasPrefix("ERROR_") ? name.dropFirst(6) : name[...]).split(separator: "_").joined(separator: " ")
-    }
-}
-
-/// Why `LZ4FrameDecoder` stopped; `LogReader` names the file.
-enum LogReadErrorCause: Error, CustomStringConvertible {
-    case io(FileError)
-    case corrupt(String)
-    /// The file ends inside a frame.
-    case truncated
-    /// One to three bytes follow the last complete frame, at this file offset.
-    case trailing(offset: Int)
-
-    var description: String {
-        switch self {
-        case let .io(e): return e.description
-        case let .corrupt(m): return m
-        case .truncated: return "file ends inside a frame"
-        case let .trailing(offset): return "trailing bytes after the last frame at offset \(offset)"
-        }
     }
 }

@@ -97,9 +97,7 @@ public final class LogReader {
         defer { input.deallocate() }
         var inCount: Int
         do { inCount = try file.readFully(into: input) } catch { throw LogReadError.io(error) }
-        var first4: UInt32 = 0
-        if inCount >= 4 { memcpy(&first4, input.baseAddress!, 4) }
-        isCompressed = LZ4Magic.isLZ4(UInt32(littleEndian: first4))
+        isCompressed = inCount >= 4 && LZ4Magic.isLZ4(UInt32(littleEndian: input.loadUnaligned(as: UInt32.self)))
         if !isCompressed, let format = OtherCompression.format(UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) {
             throw LogReadError.unsupportedCompression(path: path, format: format)
         }
@@ -109,12 +107,9 @@ public final class LogReader {
         let produce: (UnsafeMutableRawPointer, Int) throws(LogReadError) -> Int?
         let path = self.path, hasher = self.hasher
         if isCompressed {
-            let frames: LZ4FrameDecoder
-            do { frames = try LZ4FrameDecoder(file: file, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount)) }
-            catch { throw error.logReadError(path) }
+            let frames = try LZ4FrameDecoder(file: file, path: path, prefix: UnsafeRawBufferPointer(start: input.baseAddress!, count: inCount))
             produce = { dst, capacity throws(LogReadError) in
-                let n: Int?
-                do throws(LogReadErrorCause) { n = try frames.next(into: dst, capacity: capacity) } catch { throw error.logReadError(path) }
+                let n = try frames.next(into: dst, capacity: capacity)
                 if let n { hasher?.update(UnsafeRawBufferPointer(start: dst, count: n)) }
                 return n
             }
@@ -122,10 +117,9 @@ public final class LogReader {
             // The bytes already read go first (`input` outlives the producer: `finish` runs before it is freed).
             var pending = inCount
             produce = { dst, capacity throws(LogReadError) in
-                let n0 = pending
-                if n0 > 0 { dst.copyMemory(from: input.baseAddress!, byteCount: n0) }
+                var n = pending
+                if n > 0 { dst.copyMemory(from: input.baseAddress!, byteCount: n) }
                 pending = 0
-                var n = n0
                 do throws(FileError) { n += try file.readFully(into: UnsafeMutableRawBufferPointer(start: dst + n, count: capacity - n)) }
                 catch { throw LogReadError.io(error) }
                 if n == 0 { return nil }
@@ -155,23 +149,10 @@ public final class LogReader {
     }
 }
 
-extension LogReadErrorCause {
-    func logReadError(_ path: String) -> LogReadError {
-        switch self {
-        case let .io(e): return .io(e)
-        case let .corrupt(message): return .corruptFrame(path: path, message: message)
-        case .truncated: return .truncatedFrame(path: path)
-        case let .trailing(offset): return .trailingBytes(path: path, offset: offset)
-        }
-    }
-}
-
 /// Splits a window of bytes into lines and carries the unfinished last line to the window's start.
 struct LineSplitter {
     let maxLineBytes: Int
     var lineNumber = 0
-    /// Bytes of an unfinished line kept at the start of the window.
-    var carry = 0
     /// Skipping the rest of an overlong line until its newline.
     var skipping = false
     var skippedLength = 0
@@ -199,29 +180,12 @@ struct LineSplitter {
             }
             guard let nl = memchr(base + start, 0x0A, filled - start) else { break }
             let end = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
-            lineNumber += 1
-            if skipping {
-                try overlong(lineNumber, skippedLength + end - start)
-                skipping = false
-                skippedLength = 0
-            } else if tooLong(base + start, end - start) {
-                try overlong(lineNumber, end - start)
-            } else {
-                try emit(base + start, end - start, line)
-            }
+            try finishLine(base + start, end - start, line, overlong)
             start = end + 1
         }
         var tail = filled - start
         if atEnd {
-            if skipping {
-                lineNumber += 1
-                try overlong(lineNumber, skippedLength + tail)
-                skipping = false
-            } else if tail > 0 {
-                lineNumber += 1
-                if tooLong(base + start, tail) { try overlong(lineNumber, tail) } else { try emit(base + start, tail, line) }
-            }
-            carry = 0
+            if skipping || tail > 0 { try finishLine(base + start, tail, line, overlong) }
             return 0
         }
         if skipping || tooLong(base + start, tail) {
@@ -232,8 +196,25 @@ struct LineSplitter {
         } else if start > 0 && tail > 0 {
             memmove(base, base + start, tail)
         }
-        carry = tail
         return tail
+    }
+
+    /// Hands the line of `n` bytes at `p` (its terminator excluded) to `line`, or to `overlong` when it
+    /// is past the limit or ends a line being skipped.
+    @inline(__always)
+    private mutating func finishLine(
+        _ p: UnsafePointer<UInt8>, _ n: Int, _ line: (Int, UnsafeBufferPointer<UInt8>) throws -> Void, _ overlong: (Int, Int) throws -> Void
+    ) rethrows {
+        lineNumber += 1
+        if skipping {
+            try overlong(lineNumber, skippedLength + n)
+            skipping = false
+            skippedLength = 0
+        } else if tooLong(p, n) {
+            try overlong(lineNumber, n)
+        } else {
+            try emit(p, n, line)
+        }
     }
 
     /// Whether `n` bytes of a line are past the limit, which applies to the line without its

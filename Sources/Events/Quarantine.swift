@@ -68,6 +68,8 @@ public final class QuarantineSink {
     public let directory: String
     public let file: String
     public private(set) var count = 0
+    /// The file's last path component, which names the quarantine file.
+    private let name: String
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []
     private let tempPath: String
@@ -75,19 +77,14 @@ public final class QuarantineSink {
     public init(directory: String, file: String) {
         self.directory = directory
         self.file = file
-        let name = file.split(separator: "/").last.map(String.init) ?? file
+        name = file.split(separator: "/").last.map(String.init) ?? file
         tempPath = "\(directory)/.\(name).\(getpid()).quarantine.tmp"
     }
 
-    deinit {
-        if fd >= 0 { close(fd); unlink(PathSpelling.cString(tempPath)) }
-    }
+    deinit { discard() }
 
     /// The final path for this file's records.
-    public func path(digest: Digest32) -> String {
-        let name = file.split(separator: "/").last.map(String.init) ?? file
-        return "\(directory)/\(name).\(digest.hex.prefix(16)).quarantine.jsonl"
-    }
+    public func path(digest: Digest32) -> String { "\(directory)/\(name).\(digest.hex.prefix(16)).quarantine.jsonl" }
 
     public func add(_ r: Rejection) throws(FileError) {
         count += 1

@@ -21,6 +21,17 @@ import Testing
         #expect(EventField.requiredMask == 0b11_1111)
     }
 
+    /// A decoded key that starts with a known key and a quote (`ts"x`, written `"ts\"x"`) is another
+    /// key: the line keeps its own `ts` and is accepted, not refused for a repeated key.
+    @Test func aDecodedKeyHoldingAQuoteIsNotTheKeyItStartsWith() {
+        #expect(exactly("ts\"x") == nil && exactly("user_id\"") == nil && exactly("ts") == .ts)
+        let parser = EventParser(rules: ValidationRules(minTs: 0, maxTs: 100)), batch = EventBatch()
+        let line = Array(#"{"event_id":1,"ts":5,"user_id":2,"item_id":3,"type":"a","surface":"b","ts\"x":7}"#.utf8)
+        let rejection = line.withUnsafeBufferPointer { parser.parseGeneral($0, lineNumber: 1, into: batch) }
+        #expect(rejection == nil, "\(String(describing: rejection))")
+        #expect(batch.count == 1 && batch.events.first?.ts == 5)
+    }
+
     /// A spelling past eight bytes (as a key like `price_usd` has, 13 bytes with its separators) is
     /// matched on two words, and byte by byte near the end of the text.
     @Test func spellingsLongerThanAWordMatch() {

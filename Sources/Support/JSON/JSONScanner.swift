@@ -46,8 +46,6 @@ public struct JSONNumberToken: Sendable {
     public let fracEnd: Int
     /// The written exponent, saturated to ±1e9 so absurd exponents cannot overflow arithmetic.
     public let exponent: Int
-    /// For a plain integer of at most 19 digits (no fraction, no exponent): its magnitude; otherwise `UInt64.max`.
-    public let plainMagnitude: UInt64
 }
 
 /// The exact value of a number token read as an integer.
@@ -73,9 +71,8 @@ public final class JSONScanner {
     /// The first soft fault met since `begin`.
     public private(set) var softFault: JSONSoftFault?
 
-    private var arena: UnsafeMutablePointer<UInt8>
-    private var arenaCapacity: Int
-    private var arenaCount = 0
+    /// Decoded strings, back to back (`JSONStringToken.inArena`).
+    private var arena = ScratchStack<UInt8>(capacity: 4096)
     // Keys of the objects being scanned, for duplicate detection: spans, and where each open object's keys start.
     // Plain stacks rather than arrays: nested values in logs are skipped on every such line, and
     // array appends in a class (uniqueness checks, bounds checks) cost more than the scan.
@@ -85,11 +82,7 @@ public final class JSONScanner {
     private var containers = ScratchStack<UInt8>(capacity: 16)
     /// The most containers `skipValue` had open at once since `begin`.
     public private(set) var deepestSkipped = 0
-    public init() {
-        arenaCapacity = 4096
-        arena = .allocate(capacity: arenaCapacity)
-        base = UnsafePointer(arena)
-    }
+    public init() { base = UnsafePointer(arena.storage) }
 
     deinit {
         arena.deallocate()
@@ -104,7 +97,7 @@ public final class JSONScanner {
         base = text
         self.count = count
         pos = 0
-        arenaCount = 0
+        arena.count = 0
         softFault = nil
         keySpans.count = 0
         objectKeyStarts.count = 0
@@ -150,7 +143,7 @@ public final class JSONScanner {
     /// The bytes of a string token; valid until the arena grows or `begin` is called.
     @inline(__always)
     public func bytes(_ t: JSONStringToken) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena) : base) + t.start, count: t.count)
+        UnsafeBufferPointer(start: (t.inArena ? UnsafePointer(arena.storage) : base) + t.start, count: t.count)
     }
 
     public func string(_ t: JSONStringToken) -> String { String(decoding: bytes(t), as: UTF8.self) }
@@ -180,19 +173,19 @@ public final class JSONScanner {
         // text (an escape is at least as long as the bytes it stands for; other bytes are copied),
         // so room for the rest of the line, plus one word of slack for whole-word copies, is
         // reserved once and the decoder writes without further checks.
-        let arenaStart = arenaCount
-        reserveArena(count - start + 8)
-        var out = arena + arenaCount
+        let arenaStart = arena.count
+        arena.reserve(count - start + 8)
+        var out = arena.storage + arena.count
         out.update(from: base + start, count: i - start)
         out += i - start
-        defer { arenaCount = arena.distance(to: out) }
+        defer { arena.count = arena.storage.distance(to: out) }
         while i < count {
             JSONScanner.copyPlainRun(base, &i, count, to: &out)
             guard i < count else { break }
             let c = base[i]
             if c == 0x22 {
                 pos = i + 1
-                return JSONStringToken(start: arenaStart, end: arena.distance(to: out), inArena: true)
+                return JSONStringToken(start: arenaStart, end: arena.storage.distance(to: out), inArena: true)
             }
             if c == 0x5C {
                 i = try decodeEscape(at: i, into: &out)
@@ -220,21 +213,15 @@ public final class JSONScanner {
     public static func specialBytes(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high: UInt64 = 0x8080_8080_8080_8080
-        let low7 = w & ~high
         // Per byte (high bit cleared): adding 0x60 sets the high bit iff the byte is ≥ 0x20.
-        let notControl = (low7 &+ ones &* 0x60) & high
-        let q = w ^ (ones &* 0x22)
-        let b = w ^ (ones &* 0x5C)
-        return (w & high) | (~notControl & high) | zeroBytes(q) | zeroBytes(b)
-    }
-
-    /// The high bit of each zero byte of `x`. Exact per byte: ((x & 0x7F) + 0x7F) | x has the high
-    /// bit clear only for a zero byte, and no carry crosses a byte. `zeroBytes(w ^ (0x01…01 * c))`
-    /// marks the bytes of `w` equal to `c`.
-    @inlinable @inline(__always)
-    public static func zeroBytes(_ x: UInt64) -> UInt64 {
-        let high: UInt64 = 0x8080_8080_8080_8080
-        return ~(((x & ~high) &+ ~high) | x) & high
+        let notControl = ((w & ~high) &+ ones &* 0x60) & high
+        // The bytes equal to `c`: x = w ^ c…c is zero there, and ((x & 0x7F) + 0x7F) | x has the
+        // high bit clear only for a zero byte (no carry crosses a byte).
+        func equal(_ c: UInt64) -> UInt64 {
+            let x = w ^ (ones &* c)
+            return ~(((x & ~high) &+ ~high) | x) & high
+        }
+        return (w & high) | (~notControl & high) | equal(0x22) | equal(0x5C)
     }
 
     /// The index of the first `"`, `\\`, control or non-ASCII byte at or after `i`, or `n` if none:
@@ -348,55 +335,20 @@ public final class JSONScanner {
         var next = i + 6
         var scalar = u
         if u & 0xF800 == 0xD800 {
-            if u <= 0xDBFF, next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 {
-                // A high surrogate must be followed by an escaped low surrogate.
-                let low = try readHex4(at: next + 2)
-                if low >= 0xDC00 && low <= 0xDFFF {
-                    scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
-                    next += 6
-                } else {
-                    noteSoft(.loneSurrogate, at: i)
-                    scalar = 0xFFFD
-                }
+            // A high surrogate must be followed by an escaped low surrogate.
+            var low: UInt32 = 0
+            if u <= 0xDBFF, next + 6 <= count, base[next] == 0x5C, base[next + 1] == 0x75 { low = try readHex4(at: next + 2) }
+            if low >= 0xDC00 && low <= 0xDFFF {
+                scalar = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)
+                next += 6
             } else {
                 noteSoft(.loneSurrogate, at: i)
                 scalar = 0xFFFD
             }
         }
-        JSONScanner.writeUTF8(scalar, to: &out)
+        // Never a surrogate (a lone one became U+FFFD), so always a scalar.
+        UTF8.encode(Unicode.Scalar(scalar)!) { out.pointee = $0; out += 1 }
         return next
-    }
-
-    /// Writes the UTF-8 encoding of a scalar to `out` and advances it.
-    @inline(__always)
-    static func writeUTF8(_ s: UInt32, to out: inout UnsafeMutablePointer<UInt8>) {
-        if s < 0x80 {
-            out[0] = UInt8(s)
-            out += 1
-        } else if s < 0x800 {
-            out[0] = UInt8(0xC0 | (s >> 6)); out[1] = UInt8(0x80 | (s & 0x3F))
-            out += 2
-        } else if s < 0x10000 {
-            out[0] = UInt8(0xE0 | (s >> 12)); out[1] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[2] = UInt8(0x80 | (s & 0x3F))
-            out += 3
-        } else {
-            out[0] = UInt8(0xF0 | (s >> 18)); out[1] = UInt8(0x80 | ((s >> 12) & 0x3F))
-            out[2] = UInt8(0x80 | ((s >> 6) & 0x3F)); out[3] = UInt8(0x80 | (s & 0x3F))
-            out += 4
-        }
-    }
-
-    @inline(__always)
-    private func reserveArena(_ n: Int) {
-        if arenaCount + n > arenaCapacity {
-            var cap = arenaCapacity * 2
-            while cap < arenaCount + n { cap *= 2 }
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
-            grown.update(from: arena, count: arenaCount)
-            arena.deallocate()
-            arena = grown
-            arenaCapacity = cap
-        }
     }
 
     // MARK: - Numbers
@@ -405,50 +357,17 @@ public final class JSONScanner {
     public func scanNumber() throws(JSONSyntaxError) -> JSONNumberToken {
         let start = pos
         var i = pos
-        var negative = false
-        if i < count && base[i] == 0x2D { negative = true; i += 1 }
+        let negative = i < count && base[i] == 0x2D
+        if negative { i += 1 }
         let intStart = i
         guard i < count, base[i] >= 0x30 && base[i] <= 0x39 else { pos = i; throw fail("expected a digit") }
-        var magnitude: UInt64 = 0
-        var plain = true
-        if base[i] == 0x30 {
-            i += 1
-        } else {
-            // Eight digits at a time while the value cannot overflow (at most 19 digits so far).
-            while i + 8 <= count && i - intStart <= 11 {
-                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                guard JSONScanner.allDigits(w) else { break }
-                magnitude = magnitude &* 100_000_000 &+ JSONScanner.eightDigits(w)
-                i += 8
-            }
-            while i < count && base[i] >= 0x30 && base[i] <= 0x39 {
-                let d = UInt64(base[i] &- 0x30)
-                if i - intStart < 19 {
-                    magnitude = magnitude &* 10 &+ d
-                } else if i - intStart == 19 {
-                    // The 20th digit may overflow 64 bits: check it.
-                    let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
-                    let (a, o2) = m.addingReportingOverflow(d)
-                    if o1 || o2 { plain = false } else { magnitude = a }
-                } else {
-                    plain = false
-                }
-                i += 1
-            }
-        }
+        i = base[i] == 0x30 ? i + 1 : digitsEnd(i)
         let intEnd = i
-        if plain && magnitude != .max && (i >= count || (base[i] != 0x2E && base[i] | 0x20 != 0x65)) {
-            // The common case: a plain integer; its value is exact already.
-            pos = i
-            return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
-                                   fracStart: i, fracEnd: i, exponent: 0, plainMagnitude: magnitude)
-        }
         var fracStart = i, fracEnd = i
         if i < count && base[i] == 0x2E {
-            i += 1
-            fracStart = i
-            while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
-            fracEnd = i
+            fracStart = i + 1
+            fracEnd = digitsEnd(fracStart)
+            i = fracEnd
             guard fracEnd > fracStart else { pos = i; throw fail("expected a digit after the decimal point") }
         }
         var exponent = 0
@@ -467,31 +386,18 @@ public final class JSONScanner {
         }
         pos = i
         return JSONNumberToken(start: start, end: i, negative: negative, intStart: intStart, intEnd: intEnd,
-                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent, plainMagnitude: .max)
+                               fracStart: fracStart, fracEnd: fracEnd, exponent: exponent)
     }
 
-    /// Whether all 8 bytes of `w` are ASCII digits.
-    @inlinable
-    public static func allDigits(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        return (w & (ones &* 0xF0)) == ones &* 0x30 && ((w &+ ones &* 0x06) & (ones &* 0xF0)) == ones &* 0x30
-    }
-
-    /// The value of 8 ASCII digits loaded little-endian (first digit in the lowest byte).
-    @inlinable
-    public static func eightDigits(_ w: UInt64) -> UInt64 {
-        var v = w &- 0x3030_3030_3030_3030
-        v = (v &* 10) &+ (v >> 8)   // pairs of digits in every other byte
-        let lo = (v & 0x0000_00FF_0000_00FF) &* (100 &+ (1_000_000 << 32))
-        let hi = ((v >> 16) & 0x0000_00FF_0000_00FF) &* (1 &+ (10_000 << 32))
-        return (lo &+ hi) >> 32
+    /// The index after the run of ASCII digits starting at `i`.
+    private func digitsEnd(_ i0: Int) -> Int {
+        var i = i0
+        while i < count && base[i] >= 0x30 && base[i] <= 0x39 { i += 1 }
+        return i
     }
 
     /// The exact integer a number token denotes, if it is integral (`1e3` and `1000.0` are 1000).
     public func integerValue(_ n: JSONNumberToken) -> JSONIntegerValue {
-        if n.plainMagnitude != .max {
-            return .value(negative: n.negative && n.plainMagnitude != 0, magnitude: n.plainMagnitude)
-        }
         // Significant digits are the integer digits then the fraction digits; value = D × 10^(exp − fracLen).
         let intLen = n.intEnd - n.intStart
         let fracLen = n.fracEnd - n.fracStart
@@ -508,16 +414,12 @@ public final class JSONScanner {
         if scale < 0 { return .notIntegral }
         if (last - first + 1) + scale > 20 { return .tooLarge }
         var v: UInt64 = 0
-        for k in first...last {
+        // The significant digits, then `scale` zeros.
+        for k in first...(last + scale) {
             let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(digit(k)))
+            let (a, o2) = m.addingReportingOverflow(k <= last ? UInt64(digit(k)) : 0)
             if o1 || o2 { return .tooLarge }
             v = a
-        }
-        for _ in 0..<scale {
-            let (m, o) = v.multipliedReportingOverflow(by: 10)
-            if o { return .tooLarge }
-            v = m
         }
         return .value(negative: n.negative, magnitude: v)
     }
@@ -594,26 +496,19 @@ public final class JSONScanner {
             skipWhitespace()
             guard pos < count else { throw fail("expected a value") }
             switch base[pos] {
-            case 0x7B: // {
+            case 0x7B, 0x5B: // { or [
+                let isObject: UInt8 = base[pos] == 0x7B ? 1 : 0
                 pos += 1
                 skipWhitespace()
-                if pos < count && base[pos] == 0x7D {
+                if pos < count && base[pos] == (isObject == 1 ? 0x7D : 0x5D) {
                     pos += 1
                 } else {
-                    containers.push(1)
+                    containers.push(isObject)
                     deepestSkipped = max(deepestSkipped, containers.count)
-                    beginObjectKeys()
-                    try scanMemberKey()
-                    continue value
-                }
-            case 0x5B: // [
-                pos += 1
-                skipWhitespace()
-                if pos < count && base[pos] == 0x5D {
-                    pos += 1
-                } else {
-                    containers.push(0)
-                    deepestSkipped = max(deepestSkipped, containers.count)
+                    if isObject == 1 {
+                        beginObjectKeys()
+                        try scanMemberKey()
+                    }
                     continue value
                 }
             case 0x22: _ = try scanString()
@@ -627,41 +522,31 @@ public final class JSONScanner {
             while containers.count > baseDepth {
                 skipWhitespace()
                 guard pos < count else { throw fail("unterminated container") }
-                let c = base[pos]
-                if containers.top == 1 {
-                    if c == 0x2C {
-                        pos += 1
-                        try scanMemberKey()
-                        continue value
-                    } else if c == 0x7D {
-                        pos += 1
-                        _ = containers.pop()
-                        endObjectKeys()
-                    } else {
-                        throw fail("expected ',' or '}' in object")
-                    }
-                } else {
-                    if c == 0x2C {
-                        pos += 1
-                        continue value
-                    } else if c == 0x5D {
-                        pos += 1
-                        _ = containers.pop()
-                    } else {
-                        throw fail("expected ',' or ']' in array")
-                    }
+                let inObject = containers.top == 1
+                if base[pos] == 0x2C {
+                    pos += 1
+                    if inObject { try scanMemberKey() }
+                    continue value
                 }
+                guard base[pos] == (inObject ? 0x7D : 0x5D) else {
+                    throw fail(inObject ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
+                }
+                pos += 1
+                _ = containers.pop()
+                if inObject { endObjectKeys() }
             }
             return
         }
     }
 
-    /// Scans `"key" :` inside a tracked object.
-    private func scanMemberKey() throws(JSONSyntaxError) {
+    /// Scans `"key" :` inside a tracked object (`noteKey`); returns the key.
+    @discardableResult
+    public func scanMemberKey() throws(JSONSyntaxError) -> JSONStringToken {
         skipWhitespace()
         let key = try scanString()
         noteKey(key)
         try expect(0x3A, "expected ':' after an object key")
+        return key
     }
 
     /// Consumes an ASCII literal such as `true`.
@@ -673,9 +558,10 @@ public final class JSONScanner {
 }
 
 /// A growable stack of plain values in memory its owner frees (`deallocate`), for the scanner's
-/// per-line bookkeeping: no reference counting or uniqueness checks on push and pop.
+/// per-line bookkeeping and its arena: no reference counting or uniqueness checks on push and pop.
 struct ScratchStack<Element: BitwiseCopyable> {
-    private var storage: UnsafeMutablePointer<Element>
+    /// The elements, `storage[0..<count]`; moves when the stack grows.
+    private(set) var storage: UnsafeMutablePointer<Element>
     private var capacity: Int
     /// Elements in use; lowering it drops the ones above.
     var count = 0
@@ -692,14 +578,19 @@ struct ScratchStack<Element: BitwiseCopyable> {
     /// The last pushed element (count > 0).
     var top: Element { storage[count - 1] }
 
+    /// Makes room for `n` more elements, doubling the capacity as often as that takes.
+    @inline(__always)
+    mutating func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        while capacity < count + n { capacity *= 2 }
+        let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity)
+        grown.update(from: storage, count: count)
+        storage.deallocate()
+        storage = grown
+    }
+
     mutating func push(_ e: Element) {
-        if count == capacity {
-            let grown = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
-            grown.update(from: storage, count: count)
-            storage.deallocate()
-            storage = grown
-            capacity *= 2
-        }
+        reserve(1)
         storage[count] = e
         count += 1
     }

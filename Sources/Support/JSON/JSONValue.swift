@@ -67,14 +67,7 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     public var description: String { String(decoding: text, as: UTF8.self) }
 
     /// The exact integer value, if the number is integral and fits.
-    public var integer: JSONIntegerValue {
-        text.withUnsafeBufferPointer { p in
-            let s = JSONScanner()
-            s.begin(p.baseAddress!, count: p.count)
-            guard let t = try? s.scanNumber() else { return .notIntegral }
-            return s.integerValue(t)
-        }
-    }
+    public var integer: JSONIntegerValue { withToken { s, t in s.integerValue(t) } ?? .notIntegral }
 
     /// As a signed 64-bit integer, if it is integral and in range.
     public var int64: Int64? {
@@ -90,12 +83,14 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The nearest double (±infinity on overflow).
-    public var double: Double {
+    public var double: Double { withToken { s, t in s.doubleValue(t) } ?? .nan }
+
+    /// `body` with the text scanned as a number token; nil if it is not one.
+    private func withToken<R>(_ body: (JSONScanner, JSONNumberToken) -> R) -> R? {
         text.withUnsafeBufferPointer { p in
             let s = JSONScanner()
             s.begin(p.baseAddress!, count: p.count)
-            guard let t = try? s.scanNumber() else { return .nan }
-            return s.doubleValue(t)
+            return (try? s.scanNumber()).map { body(s, $0) }
         }
     }
 }
@@ -132,14 +127,8 @@ extension JSONValue {
 
     /// Parses one complete JSON text from a buffer.
     public static func parse(_ p: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        guard p.count > 0 else { throw .syntax(JSONSyntaxError(offset: 0, message: "empty document")) }
         let s = JSONScanner()
-        let empty: [UInt8] = [0]
-        if p.count == 0 {
-            return try empty.withUnsafeBufferPointer { (e) throws(JSONParseError) -> JSONValue in
-                s.begin(e.baseAddress!, count: 0)
-                throw .syntax(s.fail("empty document"))
-            }
-        }
         s.begin(p.baseAddress!, count: p.count)
         let v: JSONValue
         do {
@@ -165,9 +154,9 @@ extension JSONValue {
     private static func parseValue(_ s: JSONScanner, depth: Int) throws -> JSONValue {
         s.skipWhitespace()
         guard let c = s.peek() else { throw s.fail("expected a value") }
+        if c == 0x7B || c == 0x5B, depth >= maxDepth { throw JSONParseError.tooDeep(offset: s.pos) }
         switch c {
         case 0x7B:
-            guard depth < maxDepth else { throw JSONParseError.tooDeep(offset: s.pos) }
             s.pos += 1
             s.beginObjectKeys()
             defer { s.endObjectKeys() }
@@ -175,11 +164,7 @@ extension JSONValue {
             s.skipWhitespace()
             if s.peek() == 0x7D { s.pos += 1; return .object(members) }
             while true {
-                s.skipWhitespace()
-                let k = try s.scanString()
-                s.noteKey(k)
-                let key = Array(s.bytes(k))
-                try s.expect(0x3A, "expected ':' after an object key")
+                let key = Array(s.bytes(try s.scanMemberKey()))
                 let v = try parseValue(s, depth: depth + 1)
                 members.append((key, v))
                 s.skipWhitespace()
@@ -188,7 +173,6 @@ extension JSONValue {
                 throw s.fail("expected ',' or '}' in object")
             }
         case 0x5B:
-            guard depth < maxDepth else { throw JSONParseError.tooDeep(offset: s.pos) }
             s.pos += 1
             var items: [JSONValue] = []
             s.skipWhitespace()
