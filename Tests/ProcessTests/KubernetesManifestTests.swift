@@ -70,6 +70,7 @@ import Yams
         let good = try validate([], tag: "good", in: scratch)
         #expect(good.code == 0, "scripts/validate-deploy.sh (needs kubernetes-validate: make test-deps installs it): \(good.output)")
         #expect(good.output.contains("valid against Kubernetes 1.33.0"), "\(good.output)")
+        #expect(good.output.contains("deploy/Containerfile passes hadolint"), "make test-deps installs hadolint: \(good.output)")
         // A misspelt field and a wrong type, each in a copy of the manifests: both must fail.
         let broken: [(file: String, from: String, to: String, named: String)] = [
             ("backfill-job.yaml", "workingDir:", "workingDirectory:", "workingDirectory"),
