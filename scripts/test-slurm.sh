@@ -18,7 +18,10 @@
 #   g. a task killed with LLATTE_MAX_KILLED_RESTARTS=0: it fails, the merge is cancelled; submitting
 #      the array and merge again resumes that shard, the others have nothing to do;
 #   h. a delivered file of bad lines: every task exits 3 and fails without a requeue, the merge is
-#      cancelled.
+#      cancelled;
+#   i. the nightly after a new day of logs, over a copy of case a's stores: every shard ingests the
+#      day and re-encodes its users whose history grew, and the merge carries their rows into the
+#      active version; equal to the single-process store run again on the same logs.
 # Prints the wall times and a PASS/FAIL line per case; exits 1 if any case failed.
 #
 # Usage: bash scripts/test-slurm.sh (make test-slurm). LLATTE: the binary (default
@@ -378,6 +381,38 @@ case_g() {
   check_merged "$dir"
 }
 
+case_i() {
+  local dir=$W/i k
+  mkdir -p "$dir/events"
+  ln -s "$W"/data/events/* "$W"/extra/* "$dir/events/"
+  cp -r "$W/a/out" "$dir/out"
+  # The single process on the same logs: its store run again.
+  cp -r "$W/single/out" "$dir/single-out"
+  (cd "$W/single" && LLATTE_EVENTS=$dir/events LLATTE_OUT=$dir/single-out "$LLATTE" run backfill.yaml --quiet) >/dev/null
+  export_rows "$dir/single-out/embeddings.db" "$dir/single-export"
+  local id
+  id=$(cd "$dir" && LLATTE_HOME=$ROOT LLATTE_SHARDS=$SHARDS LLATTE_OUT=$dir/out LLATTE_EVENTS=$dir/events sbatch --parsable "$ROOT/deploy/slurm/nightly.sh")
+  wait_gone "$id" || return 1
+  scancel --name=llatte-nightly
+  ARRAY=$(sed -n 's/^array=\([0-9]*\) .*/\1/p' "$dir/llatte-nightly-$id.log")
+  MERGE=$(sed -n 's/.* merge=\([0-9]*\)$/\1/p' "$dir/llatte-nightly-$id.log")
+  [ -n "$ARRAY" ] && [ -n "$MERGE" ] || { fail "the nightly did not submit an array and a merge"; return 1; }
+  wait_gone "$MERGE" || return 1
+  local selected=0 n
+  for ((k = 0; k < SHARDS; k++)); do
+    n=$(grep -o "selected=[0-9]*" "$dir/llatte-backfill-${ARRAY}_$k.log" | tail -1 | cut -d= -f2)
+    [ "${n:-0}" -gt 0 ] || { fail "nightly task ${ARRAY}_$k selected no user after a new day of logs"; return 1; }
+    selected=$((selected + n))
+  done
+  echo "  the shards re-encoded $selected users with new events; $(grep -o "refreshed: .*" "$dir/llatte-merge-$MERGE.log" || echo "no refresh line")"
+  grep -q "refreshed: $SHARDS shard versions active here" "$dir/llatte-merge-$MERGE.log" || { fail "the merge did not refresh the active version (see $dir/llatte-merge-$MERGE.log)"; return 1; }
+  [ "$(job_field "$MERGE" JobState)" = COMPLETED ] || { fail "merge job $MERGE: $(job_field "$MERGE" JobState)"; return 1; }
+  export_rows "$dir/out/embeddings.db" "$dir/export" || { fail "export failed"; return 1; }
+  cmp -s "$W/single/export/embeddings.jsonl" "$dir/export/embeddings.jsonl" && { fail "the nightly changed no row"; return 1; }
+  cmp "$dir/single-export/embeddings.jsonl" "$dir/export/embeddings.jsonl" || { fail "the nightly's merged rows differ from the single run's"; return 1; }
+  echo "  $(wc -l <"$dir/export/embeddings.jsonl") rows, byte for byte equal to the single run's on the same logs"
+}
+
 case_h() {
   local dir=$W/h k
   mkdir -p "$dir/events"
@@ -402,7 +437,11 @@ echo "test-slurm: llatte $("$LLATTE" --version), work directory $W"
 start_cluster
 echo "test-slurm: one-node cluster up: $(sinfo -h -o '%N %c CPUs %T') ($(sbatch --version))"
 
-"$LLATTE" sample --out "$W/data" --users $USERS --days 14 --seed 11 --no-truth --quiet
+"$LLATTE" sample --out "$W/data" --users $USERS --days 15 --seed 11 --no-truth --quiet
+# The last day arrives later (case i's nightly).
+mkdir -p "$W/extra"
+last=$(ls "$W/data/events" | sort | tail -1)
+mv "$W/data/events/$last" "$W/extra/"
 export LLATTE_EVENTS=$W/data/events LLATTE_FEATURES=$W/data/users.jsonl LLATTE_CATALOG=$W/data/catalog.db
 export LLATTE_CHECKPOINT=$CHECKPOINT LLATTE_PIPELINE=$PIPELINE LLATTE
 
@@ -416,7 +455,7 @@ export_rows "$W/single/out/embeddings.db" "$W/single/export"
 echo "single process: $SINGLE_SECONDS s, $(wc -l <"$W/single/export/embeddings.jsonl") rows"
 
 SHARDED_SECONDS=?
-for c in a b c d e f g h; do
+for c in a b c d e f g h i; do
   case $c in
     a) name="a: $SHARDS-task array + dependent merge equals the single run" ;;
     b) name="b: SIGTERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
@@ -426,6 +465,7 @@ for c in a b c d e f g h; do
     f) name="f: time limit's --signal=B:TERM mid-encode -> exit 5 -> requeued -> resumed, equal" ;;
     g) name="g: SIGKILL past the requeue limit -> task fails, merge cancelled -> array resubmitted -> resumed, equal" ;;
     h) name="h: a rejected file -> every task exits 3, not retried, merge cancelled" ;;
+    i) name="i: nightly after a new day of logs -> shards re-encode, merge refreshes the active version, equal" ;;
   esac
   echo "case $name"
   start=$(now)

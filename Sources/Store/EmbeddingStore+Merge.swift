@@ -26,6 +26,9 @@ public struct MergeCounts: Sendable, Equatable {
     /// Source versions active here whose every row this store already holds as current or newer:
     /// nothing to merge.
     public var versionsActiveAndCurrent = 0
+    /// Source versions active here of which the source holds newer rows: merged into the active
+    /// version row by row, as a nightly run refreshes it.
+    public var versionsActiveRefreshed = 0
 
     public init() {}
 
@@ -37,6 +40,7 @@ public struct MergeCounts: Sendable, Equatable {
         a.versionsAlreadyMerged += b.versionsAlreadyMerged
         a.versionsResumed += b.versionsResumed
         a.versionsActiveAndCurrent += b.versionsActiveAndCurrent
+        a.versionsActiveRefreshed += b.versionsActiveRefreshed
     }
 }
 
@@ -65,37 +69,39 @@ extension EmbeddingStore {
     /// rule makes give the same rows. Tombstones are read whole (they are few). `clearMergeProgress`
     /// forgets the progress once every source of a merge is in.
     ///
-    /// Readers never see a version half merged: a version that is active here is not written. When
-    /// the source holds a row of it that is newer than this store's (or one this store lacks), the
-    /// merge is refused before anything is written; otherwise there is nothing to merge and it is
-    /// skipped. A window finding its version promoted meanwhile stops the merge.
+    /// Readers never see a new version half merged: a version that is not active here is written
+    /// while it is `building` or `ready`, and a window finding it promoted meanwhile stops the
+    /// merge. A version active here (a sharded nightly's) is refreshed as a nightly run refreshes
+    /// it: the source's newer rows replace this store's window by window, each user's row whole;
+    /// when the source holds none, the version is skipped without a write.
     public func merge(from other: EmbeddingStore, options: MergeOptions = MergeOptions()) throws -> MergeCounts {
         precondition(options.windowRows > 0)
         let source = (try? Files.absolutePath(other.path)) ?? other.path
         var counts = MergeCounts()
         try other.db.reading {
-            var versions: [ModelVersionInfo] = []
+            var versions: [(version: ModelVersionInfo, active: Bool)] = []
             for v in try other.versions() {
-                guard let mine = try version(v.version), mine.status == .active else { versions.append(v); continue }
-                let newer = try rowsNewer(in: other, v, than: mine, windowRows: options.windowRows)
-                if newer.count > 0 {
-                    throw StoreError(path: path, message: "model version \(v.version) is active here and \(other.path) holds \(newer.count) row\(newer.count == 1 ? "" : "s") newer than its own (e.g. user \(newer.example!)): merged window by window, readers would see some of them before the others; merge the shard stores into a store where \(v.version) is not active and promote it there")
+                guard let mine = try version(v.version), mine.status == .active else { versions.append((v, false)); continue }
+                if try rowsNewer(in: other, v, than: mine, windowRows: options.windowRows).count > 0 {
+                    versions.append((v, true))
+                    counts.versionsActiveRefreshed += 1
+                } else {
+                    counts.versionsActiveAndCurrent += 1
                 }
-                counts.versionsActiveAndCurrent += 1
             }
             // Its tombstones first: they remove those users here too, and the upserts below skip them.
             let tombs = try other.db.prepare("SELECT user_id, forgotten_at FROM tombstones")
             var forgotten: [(key: Int64, at: Int64)] = []
             while try tombs.step() { forgotten.append((tombs.int64(0), tombs.int64(1))) }
             if !forgotten.isEmpty { try db.transaction { try tombstone(forgotten) } }
-            for v in versions { try merge(v, of: other, source: source, options, &counts) }
+            for (v, active) in versions { try merge(v, of: other, source: source, refreshingActive: active, options, &counts) }
         }
         return counts
     }
 
-    /// One version of the source, window by window.
-    private func merge(_ v: ModelVersionInfo, of other: EmbeddingStore, source: String, _ options: MergeOptions,
-                       _ counts: inout MergeCounts) throws {
+    /// One version of the source, window by window; `refreshingActive`: the version is active here.
+    private func merge(_ v: ModelVersionInfo, of other: EmbeddingStore, source: String, refreshingActive: Bool,
+                       _ options: MergeOptions, _ counts: inout MergeCounts) throws {
         let mine = try ensureVersion(v.version, identity: v.identity, interests: v.interests, interestDim: v.interestDim,
                                      checkpointPath: v.checkpointPath)
         let fingerprint = try other.mergeFingerprint(v)
@@ -137,7 +143,7 @@ extension EmbeddingStore {
                 guard try status.step(), status.text(1) == mine.table else {
                     throw StoreError(path: path, message: "model version \(v.version) was dropped or recreated while it was being merged")
                 }
-                if status.text(0) == VersionStatus.active.rawValue { throw mergeIntoActive(v.version) }
+                if !refreshingActive && status.text(0) == VersionStatus.active.rawValue { throw mergeIntoActive(v.version) }
                 status.reset()
                 counts.written += try writer.write(rows).written
                 // The source's failures of the same keys, after its rows (as one whole-store write would).
@@ -167,7 +173,7 @@ extension EmbeddingStore {
         StoreError(path: path, message: "model version \(version) was promoted while it was being merged: merged window by window, readers would see it half merged; stopped")
     }
 
-    /// The rows of a source's version that a merge would write into `mine` (its history_version is
+    /// How many rows of a source's version a merge would write into `mine` (its history_version is
     /// larger, or `mine` has no row and the user is not forgotten here), and one of their users; a
     /// window of the source at a time.
     private func rowsNewer(in other: EmbeddingStore, _ v: ModelVersionInfo, than mine: ModelVersionInfo,

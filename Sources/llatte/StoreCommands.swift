@@ -266,9 +266,10 @@ struct MergeCommand: ParsableCommand {
             Rows follow the upsert rule, so merging is idempotent and order-free; each shard's completed backfill is \
             recorded, and a version whose shards are all merged becomes ready. Rows are merged in windows of \
             --window-rows keys, one transaction each (memory does not grow with the stores): a killed merge run again \
-            with the same arguments continues after its last committed window. A version that is active in the \
-            merged store is not written: when a shard holds a newer row of it, the merge is refused before it writes \
-            anything (readers would see it half merged), else it is skipped. With --promote, the merged version becomes \
+            with the same arguments continues after its last committed window. A new version stays building or ready \
+            while it is merged, so readers never see it half merged; a version active in the merged store (a sharded \
+            nightly's) takes the shards' newer rows as a nightly run would, each user's row whole, and is skipped when \
+            they hold none. With --promote, the merged version becomes \
             active if the promotion guard passes (a merge of k of n shards never does without --force); give each \
             shard's history store with --history-store so the guard can check it is current. Exit codes: 0 merged \
             (and promoted), 1 error, 3 refused by the guard, 4 another merge into the store is running.
@@ -315,8 +316,10 @@ struct MergeCommand: ParsableCommand {
                 ? " resumed: \(total.versionsAlreadyMerged) shard version\(total.versionsAlreadyMerged == 1 ? "" : "s") already merged, \(total.versionsResumed) continued" : ""
             let skipped = total.versionsActiveAndCurrent > 0
                 ? " skipped: \(total.versionsActiveAndCurrent) shard version\(total.versionsActiveAndCurrent == 1 ? "" : "s") active here and already as current" : ""
+            let refreshed = total.versionsActiveRefreshed > 0
+                ? " refreshed: \(total.versionsActiveRefreshed) shard version\(total.versionsActiveRefreshed == 1 ? "" : "s") active here, with newer rows" : ""
             print("merge: shards=\(shards.count) rows read=\(total.read) written=\(total.written) windows=\(total.windows) seconds=\(fixed(seconds, 2)) "
-                  + "rows/s=\(Int((Double(total.read) / max(seconds, 1e-9)).rounded())) into \(into)\(resumed)\(skipped)")
+                  + "rows/s=\(Int((Double(total.read) / max(seconds, 1e-9)).rounded())) into \(into)\(resumed)\(skipped)\(refreshed)")
         } catch {
             throw exitWith(.failure, "llatte merge: \(error)")
         }
