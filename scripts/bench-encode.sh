@@ -18,7 +18,7 @@ THREADS=${BENCH_THREADS:-2}
 NS=${BENCH_N:-256,1024,4096}
 PYTHON=${BENCH_PYTHON:-python3}
 
-declare -A ours=() vs_sgemm=() rss=()
+declare -A ours=() vs_sgemm=() vs_peak=() rss=()
 echo "== encoder: llatte (bench config, random weights, $THREADS threads)"
 formulas=""
 for n in ${NS//,/ }; do
@@ -27,6 +27,7 @@ for n in ${NS//,/ }; do
   formulas=$(echo "$out" | grep '^FLOP formulas\|^  executed = ')
   ours[$n]=$(echo "$out" | sed -n "s/^n=$n: users\/s=\([0-9.]*\).*/\1/p")
   vs_sgemm[$n]=$(echo "$out" | sed -n "s/^n=$n: .*executed_vs_sgemm=\([0-9.]*\).*/\1/p")
+  vs_peak[$n]=$(echo "$out" | sed -n "s/^n=$n: .*executed_vs_fma_peak=\([0-9.]*\).*/\1/p")
   rss[$n]=$(echo "$out" | sed -n "s/^n=$n: .*peak_RSS_MB=\([0-9]*\).*/\1/p")
 done
 echo "$formulas"
@@ -64,6 +65,11 @@ done
 if [ -n "${vs_sgemm[1024]:-}" ]; then
   awk -v s="${vs_sgemm[1024]}" 'BEGIN { v = "NOT met"; if (s >= 0.65) v = "met"; printf("n=1024: executed GFLOP/s = %.2f x the cblas_sgemm ceiling (target >= 0.65): %s\n", s, v) }'
 fi
+for n in 1024 4096; do
+  if [ -n "${vs_peak[$n]:-}" ]; then
+    awk -v n="$n" -v s="${vs_peak[$n]}" 'BEGIN { v = "NOT met"; if (s >= 0.75) v = "met"; printf("n=%s: executed GFLOP/s = %.2f x the FMA peak measured in the same process (target >= 0.75): %s\n", n, s, v) }'
+  fi
+done
 if [ -n "${rss[4096]:-}" ]; then
   awk -v m="${rss[4096]}" 'BEGIN { v = "NOT met"; if (m <= 1073.7) v = "met"; printf("n=4096: peak RSS %d MB (target <= 1 GiB = 1074 MB): %s\n", m, v) }'
 fi

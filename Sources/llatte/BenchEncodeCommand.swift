@@ -19,8 +19,11 @@ extension BenchCommand {
         func run() throws {
             let ns = lengths.split(separator: ",").compactMap { Int($0) }
             guard !ns.isEmpty, ns.allSatisfy({ $0 > 0 }) else { throw ValidationError("--n: positive integers, comma-separated") }
+            print("CPU: \(CPULevel.modelName() ?? "unknown"), \(threads) threads")
+            let peak = KernelBench.fmaPeak(threads: threads)
+            print("FMA peak: \(fmt(peak)) GFLOP/s on \(threads) threads (12 independent chains of 8-wide FMAs each, \(Kernels.cpuLevel) build)")
             let sgemm = sgemmCeiling(threads: threads)
-            print("cblas_sgemm 8192x256x256: \(fmt(sgemm)) GFLOP/s with \(threads) OpenBLAS threads")
+            print("cblas_sgemm 8192x256x256: \(fmt(sgemm)) GFLOP/s with \(threads) OpenBLAS threads (\(String(format: "%.2f", sgemm / peak)) of the FMA peak)")
             print("kernels (one core, \(Kernels.cpuLevel) build): exp \(fmt(KernelBench.expRate())) G/s; fused attention of one head "
                   + "(d_head 32, 4096 rows x 4096 keys) \(fmt(KernelBench.attentionRate(n: 4096))) GFLOP/s")
             print("FLOP formulas (per user, T = n + Q): nominal = embed + head + L·[T·(2(d·r_kv + 2·r_kv·hd) + 2(d·r_q + r_q·hd + hd·d + 3·d·ffn)) + 4·T²·hd];")
@@ -58,6 +61,7 @@ extension BenchCommand {
                 let rate = 1 / best
                 print("n=\(n): users/s=\(fmt(rate)) nominal_GFLOP/s=\(fmt(flops.nominal * rate / 1e9)) executed_GFLOP/s=\(fmt(flops.executed * rate / 1e9)) "
                       + "executed_vs_sgemm=\(String(format: "%.2f", flops.executed * rate / 1e9 / sgemm)) "
+                      + "executed_vs_fma_peak=\(String(format: "%.2f", flops.executed * rate / 1e9 / peak)) "
                       + "GFLOP/user nominal=\(fmt(flops.nominal / 1e9)) executed=\(fmt(flops.executed / 1e9)) peak_RSS_MB=\(EncoderBench.peakRSS() / 1_000_000) "
                       + "batch=\(batch) threads=\(threads) parity_vs_plain=\(worst)")
             }

@@ -15,6 +15,15 @@ import Testing
         #expect(CPULevel.missing(["avx", "avx2", "fma"], cpuinfo: partial) == ["avx", "avx2"])
     }
 
+    @Test func namesTheCPUWithItsFamilyAndModel() {
+        let dir = TempDirectory()
+        let vm = dir.write("vm", Array("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nstepping\t: 1\n".utf8))
+        #expect(CPULevel.modelName(cpuinfo: vm) == "AMD EPYC (family 25, model 17)")
+        let bare = dir.write("bare", Array("model name : Some CPU\n".utf8))
+        #expect(CPULevel.modelName(cpuinfo: bare) == "Some CPU")
+        #expect(CPULevel.modelName(cpuinfo: dir.write("none", Array("flags: avx\n".utf8))) == nil)
+    }
+
     @Test func anUnreadableCpuinfoChecksNothing() {
         #expect(CPULevel.missing(CPULevel.x86_64_v3Flags, cpuinfo: "/nonexistent/cpuinfo").isEmpty)
     }
