@@ -236,12 +236,7 @@ import Yams
                                                  dir.file("work"), ChildProcess.llatte, dir.file("etc/shard.yaml")],
                                      environment: env, outputPrefix: dir.file(tag))
             let code = p.wait()
-            var keys: [String: String] = [:]
-            for line in p.stdout.split(separator: "\n") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                keys[String(line[..<colon])] = String(line[line.index(colon, offsetBy: 2)...])
-            }
-            return (code, keys, p.stderr)
+            return (code, checkOutputKeys(p.stdout), p.stderr)
         }
     }
 

@@ -15,12 +15,7 @@ import TestSupport
     func check(_ file: String, _ args: [String], env: [String: String] = [:], _ w: PipelineWorld, tag: String) throws -> (code: Int32, out: [String: String], err: String) {
         let p = try ChildProcess(ChildProcess.llatte, ["run", file, "--check"] + args, environment: env, outputPrefix: w.dir.file(tag))
         let code = p.wait()
-        var keys: [String: String] = [:]
-        for line in p.stdout.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            keys[String(line[..<colon])] = String(line[line.index(colon, offsetBy: 2)...])
-        }
-        return (code, keys, p.stderr)
+        return (code, checkOutputKeys(p.stdout), p.stderr)
     }
 
     @Test func everyShardResolvesToItsOwnStores() throws {
