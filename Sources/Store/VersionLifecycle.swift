@@ -232,7 +232,11 @@ extension EmbeddingStore {
             }
             c.behind = b
             if b.total > 0 {
-                c.problems.append("it is behind the history store for \(b.total) users (\(b.converters) converted since their row, \(b.newUsers) without a row; e.g. \(b.examples.map(String.init).joined(separator: ", "))): rerun its backfill with --promote, which catches up and promotes")
+                // A merged store's version was built by shards: they catch up, the merge carries it over.
+                let sharded = try builds(name).contains { $0.shard != "0/1" }
+                let remedy = sharded ? "rerun the shards' backfills and merge their stores again with --promote"
+                                     : "rerun its backfill with --promote, which catches up and promotes"
+                c.problems.append("it is behind the history store\(history.count > 1 ? "s" : "") for \(b.total) users (\(b.converters) converted since their row, \(b.newUsers) without a row; e.g. \(b.examples.map(String.init).joined(separator: ", "))): \(remedy)")
             }
         }
         return c

@@ -82,7 +82,7 @@ struct RunCommand: ParsableCommand {
         let signals = StopSignals(command: "llatte run")
         let stop = signals.flag
         guard var encode = config.encodeOptions else {
-            try withExtendedLifetime(signals) { try ingestOnly(config, stop: stop, log: log) }
+            try withExtendedLifetime(signals) { try ingestOnly(config, shard: parsedShard, stop: stop, log: log) }
             return
         }
         encode.shard = parsedShard
@@ -159,7 +159,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    private func ingestOnly(_ config: PipelineConfig, stop: StopFlag, log: (String) -> Void) throws {
+    private func ingestOnly(_ config: PipelineConfig, shard: Shard, stop: StopFlag, log: (String) -> Void) throws {
         if let catalogPath = config.catalog {
             do {
                 let c = try Catalog(path: catalogPath)
@@ -169,7 +169,7 @@ struct RunCommand: ParsableCommand {
             }
         }
         var options = config.ingestOptions
-        if let shard { options.shard = Shard(shard) ?? .all }
+        options.shard = shard
         options.hooks = RunHooks.fromEnvironment()
         let report: IngestReport
         do { report = try Ingestor(options: options).run(stop: stop, log: log) } catch let e {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Pipeline
 import Store
 import Support
 import Testing
@@ -103,6 +104,16 @@ import TestSupport
         let forcedLess = try llatte(w, into + stores)   // both shards, but no history stores to check against
         #expect(forcedLess.wait() == 3 && forcedLess.stderr.contains("give the history store"), "\(forcedLess.stderr)")
         #expect(try status(w, "golden-small-v2") == .ready)
+        // A conversion ingested into shard 1's history store since its backfill: the sharded version is
+        // behind, and the remedy named is the shards' backfills and the merge, not one backfill.
+        let convert = try #require((0..<w.users).map(PipelineWorld.userID).first { Shard(index: 1, count: 2).owns($0) })
+        w.dir.writeLines("logs/day7.jsonl", [eventLine(user: convert, id: "\"c7\"", ts: 1_790_700_000, item: 1004, type: "purchase")])
+        w.writePipeline("backfill", out: "shard1", name: "ingest-shard1", ingestOnly: true)
+        #expect(try w.run("ingest-shard1", extra: ["--shard", "1/2"]).wait() == 0)
+        let behind = try llatte(w, into + ["--history-store", histories[0], "--history-store", histories[1]] + stores)
+        #expect(behind.wait() == 3 && behind.stderr.contains("behind the history stores for 1 users")
+                && behind.stderr.contains("rerun the shards' backfills and merge their stores again with --promote"), "\(behind.stderr)")
+        #expect(try w.run("v2-shard1", extra: ["--shard", "1/2"]).wait() == 0)
         let whole = try llatte(w, into + ["--history-store", histories[0], "--history-store", histories[1]] + stores)
         #expect(whole.wait() == 0, "\(whole.stdout)\(whole.stderr)")
         #expect(try status(w, "golden-small") == .retired && status(w, "golden-small-v2") == .active)

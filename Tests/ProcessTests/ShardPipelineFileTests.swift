@@ -1,4 +1,6 @@
 import Foundation
+import Pipeline
+import Store
 import Support
 import Testing
 import TestSupport
@@ -42,6 +44,20 @@ import TestSupport
         // Unsharded, the file's shard paths are an error naming the variable, not a whole run in one shard's stores.
         let whole = try check(file, [], w, tag: "whole")
         #expect(whole.code == 1 && whole.err.contains("environment variable LLATTE_SHARD_INDEX is not set"), "\(whole)")
+    }
+
+    @Test func anIngestOnlyRunUnderASchedulerKeepsOnlyItsShardsUsers() throws {
+        let w = try PipelineWorld(users: 24, windowUsers: 4, days: 1)
+        w.writePipeline("backfill", out: "out", name: "ingest", ingestOnly: true)
+        let text = String(decoding: try Files.readAll(w.dir.file("ingest.yaml")), as: UTF8.self)
+            .replacingOccurrences(of: w.dir.file("out/"), with: w.dir.file("out/shard-${LLATTE_SHARD_INDEX}/"))
+        let file = w.dir.write("ingest-shards.yaml", text: text)
+        let p = try ChildProcess(ChildProcess.llatte, ["run", file, "--quiet", "--shard", "scheduler"],
+                                 environment: ["JOB_COMPLETION_INDEX": "1", "LLATTE_SHARD_COUNT": "3"], outputPrefix: w.dir.file("ingest"))
+        #expect(p.wait() == 0, "\(p.stderr)")
+        let users = try HistoryStore(readingAt: w.dir.file("out/shard-1/history.db")).userIDs()
+        let shard = Shard(index: 1, count: 3)
+        #expect(!users.isEmpty && users.allSatisfy(shard.owns), "\(users.count) users, \(users.filter { !shard.owns($0) }.count) of other shards")
     }
 
     @Test func aRunWritesWhereTheExpandedFileSays() throws {
