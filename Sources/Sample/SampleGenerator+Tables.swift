@@ -104,6 +104,22 @@ extension SampleGenerator {
             }
             b.append(",\"conversion_bias\":")
             b.fixed(p.conversionBias, decimals: 4)
+            if world.options.periodicShare > 0 {
+                b.append(",\"periodic\":")
+                if let q = p.periodic {
+                    b.append("{\"category\":")
+                    b.uint(UInt64(q.category))
+                    b.append(",\"period_days\":")
+                    b.uint(UInt64(q.periodDays))
+                    b.append(",\"phase\":")
+                    b.uint(UInt64(q.phase))
+                    b.append(",\"weight\":")
+                    b.fixed(q.weight, decimals: 4)
+                    b.byte(0x7D)
+                } else {
+                    b.append("null")
+                }
+            }
             b.append(",\"country\":")
             b.quoted(Array(SampleVocabulary.countries[p.country].utf8))
             b.append(",\"age_bucket\":")

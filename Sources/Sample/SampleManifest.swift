@@ -107,6 +107,7 @@ public struct SampleManifest: Sendable {
         bool("truth", o.writeTruth)
         num("activity_scale", o.activityScale)
         num("activity_sigma", o.activitySigma)
+        if o.periodicShare > 0 { num("periodic_share", o.periodicShare) }
         if let t = o.truthImpressionDays { int("truth_impression_days", t) }
         int("frame_bytes", o.frameBytes)
         close()

@@ -50,8 +50,12 @@ final class UserDaySimulator {
     private var sequence = 0
     private var delivery = SampleRandom(key: 0)
     private var noise = SampleRandom(key: 0)
-    /// Interest weight per category for the current user.
+    /// Interest weight per category for the current user-day.
     private var interest: [Double]
+    /// The current user-day's interest mix as categories and weights (the profile's, plus the periodic
+    /// category on a market day).
+    private var dayCategories: [Int] = []
+    private var dayWeights: [Double] = []
 
     init(world: SampleWorld, output: ChunkOutput, tally: UserTally) {
         self.world = world
@@ -99,8 +103,14 @@ final class UserDaySimulator {
         sequence = 0
         delivery = SampleRandom(seed: o.seed, .delivery, UInt64(u), UInt64(d))
         if lineWriter.hasNoise { noise = SampleRandom(seed: o.seed, .noise, UInt64(u), UInt64(d)) }
+        dayCategories = p.interestCategories
+        dayWeights = p.interestWeights
+        if let periodic = p.periodic, periodic.inMarket(day: d) {
+            dayWeights = dayWeights.map { $0 * (1 - periodic.weight) } + [periodic.weight]
+            dayCategories.append(periodic.category)
+        }
         for c in 0..<categoryCount { interest[c] = 0 }
-        for (i, c) in p.interestCategories.enumerated() { interest[c] = p.interestWeights[i] }
+        for (i, c) in dayCategories.enumerated() { interest[c] = dayWeights[i] }
         let distinctBefore = out.counts.distinctEvents
         var conversions = 0
 
@@ -222,13 +232,13 @@ final class UserDaySimulator {
     }
 
     /// With probability `popularityBias` (less on search) a globally popular item; otherwise an item of
-    /// one of the user's categories (6% of the time any category: exploration), by popularity within it.
+    /// one of the user's categories of the day (6% of the time any category: exploration), by popularity within it.
     private func drawItem(_ p: UserProfile, surface: Surface, _ r: inout SampleRandom) -> Int {
         if r.chance(surface == .search ? 0.3 * p.popularityBias : p.popularityBias) {
             return items.global.sample(&r)
         }
         let c = r.chance(0.06) ? r.below(categoryCount)
-                               : p.interestCategories[p.interestWeights.withUnsafeBufferPointer { r.pick($0, total: 1) }]
+                               : dayCategories[dayWeights.withUnsafeBufferPointer { r.pick($0, total: 1) }]
         return Int(items.categoryItems[c][items.categoryDraw[c].sample(&r)])
     }
 

@@ -38,6 +38,9 @@ struct UserProfile: Sendable {
     let stringEventIDs: Bool
     /// Index into `SampleVocabulary.sharedAdjectives` the user likes (−1: none).
     let favouriteAdjective: Int
+    /// A category the user returns to every few weeks (nil for most users; always nil unless
+    /// `SampleOptions.periodicShare` > 0).
+    let periodic: PeriodicInterest?
     /// Added to the conversion logits: some users buy, some never do.
     let conversionBias: Double
     let country: Int
@@ -95,6 +98,8 @@ struct UserProfile: Sendable {
         interestCategories = cats
         interestWeights = weights.map { $0 / wsum }
         popularityBias = r.beta(2, 5)
+        periodic = PeriodicInterest.draw(index: index, seed: options.seed, share: options.periodicShare,
+                                         interestCategories: cats, categoryWeights: leanings.interestWeights)
 
         if options.shortHistory {
             // A handful of events on one to three days (every user has at least one event).

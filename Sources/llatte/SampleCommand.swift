@@ -78,6 +78,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Log-normal spread of users' activity; larger makes the heavy tail heavier.")
     var activitySigma: Double = 0.95
 
+    @Option(help: "Share of users who are in the market for one extra category two days every 2-4 weeks (long-range behaviour; default 0: none).")
+    var periodicShare: Double = 0
+
     @Option(help: "Write impression truth only for the last this many days (default: all).")
     var truthImpressionDays: Int?
 
@@ -106,6 +109,7 @@ struct SampleCommand: ParsableCommand {
         o.writeTruth = !noTruth
         o.activityScale = activityScale
         o.activitySigma = activitySigma
+        o.periodicShare = periodicShare
         o.truthImpressionDays = truthImpressionDays
         o.frameBytes = frameMib << 20
         o.overwrite = overwrite
