@@ -210,6 +210,15 @@ check_merged() {
   echo "  $(wc -l <"$dir/export/embeddings.jsonl") rows, byte for byte equal to the single run's"
 }
 
+# Waits up to $3 seconds for the script of task $2 of case directory $1 to report the SIGTERM it hands on.
+wait_sigterm() {
+  local deadline=$((SECONDS + $3))
+  until grep -q "SIGTERM: handing it to llatte" "$1/llatte-backfill-${ARRAY}_$2.log" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { fail "task ${ARRAY}_$2's script did not report a SIGTERM within $3 s"; return 1; }
+    sleep 0.2
+  done
+}
+
 # Greps the log of task $2 of case directory $1 for the extended regular expression $3.
 task_log_has() {
   grep -Eq "$3" "$1/llatte-backfill-${ARRAY}_$2.log" || { fail "task ${ARRAY}_$2's log has no line matching '$3' (see $1/llatte-backfill-${ARRAY}_$2.log)"; return 1; }
@@ -244,11 +253,7 @@ case_b() {
   # Task 2 has committed 4 batches and waits: SIGTERM it as the time limit would (batch shell only).
   wait_file "$dir/markers/after-commit.paused" || return 1
   scancel --signal=TERM --batch "${ARRAY}_$task"
-  local deadline=$((SECONDS + 30))
-  until grep -q "SIGTERM: handing it to llatte" "$dir/llatte-backfill-${ARRAY}_$task.log" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { fail "task ${ARRAY}_$task's script did not report the SIGTERM"; return 1; }
-    sleep 0.2
-  done
+  wait_sigterm "$dir" $task 30 || return 1
   rm "$dir/hold"
   wait_gone "$MERGE" || return 1
   task_log_has "$dir" $task "llatte run: SIGTERM: stopping" || return 1
@@ -311,11 +316,7 @@ case_f() {
   # A 2-minute limit with the signal 60 s before it: the held task gets SIGTERM from Slurm itself.
   LLATTE=$dir/llatte submit "$dir" --time=2 --signal=B:TERM@60 || return 1
   wait_file "$dir/markers/after-commit.paused" || return 1
-  local deadline=$((SECONDS + 150))
-  until grep -q "SIGTERM: handing it to llatte" "$dir/llatte-backfill-${ARRAY}_$task.log" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { fail "no SIGTERM before task ${ARRAY}_$task's time limit"; return 1; }
-    sleep 0.5
-  done
+  wait_sigterm "$dir" $task 150 || return 1
   rm "$dir/hold"
   wait_gone "$MERGE" || return 1
   task_log_has "$dir" $task "exit 5\\): requeueing" || return 1
