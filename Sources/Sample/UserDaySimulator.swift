@@ -14,6 +14,8 @@ import Darwin
 /// - given a click, by the category's conversion kind (b_u = the user's conversion bias):
 ///   purchase: P(add_to_cart) = σ(−2 + 0.45 · a + b_u), then P(purchase) = σ(−0.9 + 0.35 · a + b_u);
 ///   lead: P(lead) = σ(−2.6 + 0.5 · a + b_u); app: P(app_install) = σ(−2 + 0.5 · a + b_u).
+/// - a returning user's staple item on a market day of its category (`ReturningInterest`) adds
+///   `ReturningInterest.conversionBoost` to the click logit and to b_u.
 /// The probabilities used are written per impression to the truth file.
 ///
 /// Each (user, day) draws from three streams of its own: behaviour (what happens), delivery (late,
