@@ -18,6 +18,10 @@ is only the precision of a count of a fixed interest mix, not information about 
 A count cannot see *when* a category comes back, so `phase last n` adds timing: for an impression on
 day d, the larger of the plain share and the share among the events on days at the same phase of a
 14-, 21- or 28-day period (the periods of `llatte sample --periodic-share`).
+`item last n` reads items: the score is how many of the events given are of the impressed item
+(plus the plain share, which orders the rest), the repurchase of a named item that
+`llatte sample --returning-share` puts weeks back; the report also says how far back the newest
+earlier event of the item lies.
 Also scored: the user's true interest weight in the category (truth/users.jsonl, the limit of the
 count as n grows when interests do not change; with `--periodic-share` also the interest of the
 impression's day) and the generator's `p_convert` (the ceiling).
@@ -46,9 +50,10 @@ PERIODS = (14, 21, 28)  # PeriodicInterest.draw's periods
 N_CATEGORIES = 24
 
 
-def histories(data_dir: str, split: int, start_ts: int, cat: dict[int, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """uid -> (categories, days) of the user's deduplicated events with ts < split, in history order
-    (category -1 for an item missing from truth/items.jsonl; day 0 is the generator's first day)."""
+def histories(data_dir: str, split: int, start_ts: int,
+              cat: dict[int, int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """uid -> (categories, days, item ids) of the user's deduplicated events with ts < split, in history
+    order (category -1 for an item missing from truth/items.jsonl; day 0 is the generator's first day)."""
     lo, hi = data.ts_range(data_dir)
     by_user: dict[int, list] = collections.defaultdict(list)
     for ev in data.read_events(os.path.join(data_dir, "events"), lo, hi, collections.Counter()):
@@ -58,7 +63,8 @@ def histories(data_dir: str, split: int, start_ts: int, cat: dict[int, int]) -> 
     for u, evs in by_user.items():
         h = user_history(evs)
         out[u] = (np.array([cat.get(e.item_id, -1) for e in h], np.int64),
-                  np.array([(e.ts - start_ts) // DAY for e in h], np.int64))
+                  np.array([(e.ts - start_ts) // DAY for e in h], np.int64),
+                  np.array([e.item_id for e in h], np.uint64))
     return out
 
 
@@ -94,13 +100,20 @@ def spread(hist: np.ndarray, n: int) -> np.ndarray:
     return hist[np.round(np.linspace(len(hist) - 1, 0, n)).astype(np.int64)]
 
 
-def day_interest(base: list[float], periodic: dict | None, c: int, day: int) -> float:
-    """The user's interest in category c on the day (docs/data.md, `--periodic-share`): the base mix,
-    with the periodic category taking `weight` of it on a market day."""
-    if periodic is None or (day + periodic["phase"]) % periodic["period_days"] >= MARKET_DAYS:
-        return base[c]
-    w = periodic["weight"]
-    return w if c == periodic["category"] else (1 - w) * base[c]
+def day_interest(base: list[float], schedules: list[dict], c: int, day: int) -> float:
+    """The user's interest in category c on the day (docs/data.md, `--periodic-share` and
+    `--returning-share`): the base mix; each category in the market that day takes its `weight` of the
+    mix so far, in the order periodic, then returning."""
+    x = base[c]
+    for q in schedules:
+        if (day + q["phase"]) % q["period_days"] < MARKET_DAYS:
+            x = q["weight"] if c == q["category"] else (1 - q["weight"]) * x
+    return x
+
+
+def item_score(cats: np.ndarray, items: np.ndarray, c: int, item: int) -> float:
+    """How many of the events are of `item`, plus the plain share of category c (it orders the rest)."""
+    return float(np.count_nonzero(items == item)) + share(cats, c)
 
 
 def main() -> None:
@@ -130,20 +143,22 @@ def main() -> None:
         for line in fh:
             r = json.loads(line)
             interests[r["user_id"]] = r["interests"]
-            if r.get("periodic"):
-                periodic[r["user_id"]] = r["periodic"]
+            schedules = ([r["periodic"]] if r.get("periodic") else []) + (r.get("returning") or [])
+            if schedules:
+                periodic[r["user_id"]] = schedules
     rows = []
     for line in data.read_bytes(os.path.join(args.data, "truth", "impressions.jsonl.lz4")).splitlines():
         if line.strip():
             r = json.loads(line)
             if r["ts"] >= split:
                 rows.append((r["user_id"], r["category"], r["converted"], r["p_convert"],
-                             (r["ts"] - int(options["start_ts"])) // DAY))
+                             (r["ts"] - int(options["start_ts"])) // DAY, r["item_id"]))
     if not rows:
         raise SystemExit(f"no truth impressions at or after day {split_day}")
     both = histories(args.data, split, int(options["start_ts"]), cat)
     hist = {u: h[0] for u, h in both.items()}
     empty = np.zeros(0, np.int64)
+    no_items = np.zeros(0, np.uint64)
 
     users = np.array([r[0] for r in rows], np.uint64)
     labels = np.array([r[2] for r in rows], np.float64)
@@ -159,20 +174,37 @@ def main() -> None:
     def phase(u: int, c: int, d: int, n: int) -> float:
         key = (u, d, n)
         if key not in phase_cache:
-            cats, days = both.get(u, (empty, empty))
+            cats, days, _ = both.get(u, (empty, empty, no_items))
             phase_cache[key] = phase_shares(cats[-n:], days[-n:], d) if n else phase_shares(cats, days, d)
         return float(phase_cache[key][c])
 
     for n in LENGTHS:
-        scorers[f"phase last {n}"] = np.array([phase(u, c, d, n) for u, c, _, _, d in rows])
-    scorers["phase all"] = np.array([phase(u, c, d, 0) for u, c, _, _, d in rows])
+        scorers[f"phase last {n}"] = np.array([phase(u, c, d, n) for u, c, _, _, d, _ in rows])
+    scorers["phase all"] = np.array([phase(u, c, d, 0) for u, c, _, _, d, _ in rows])
+
+    def user_items(u: int) -> np.ndarray:
+        return both[u][2] if u in both else no_items
+
+    for n in LENGTHS:
+        scorers[f"item last {n}"] = np.array([item_score(hist.get(u, empty)[-n:], user_items(u)[-n:], c, i)
+                                              for u, c, _, _, _, i in rows])
+    scorers["item all"] = np.array([item_score(hist.get(u, empty), user_items(u), c, i) for u, c, _, _, _, i in rows])
+    # How far back the newest earlier event of the impressed item lies: events and days (-1: not in the history).
+    events_back = np.full(len(rows), -1, np.int64)
+    days_back = np.full(len(rows), -1, np.int64)
+    for k, (u, _, _, _, d, i) in enumerate(rows):
+        at = np.flatnonzero(user_items(u) == i)
+        if len(at):
+            events_back[k] = len(user_items(u)) - at[-1]
+            days_back[k] = d - both[u][1][at[-1]]
     scorers["true interest"] = np.array([interests[u][c] for u, c, *_ in rows])
     if periodic:
-        scorers["true interest of the day"] = np.array([day_interest(interests[u], periodic.get(u), c, d)
-                                                        for u, c, _, _, d in rows])
+        scorers["true interest of the day"] = np.array([day_interest(interests[u], periodic.get(u, []), c, d)
+                                                        for u, c, _, _, d, _ in rows])
     scorers["oracle p_convert"] = np.array([r[3] for r in rows])
     diffs = ([("all", f"last {n}") for n in LENGTHS] + [(f"last {n}", f"spread {n}") for n in LENGTHS]
-             + [("phase all", f"phase last {n}") for n in LENGTHS] + [("phase all", "all")])
+             + [("phase all", f"phase last {n}") for n in LENGTHS] + [("phase all", "all")]
+             + [("item all", f"item last {n}") for n in LENGTHS] + [("item all", "all")])
     res = bootstrap(users, labels, scorers, reps=args.reps, seed=0, diffs=diffs)
 
     n_users = len(set(r[0] for r in rows))
@@ -200,6 +232,21 @@ def main() -> None:
     for n in LENGTHS:
         print(f"{n:>6d}  {auc(f'phase last {n}'):>24s}  {diff(f'phase all - phase last {n}'):>25s}")
     print(f"{'all':>6s}  {auc('phase all'):>24s}  phase all - all: {diff('phase all - all')}")
+    print("item return (events of the impressed item among the events given, plus the plain share)")
+    print(f"{'n':>6s}  {'item last n':>24s}  {'item all - item last n':>25s}")
+    for n in LENGTHS:
+        print(f"{n:>6d}  {auc(f'item last {n}'):>24s}  {diff(f'item all - item last {n}'):>25s}")
+    print(f"{'all':>6s}  {auc('item all'):>24s}  item all - all: {diff('item all - all')}")
+    seen = events_back >= 0
+    conv = labels > 0
+    print(f"impressed item in the pre-split history: {seen.mean():.1%} of impressions, converting "
+          f"{labels[seen].mean() if seen.any() else 0:.2%} (others {labels[~seen].mean():.2%}); "
+          f"{(seen & conv).sum()} of {int(conv.sum())} conversions")
+    if (seen & conv).any():
+        eb, db = events_back[seen & conv], days_back[seen & conv]
+        print(f"  converted impressions of such items: newest earlier event of the item median {int(np.median(eb))} "
+              f"events back ({np.mean(eb > 64):.0%} more than 64, {np.mean(eb > 128):.0%} more than 128), "
+              f"median {int(np.median(db))} days back ({np.mean(db >= 7):.0%} 7 days or more)")
     print(f"true interest weight of the category: {auc('true interest')}")
     if periodic:
         print(f"true interest of the impression's day: {auc('true interest of the day')}")
@@ -210,6 +257,7 @@ def main() -> None:
             json.dump({"data": args.data, "split_day": split_day, "n_impressions": len(rows), "n_users": n_users,
                        "n_converted": int(labels.sum()),
                        "share_longer": {n: float(np.mean(lengths > n)) for n in LENGTHS},
+                       "item_in_history": float(np.mean(events_back >= 0)),
                        "bootstrap": res}, fh, indent=2)
 
 

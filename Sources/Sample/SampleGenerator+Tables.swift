@@ -120,6 +120,32 @@ extension SampleGenerator {
                     b.append("null")
                 }
             }
+            if world.options.returningShare > 0 {
+                b.append(",\"returning\":")
+                if let q = p.returning {
+                    b.byte(0x5B)
+                    for (i, c) in q.categories.enumerated() {
+                        if i > 0 { b.byte(0x2C) }
+                        b.append("{\"category\":")
+                        b.uint(UInt64(c.category))
+                        b.append(",\"period_days\":")
+                        b.uint(UInt64(c.periodDays))
+                        b.append(",\"phase\":")
+                        b.uint(UInt64(c.phase))
+                        b.append(",\"weight\":")
+                        b.fixed(c.weight, decimals: 4)
+                        b.append(",\"items\":[")
+                        for (j, item) in q.staples[i].enumerated() {
+                            if j > 0 { b.byte(0x2C) }
+                            b.uint(world.items.ids[item])
+                        }
+                        b.append("]}")
+                    }
+                    b.byte(0x5D)
+                } else {
+                    b.append("null")
+                }
+            }
             b.append(",\"country\":")
             b.quoted(Array(SampleVocabulary.countries[p.country].utf8))
             b.append(",\"age_bucket\":")

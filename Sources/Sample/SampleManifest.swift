@@ -108,6 +108,7 @@ public struct SampleManifest: Sendable {
         num("activity_scale", o.activityScale)
         num("activity_sigma", o.activitySigma)
         if o.periodicShare > 0 { num("periodic_share", o.periodicShare) }
+        if o.returningShare > 0 { num("returning_share", o.returningShare) }
         if let t = o.truthImpressionDays { int("truth_impression_days", t) }
         int("frame_bytes", o.frameBytes)
         close()

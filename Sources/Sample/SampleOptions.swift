@@ -41,6 +41,10 @@ public struct SampleOptions: Sendable, Equatable {
     /// Share of users with a periodic interest (`PeriodicInterest`): a category they are in the market for
     /// two days every 2–4 weeks and ignore in between. 0 draws nothing, so the output is unchanged.
     public var periodicShare = 0.0
+    /// Share of users with returning categories (`ReturningInterest`): one to three periodic categories
+    /// whose market days bring back the same few items, which then convert more often. 0 draws
+    /// nothing, so the output is unchanged.
+    public var returningShare = 0.0
     /// Write impression truth only for the last this many days (nil: every day). Held-out
     /// evaluation uses the last days, so older impressions' truth is not needed there.
     public var truthImpressionDays: Int?
@@ -105,6 +109,7 @@ public struct SampleOptions: Sendable, Equatable {
         guard activityScale > 0, activityScale <= 100 else { throw bad("--activity-scale must be in (0, 100], got \(activityScale)") }
         guard activitySigma >= 0, activitySigma <= 3 else { throw bad("--activity-sigma must be in 0...3, got \(activitySigma)") }
         guard periodicShare >= 0, periodicShare <= 1 else { throw bad("--periodic-share must be in 0...1, got \(periodicShare)") }
+        guard returningShare >= 0, returningShare <= 1 else { throw bad("--returning-share must be in 0...1, got \(returningShare)") }
         if let t = truthImpressionDays, t < 1 { throw bad("--truth-impression-days must be at least 1, got \(t)") }
         guard frameBytes >= 1 << 16, frameBytes <= 1 << 30 else {
             throw bad("frame size must be in 64 KiB...1 GiB, got \(frameBytes) bytes")

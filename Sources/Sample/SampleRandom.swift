@@ -17,7 +17,7 @@ struct SampleRandom {
     /// What a stream is about; part of its key. The raw values are part of the data's identity:
     /// changing one changes every file generated from it.
     enum Stream: UInt64 {
-        case userProfile = 1, behaviour = 2, delivery = 3, noise = 4, item = 5, wordVector = 7, world = 9, periodic = 10
+        case userProfile = 1, behaviour = 2, delivery = 3, noise = 4, item = 5, wordVector = 7, world = 9, periodic = 10, returning = 11
     }
 
     /// A stream keyed by (seed, stream, a, b); `fmix64` between parts so nearby keys give unrelated streams.

@@ -13,9 +13,10 @@ final class SampleWorld: Sendable {
 
     init(options: SampleOptions) {
         self.options = options
-        items = ItemTable(count: options.resolvedItems, seed: options.seed)
+        let items = ItemTable(count: options.resolvedItems, seed: options.seed)
+        self.items = items
         let leanings = UserProfile.CategoryLeanings(seed: options.seed)
-        users = (0..<options.users).map { UserProfile(index: $0, options: options, leanings: leanings) }
+        users = (0..<options.users).map { UserProfile(index: $0, options: options, leanings: leanings, items: items) }
         semantic = SemanticModel()
         eventKey = fmix64(options.seed ^ 0xE7E7_1D5E_ED00_0001)
     }

@@ -14,6 +14,8 @@ import Darwin
 /// - given a click, by the category's conversion kind (b_u = the user's conversion bias):
 ///   purchase: P(add_to_cart) = σ(−2 + 0.45 · a + b_u), then P(purchase) = σ(−0.9 + 0.35 · a + b_u);
 ///   lead: P(lead) = σ(−2.6 + 0.5 · a + b_u); app: P(app_install) = σ(−2 + 0.5 · a + b_u).
+/// - a returning user's staple item on a market day of its category (`ReturningInterest`) adds
+///   `ReturningInterest.conversionBoost` to the click logit and to b_u.
 /// The probabilities used are written per impression to the truth file.
 ///
 /// Each (user, day) draws from three streams of its own: behaviour (what happens), delivery (late,
@@ -56,6 +58,8 @@ final class UserDaySimulator {
     /// category on a market day).
     private var dayCategories: [Int] = []
     private var dayWeights: [Double] = []
+    /// The current user's returning categories (nil for most users).
+    private var returning: ReturningInterest?
 
     init(world: SampleWorld, output: ChunkOutput, tally: UserTally) {
         self.world = world
@@ -109,6 +113,13 @@ final class UserDaySimulator {
             dayWeights = dayWeights.map { $0 * (1 - periodic.weight) } + [periodic.weight]
             dayCategories.append(periodic.category)
         }
+        returning = p.returning
+        if let returning {
+            for q in returning.categories where q.inMarket(day: d) {
+                dayWeights = dayWeights.map { $0 * (1 - q.weight) } + [q.weight]
+                dayCategories.append(q.category)
+            }
+        }
         for c in 0..<categoryCount { interest[c] = 0 }
         for (i, c) in dayCategories.enumerated() { interest[c] = dayWeights[i] }
         let distinctBefore = out.counts.distinctEvents
@@ -149,6 +160,8 @@ final class UserDaySimulator {
         let text = items.text[item]
         var affinity = log(Double(categoryCount) * interest[category] + 0.05) + 0.35 * Double(items.quality[item])
         if text.shared >= 0 && Int(text.shared) == p.favouriteAdjective { affinity += 0.8 }
+        // A returning user's staple on a market day of its category: added to the click and conversion logits.
+        let boost = returning?.staples(of: category, day: day)?.contains(item) == true ? ReturningInterest.conversionBoost : 0
 
         let longForm = surface == .reels || surface == .video
         let dwellMs = r.logNormal(median: longForm ? 4000 : 1400, sigma: 0.9) * exp(0.12 * affinity)
@@ -174,9 +187,9 @@ final class UserDaySimulator {
             emit(.hide, surface, item: item, at: t + seen, dwell: .absent, value: .absent, &r)
         }
 
-        let pClick = sigmoid(-4.0 + 0.8 * affinity)
+        let pClick = sigmoid(-4.0 + 0.8 * affinity + boost)
         let kind = conversionKinds[category]
-        let bias = p.conversionBias
+        let bias = p.conversionBias + boost
         let pStep1: Double, pStep2: Double
         switch kind {
         case .purchase:
@@ -232,13 +245,17 @@ final class UserDaySimulator {
     }
 
     /// With probability `popularityBias` (less on search) a globally popular item; otherwise an item of
-    /// one of the user's categories of the day (6% of the time any category: exploration), by popularity within it.
+    /// one of the user's categories of the day (6% of the time any category: exploration), by popularity within it
+    /// or, for a returning category on a market day, mostly one of the user's staples.
     private func drawItem(_ p: UserProfile, surface: Surface, _ r: inout SampleRandom) -> Int {
         if r.chance(surface == .search ? 0.3 * p.popularityBias : p.popularityBias) {
             return items.global.sample(&r)
         }
         let c = r.chance(0.06) ? r.below(categoryCount)
                                : dayCategories[dayWeights.withUnsafeBufferPointer { r.pick($0, total: 1) }]
+        if let staples = returning?.staples(of: c, day: day), r.chance(ReturningInterest.stapleShare) {
+            return staples[r.below(staples.count)]
+        }
         return Int(items.categoryItems[c][items.categoryDraw[c].sample(&r)])
     }
 

@@ -41,6 +41,9 @@ struct UserProfile: Sendable {
     /// A category the user returns to every few weeks (nil for most users; always nil unless
     /// `SampleOptions.periodicShare` > 0).
     let periodic: PeriodicInterest?
+    /// Categories the user returns to for the same items (nil for most users; always nil unless
+    /// `SampleOptions.returningShare` > 0).
+    let returning: ReturningInterest?
     /// Added to the conversion logits: some users buy, some never do.
     let conversionBias: Double
     let country: Int
@@ -78,7 +81,7 @@ struct UserProfile: Sendable {
         }
     }
 
-    init(index: Int, options: SampleOptions, leanings: CategoryLeanings) {
+    init(index: Int, options: SampleOptions, leanings: CategoryLeanings, items: ItemTable) {
         var r = SampleRandom(seed: options.seed, .userProfile, UInt64(index))
         self.index = index
         id = UserProfile.userID(index: index, seed: options.seed)
@@ -100,6 +103,9 @@ struct UserProfile: Sendable {
         popularityBias = r.beta(2, 5)
         periodic = PeriodicInterest.draw(index: index, seed: options.seed, share: options.periodicShare,
                                          interestCategories: cats, categoryWeights: leanings.interestWeights)
+        returning = ReturningInterest.draw(index: index, seed: options.seed, share: options.returningShare,
+                                           excludedCategories: cats + (periodic.map { [$0.category] } ?? []),
+                                           categoryWeights: leanings.interestWeights, items: items)
 
         if options.shortHistory {
             // A handful of events on one to three days (every user has at least one event).

@@ -81,6 +81,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Share of users who are in the market for one extra category two days every 2-4 weeks (long-range behaviour; default 0: none).")
     var periodicShare: Double = 0
 
+    @Option(help: "Share of users who return to 1-3 categories every 2-4 weeks for the same few items, which then convert more often (long-range behaviour; default 0: none).")
+    var returningShare: Double = 0
+
     @Option(help: "Write impression truth only for the last this many days (default: all).")
     var truthImpressionDays: Int?
 
@@ -110,6 +113,7 @@ struct SampleCommand: ParsableCommand {
         o.activityScale = activityScale
         o.activitySigma = activitySigma
         o.periodicShare = periodicShare
+        o.returningShare = returningShare
         o.truthImpressionDays = truthImpressionDays
         o.frameBytes = frameMib << 20
         o.overwrite = overwrite
