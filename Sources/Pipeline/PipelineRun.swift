@@ -119,7 +119,9 @@ public struct PipelineRun {
         let started = monotonicSeconds(), startedWall = wallClockSeconds()
         var begun: (store: EmbeddingStore, runID: Int64)?
         do {
-            return try execute(started: started, startedWall: startedWall, begun: &begun, stop: stop, progress: progress, log: log)
+            let report = try execute(started: started, startedWall: startedWall, begun: &begun, stop: stop, progress: progress, log: log)
+            begun?.store.checkpointWAL()
+            return report
         } catch {
             recordFailure(error, begun: begun, started: started, startedWall: startedWall, log: log)
             throw error

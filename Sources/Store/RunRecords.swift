@@ -157,6 +157,14 @@ extension EmbeddingStore {
                            selected: Int(s.int64(1)), written: Int(s.int64(2)), failed: Int(s.int64(3)))
     }
 
+    /// Moves every commit from the `-wal` into the main file and empties the `-wal`, so a store at
+    /// rest is whole in its main file (a copy of that file alone holds the last run, docs/store.md)
+    /// whether or not the process closes its connection before it exits. Best effort: a reader
+    /// in the middle of a read leaves the rest to the next checkpoint.
+    public func checkpointWAL() {
+        try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
     /// Ends a run (or one segment of it): counts, exit code and busy seconds added to those of
     /// earlier segments, then its status — written last, so `ok` means everything before it
     /// committed. `drift` holds the cos(old, new) quantiles of the rows this segment replaced.
