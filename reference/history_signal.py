@@ -2,7 +2,7 @@
 """Does the data carry long-range signal? Held-out AUC of the category-count diagnostic as it sees
 more of each user's history.
 
-    python3 reference/signal.py --data sample-data
+    python3 reference/history_signal.py --data sample-data
 
 The held-out set and the diagnostic are docs/evaluation.md's: every truth impression at or after the
 split day, labelled by its realized `converted`, scored by the share of the user's pre-split events
@@ -130,7 +130,7 @@ def main() -> None:
         manifest = json.load(fh)
     options = manifest["options"]
     if len(manifest["categories"]) != N_CATEGORIES:
-        raise SystemExit(f"{len(manifest['categories'])} categories in the manifest; signal.py knows {N_CATEGORIES}")
+        raise SystemExit(f"{len(manifest['categories'])} categories in the manifest; history_signal.py knows {N_CATEGORIES}")
     split_day = args.split_day if args.split_day is not None else options["days"] - 7
     split = int(options["start_ts"]) + split_day * DAY
     cat = {}
