@@ -104,17 +104,21 @@ extension SampleGenerator {
             }
             b.append(",\"conversion_bias\":")
             b.fixed(p.conversionBias, decimals: 4)
+            // A market-day schedule's fields, after the object's opening brace.
+            func schedule(_ q: PeriodicInterest) {
+                b.append("{\"category\":")
+                b.uint(UInt64(q.category))
+                b.append(",\"period_days\":")
+                b.uint(UInt64(q.periodDays))
+                b.append(",\"phase\":")
+                b.uint(UInt64(q.phase))
+                b.append(",\"weight\":")
+                b.fixed(q.weight, decimals: 4)
+            }
             if world.options.periodicShare > 0 {
                 b.append(",\"periodic\":")
                 if let q = p.periodic {
-                    b.append("{\"category\":")
-                    b.uint(UInt64(q.category))
-                    b.append(",\"period_days\":")
-                    b.uint(UInt64(q.periodDays))
-                    b.append(",\"phase\":")
-                    b.uint(UInt64(q.phase))
-                    b.append(",\"weight\":")
-                    b.fixed(q.weight, decimals: 4)
+                    schedule(q)
                     b.byte(0x7D)
                 } else {
                     b.append("null")
@@ -126,14 +130,7 @@ extension SampleGenerator {
                     b.byte(0x5B)
                     for (i, c) in q.categories.enumerated() {
                         if i > 0 { b.byte(0x2C) }
-                        b.append("{\"category\":")
-                        b.uint(UInt64(c.category))
-                        b.append(",\"period_days\":")
-                        b.uint(UInt64(c.periodDays))
-                        b.append(",\"phase\":")
-                        b.uint(UInt64(c.phase))
-                        b.append(",\"weight\":")
-                        b.fixed(c.weight, decimals: 4)
+                        schedule(c)
                         b.append(",\"items\":[")
                         for (j, item) in q.staples[i].enumerated() {
                             if j > 0 { b.byte(0x2C) }
