@@ -96,6 +96,32 @@ class Corpus:
         return ts, items, labels, clicks
 
 
+class _EveryItemRowZero(dict):
+    """sem_index of a corpus without semantics: every item id, catalogued or not, maps to row 0."""
+
+    def get(self, key, default=None):
+        return 0
+
+    def __getitem__(self, key):
+        return 0
+
+    def __contains__(self, key):
+        return True
+
+
+def without_semantics(corpus: Corpus) -> Corpus:
+    """The same corpus with no semantic item features: every item, in the catalog or not, has the
+    zero vector and none is marked missing.
+
+    The encoder's semantic term s_t W_sem^T is then 0 for every token and embed.sem_missing is never
+    used; the item tower's semantic inputs are 0 for every item, so it sees the hashed item id only.
+    What remains of an event token is its item-id bucket, type, surface, time bucket and metadata.
+    """
+    users = {uid: dataclasses.replace(u, sem_row=np.zeros_like(u.sem_row)) for uid, u in corpus.users.items()}
+    zero = np.zeros((1, corpus.sem_matrix.shape[1]), np.float32)
+    return dataclasses.replace(corpus, users=users, sem_matrix=zero, sem_index=_EveryItemRowZero())
+
+
 def converted(u: UserData, t: int, item: int, t_next: int, label_end: int, events=None) -> float:
     """1.0 if the impression of item at t is the last touch before a conversion on it (see module doc);
     with events=u.clicks, the same for a click."""

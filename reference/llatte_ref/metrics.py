@@ -36,19 +36,40 @@ def weighted_auc(scores: np.ndarray, pos: np.ndarray, w: np.ndarray) -> float:
     return float(total / (wp.sum() * wn.sum()))
 
 
-def bootstrap(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndarray], reps: int = 1000,
-              seed: int = 0, diffs: list[tuple[str, str]] = ()) -> dict:
-    """Resamples users with replacement (all of a user's impressions go together), reps times; returns
-    per scorer the point AUC and the 2.5/97.5 percentiles, and the same for each (a - b) difference."""
+def replicates(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndarray], reps: int = 1000,
+               seed: int = 0) -> dict[str, np.ndarray]:
+    """The bootstrap's replicate AUCs, [reps] per scorer: users resampled with replacement (all of a
+    user's impressions go together); every scorer sees the same draws, so differences are paired.
+
+    Each scorer's order is sorted once; a replicate only changes the weights, so this equals
+    weighted_auc on every replicate at a fraction of the cost.
+    """
     rng = np.random.default_rng(seed)
     uniq, inv = np.unique(users, return_inverse=True)
     pos = np.asarray(labels) > 0.5
+    sorted_ = {}
+    for k, s in scorers.items():
+        order = np.argsort(s, kind="mergesort")
+        ss = s[order]
+        sorted_[k] = (order, pos[order], np.r_[0, np.flatnonzero(ss[1:] != ss[:-1]) + 1])
     samples = {k: np.empty(reps) for k in scorers}
     for r in range(reps):
         counts = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq)).astype(np.float64)
         w = counts[inv]
-        for k, s in scorers.items():
-            samples[k][r] = weighted_auc(s, pos, w)
+        for k, (order, p, starts) in sorted_.items():
+            ww = w[order]
+            wp = np.add.reduceat(ww * p, starts)
+            wn = np.add.reduceat(ww * ~p, starts)
+            neg_below = np.cumsum(wn) - wn
+            samples[k][r] = float((wp * (neg_below + 0.5 * wn)).sum() / (wp.sum() * wn.sum()))
+    return samples
+
+
+def bootstrap(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndarray], reps: int = 1000,
+              seed: int = 0, diffs: list[tuple[str, str]] = ()) -> dict:
+    """Resamples users with replacement (all of a user's impressions go together), reps times; returns
+    per scorer the point AUC and the 2.5/97.5 percentiles, and the same for each (a - b) difference."""
+    samples = replicates(users, labels, scorers, reps, seed)
     out = {}
     for k, s in scorers.items():
         lo, hi = np.percentile(samples[k], [2.5, 97.5])
