@@ -135,6 +135,8 @@ def main() -> None:
     state = torch.load(args.state, weights_only=False)
     cfg = ModelConfig.from_json(state["config"])
     corpus = dataset.load(args.data, cfg)
+    if state["args"].get("ids_only"):
+        corpus = dataset.without_semantics(corpus)
     split = corpus.start_ts + args.split_day * DAY
     rows = held_out(args.data, split)
     users = np.array([r["user_id"] for r in rows], np.uint64)

@@ -12,10 +12,14 @@ impression of it in between, before the end of the training days) plus an auxili
 the same score. Cuts are day boundaries of the training days only, so nothing at or after the split
 enters training, neither as history nor as a label. Deterministic for a given seed, thread count
 and machine.
+
+--n-max, --layers, --width and --ids-only change the model from the shipped one for the scaling
+study (docs/study.md, "Scaling"); the saved state records the run's training FLOPs (training_flops).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -31,8 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from llatte_ref import dataset  # noqa: E402
 from llatte_ref.config import Feature, ModelConfig  # noqa: E402
 from llatte_ref.metrics import roc_auc  # noqa: E402
-from llatte_ref.model import LLaTTE, Batch  # noqa: E402
-from llatte_ref.tower import ItemTower, score  # noqa: E402
+from llatte_ref.model import LLaTTE, Batch, forward_flops  # noqa: E402
+from llatte_ref.tower import ItemTower, score, tower_flops  # noqa: E402
 
 DAY = dataset.DAY
 TYPES = ["impression", "click", "like", "comment", "share", "save", "hide", "add_to_cart", "purchase", "lead",
@@ -42,8 +46,19 @@ SIZES = dict(d=64, layers=2, heads=4, d_head=16, r_q=32, r_kv=32, ffn=176, query
              interest_dim=16, d_sem=64, item_buckets=16384, n_time=64, lora_rank=16, lora_hidden=128, n_max=512)
 
 
-def sample_config(data_dir: str, model_version: str) -> ModelConfig:
-    """The shipped config: SIZES, every type and surface of the generator, feature vocabularies from users.jsonl."""
+def width_sizes(d: int) -> dict[str, int]:
+    """The sizes that follow the model width d (a multiple of 16), in the shipped ratios at d = 64:
+    heads = d/16 of d_head 16, r_q = r_kv = d/2, ffn = 11·d/4 rounded up to a multiple of 16,
+    LoRA rank d/4 and hidden 2·d. Query tokens, K × D, d_sem, item buckets and n_time do not change."""
+    if d < 16 or d % 16:
+        raise ValueError(f"--width {d}: must be a positive multiple of 16")
+    return dict(d=d, heads=d // 16, d_head=16, r_q=d // 2, r_kv=d // 2, ffn=16 * math.ceil(11 * d / 64),
+                lora_rank=d // 4, lora_hidden=2 * d)
+
+
+def sample_config(data_dir: str, model_version: str, **sizes: int) -> ModelConfig:
+    """The shipped config: SIZES (with `sizes` overriding them), every type and surface of the generator,
+    feature vocabularies from users.jsonl."""
     vocab: dict[str, set] = {"country": set(), "age_bucket": set(), "device": set()}
     with open(os.path.join(data_dir, "users.jsonl")) as fh:
         for line in fh:
@@ -54,7 +69,19 @@ def sample_config(data_dir: str, model_version: str) -> ModelConfig:
     features = [Feature(k, "categorical", sorted(v)) for k, v in vocab.items()]
     features.append(Feature("log_account_age_days", "dense"))
     return ModelConfig(model_version=model_version, semantic_model="llatte-sample-sem-v1", types=TYPES,
-                       surfaces=SURFACES, features=features, **SIZES)
+                       surfaces=SURFACES, features=features, **{**SIZES, **sizes})
+
+
+def config_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """The sizes --width, --layers and --n-max set (empty when none is given: the shipped SIZES)."""
+    sizes: dict[str, int] = {}
+    if args.width is not None:
+        sizes.update(width_sizes(args.width))
+    if args.layers is not None:
+        sizes["layers"] = args.layers
+    if args.n_max is not None:
+        sizes["n_max"] = args.n_max
+    return sizes
 
 
 class ItemTable:
@@ -134,8 +161,20 @@ def rescale_inputs(model: LLaTTE) -> None:
     model.tensor("embed.meta").mul_(0.02 / model.tensor("embed.meta").std())
 
 
-def main() -> None:
-    """Parses the arguments, trains, and writes the state file."""
+def training_flops(cfg: ModelConfig, corpus: dataset.Corpus, exs, tower: ItemTower, epochs: int) -> int:
+    """FLOPs of training: 3 × forward (the backward pass is about twice the forward), summed over the
+    examples of every epoch. An example's forward is forward_flops with the tokens it actually reads,
+    min(events before the cut, n_max), plus tower_flops for each of its target impressions."""
+    per_epoch = 0
+    for uid, cut, items, _, _ in exs:
+        u = corpus.users.get(uid)
+        n = 0 if u is None else min(int(np.searchsorted(u.ts, cut, side="left")), cfg.n_max)
+        per_epoch += forward_flops(cfg, n) + len(items) * tower_flops(tower, cfg.interests)
+    return 3 * epochs * per_epoch
+
+
+def parser() -> argparse.ArgumentParser:
+    """train.py's options; the defaults are the shipped recipe of docs/evaluation.md."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="sample-data")
     ap.add_argument("--out", required=True, help="trained state (.pt): encoder, tower, config, training record")
@@ -160,33 +199,51 @@ def main() -> None:
                     help="keep llatte_ref's initialization (no input rescaling; see rescale_inputs)")
     ap.add_argument("--freeze-item-table", action="store_true",
                     help="keep embed.item at its random initialization (memorizing 4,000 items from ~5k positives overfits)")
+    ap.add_argument("--n-max", type=int, default=None,
+                    help=f"events the encoder reads, the newest ones (default {SIZES['n_max']})")
+    ap.add_argument("--layers", type=int, default=None, help=f"transformer layers (default {SIZES['layers']})")
+    ap.add_argument("--width", type=int, default=None,
+                    help=f"model width d, a multiple of 16 (default {SIZES['d']}); the sizes that follow it are "
+                         "width_sizes(d)'s")
+    ap.add_argument("--ids-only", action="store_true",
+                    help="no semantic item features: the encoder and the item tower see every item's semantic "
+                         "vector as zero (dataset.without_semantics); hashed item ids and the other token fields remain")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    return ap
 
+
+def train(args: argparse.Namespace, corpus: dataset.Corpus | None = None, log=print) -> dict:
+    """Trains per args and returns the state train.py saves. corpus: the data directory already loaded
+    (with any config; it is re-pointed at this run's config), so that many runs can share one load."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     t0 = time.time()
-    cfg = sample_config(args.data, args.model_version)
-    corpus = dataset.load(args.data, cfg)
-    print(f"loaded {len(corpus.users)} users, {corpus.stats['distinct_events']} events "
-          f"({sum(v for k, v in corpus.stats.items() if k not in ('valid', 'distinct_events'))} lines quarantined) "
-          f"in {time.time() - t0:.0f}s", flush=True)
+    cfg = sample_config(args.data, args.model_version, **config_sizes(args))
+    if corpus is None:
+        corpus = dataset.load(args.data, cfg)
+        log(f"loaded {len(corpus.users)} users, {corpus.stats['distinct_events']} events "
+            f"({sum(v for k, v in corpus.stats.items() if k not in ('valid', 'distinct_events'))} lines quarantined) "
+            f"in {time.time() - t0:.0f}s")
+    else:
+        corpus = dataclasses.replace(corpus, cfg=cfg)
+    if args.ids_only:
+        corpus = dataset.without_semantics(corpus)
 
     end_day = args.val_day if args.val_day is not None else args.split_day
     label_end = corpus.start_ts + end_day * DAY
     cuts = [corpus.start_ts + d * DAY for d in range(args.first_cut_day, end_day, args.cut_every)]
-    train = examples(corpus, cuts, args.window_days * DAY, label_end)
+    train_exs = examples(corpus, cuts, args.window_days * DAY, label_end)
     val = []
     if args.val_day is not None:
         val_cut = corpus.start_ts + args.val_day * DAY
         val = examples(corpus, [val_cut], (args.split_day - args.val_day) * DAY, corpus.start_ts + args.split_day * DAY)
-    n_imp = sum(len(e[2]) for e in train)
-    n_pos = sum(float(e[3].sum()) for e in train)
-    n_clk = sum(float(e[4].sum()) for e in train)
-    print(f"train: {len(train)} (user, cut) examples, {n_imp} impressions, {n_pos:.0f} converted, {n_clk:.0f} clicked; "
-          f"val: {len(val)}", flush=True)
+    n_imp = sum(len(e[2]) for e in train_exs)
+    n_pos = sum(float(e[3].sum()) for e in train_exs)
+    n_clk = sum(float(e[4].sum()) for e in train_exs)
+    log(f"train: {len(train_exs)} (user, cut) examples, {n_imp} impressions, {n_pos:.0f} converted, "
+        f"{n_clk:.0f} clicked; val: {len(val)}")
 
     model = LLaTTE(cfg)
     g = torch.Generator().manual_seed(args.seed)
@@ -206,14 +263,14 @@ def main() -> None:
     # they are ~4x as frequent as conversions, so they carry most of the interest signal early on.
     click_affine = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     opt = torch.optim.AdamW(params + [bias, click_affine], lr=args.lr, weight_decay=args.weight_decay)
-    steps = args.epochs * len(batches(train, corpus, args.batch, random.Random(0)))
+    steps = args.epochs * len(batches(train_exs, corpus, args.batch, random.Random(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     history = []
     for epoch in range(args.epochs):
         model.train()
         tot, n = 0.0, 0
-        for bi, idx in enumerate(batches(train, corpus, args.batch, rng)):
-            logits, labels, clicks = forward(model, tower, table, corpus, train, idx, args.score)
+        for bi, idx in enumerate(batches(train_exs, corpus, args.batch, rng)):
+            logits, labels, clicks = forward(model, tower, table, corpus, train_exs, idx, args.score)
             loss = F.binary_cross_entropy_with_logits(logits + bias, labels)
             if args.click_weight > 0:
                 loss = loss + args.click_weight * F.binary_cross_entropy_with_logits(
@@ -237,13 +294,21 @@ def main() -> None:
                     y.append(lb.numpy())
             rec["val_auc"] = roc_auc(np.concatenate(s), np.concatenate(y))
         history.append(rec)
-        print(json.dumps(rec), flush=True)
+        log(json.dumps(rec))
 
+    return {"config": cfg.to_json(), "encoder": model.state_dict(), "tower": tower.state_dict(),
+            "tower_buckets": args.tower_buckets, "score": args.score, "args": vars(args), "history": history,
+            "training_flops": training_flops(cfg, corpus, train_exs, tower, args.epochs),
+            "seconds": time.time() - t0}
+
+
+def main() -> None:
+    """Parses the arguments, trains, and writes the state file."""
+    args = parser().parse_args()
+    state = train(args, log=lambda msg: print(msg, flush=True))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.save({"config": cfg.to_json(), "encoder": model.state_dict(), "tower": tower.state_dict(),
-                "tower_buckets": args.tower_buckets, "score": args.score, "args": vars(args), "history": history},
-               args.out)
-    print(f"wrote {args.out} ({time.time() - t0:.0f}s)")
+    torch.save(state, args.out)
+    print(f"wrote {args.out} ({state['seconds']:.0f}s, {state['training_flops']:.3g} training FLOPs)")
 
 
 if __name__ == "__main__":

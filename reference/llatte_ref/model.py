@@ -165,3 +165,27 @@ def quantize(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             continue
         codes[k] = np.clip(np.rint(z[k] / scales[k]), -127, 127).astype(np.int8)
     return codes, scales
+
+
+def forward_flops(cfg: ModelConfig, n: int) -> int:
+    """Multiply-add FLOPs (2·m·n·k per matmul) of one user's forward pass with n sequence tokens.
+
+    With T = n + Q tokens, hd = heads·d_head and every product counted at 2 FLOPs per multiply-add:
+      inputs      2·n·d·(d_sem + 2) + 2·d_f·d                       (semantic and metadata projections, W_user)
+      per layer   2·T·(d·r_q + r_q·hd + d·r_kv + 2·r_kv·hd + hd·d)   (MLA projections)
+                + 2·2·T²·hd                                          (scores Q·K^T and weights·V)
+                + 2·T·3·d·ffn                                        (gated MLP)
+      head        2·(Q·d·rank + rank·hidden + hidden·rank + rank·K·D)
+    Embedding look-ups, norms, activations and softmax are left out (linear in T·d, small beside the
+    matmuls). Attention is counted over the unpadded T×T, as llatte runs it one user at a time.
+    """
+    c = cfg
+    t = n + c.query_tokens
+    hd = c.heads * c.d_head
+    inputs = 2 * n * c.d * (c.d_sem + 2) + 2 * c.d_f * c.d
+    proj = 2 * t * (c.d * c.r_q + c.r_q * hd + c.d * c.r_kv + 2 * c.r_kv * hd + hd * c.d)
+    attn = 2 * 2 * t * t * hd
+    mlp = 2 * t * 3 * c.d * c.ffn
+    head = 2 * (c.query_tokens * c.d * c.lora_rank + 2 * c.lora_rank * c.lora_hidden
+                + c.lora_rank * c.interests * c.interest_dim)
+    return inputs + c.layers * (proj + attn + mlp) + head

@@ -37,6 +37,12 @@ class ItemTower(nn.Module):
         return self.out(h) + self.skip(s)
 
 
+def tower_flops(tower: ItemTower, interests: int) -> int:
+    """FLOPs of one target impression: the tower's three matmuls (2·m·n·k) and the K dot products of the score."""
+    d_sem, hidden, dim = tower.sem_in.in_features, tower.sem_in.out_features, tower.out.out_features
+    return 2 * (d_sem * hidden + hidden * dim + d_sem * dim) + 2 * interests * dim
+
+
 def score(z: torch.Tensor, t: torch.Tensor, mode: str) -> torch.Tensor:
     """z [N, K, D] (each impression's user), t [N, D] -> [N]: max_k <z_k, t> or its softmax-weighted mean."""
     dots = torch.einsum("nkd,nd->nk", z, t)
