@@ -213,30 +213,45 @@ def analyse(p: Plan, records: list[dict], scores: dict[str, np.ndarray], users: 
                                                       **_summary(slope_samples[sweep]["flops"])},
                          "largest_minus_smallest": diff(names[-1], names[0])}
 
-    def slope_diff(a: str, b: str, kind: str) -> dict:
+    def slope_diff(a: str, b: str, kind: str, label: str) -> dict:
+        """Slope of curve a minus slope of curve b (and their ratio), per doubling of the size or of FLOPs."""
         va = curves[a]["slope_per_doubling" if kind == "size" else "slope_per_flops_doubling"]["value"]
         vb = curves[b]["slope_per_doubling" if kind == "size" else "slope_per_flops_doubling"]["value"]
-        return {"a": a, "b": b, "per": kind, "diff": va - vb, **_summary(slope_samples[a][kind] - slope_samples[b][kind])}
+        sa, sb = slope_samples[a][kind], slope_samples[b][kind]
+        lo, hi = np.percentile(sa / sb, [2.5, 97.5])
+        return {"label": label, "a": a, "b": b, "per": kind, "diff": va - vb, **_summary(sa - sb),
+                "ratio": va / vb, "ratio_lo": float(lo), "ratio_hi": float(hi)}
 
     dw = max(p.depth_widths)
+    d_lo, d_hi = min(p.depths), max(p.depths)
     rules = {
         # (1) length is the most efficient lever: AUC gained per doubling of training FLOPs.
-        "length_vs_depth_per_flops": slope_diff("length/sem", f"depth@d{dw}/sem", "flops"),
-        "length_vs_width_per_flops": slope_diff("length/sem", "width/sem", "flops"),
-        "depth_vs_width_per_flops": slope_diff(f"depth@d{dw}/sem", "width/sem", "flops"),
+        "length_vs_depth_per_flops": slope_diff("length/sem", f"depth@d{dw}/sem", "flops",
+                                                f"per doubling of training FLOPs: length − depth at d = {dw}"),
+        "length_vs_width_per_flops": slope_diff("length/sem", "width/sem", "flops",
+                                                "per doubling of training FLOPs: length − width"),
+        "depth_vs_width_per_flops": slope_diff(f"depth@d{dw}/sem", "width/sem", "flops",
+                                               f"per doubling of training FLOPs: depth at d = {dw} − width"),
         # (2) semantic features make scaling work: the slope with them against without.
-        "semantics_length_slope": slope_diff("length/sem", "length/ids", "size"),
-        "semantics_width_slope": slope_diff("width/sem", "width/ids", "size"),
-        f"semantics_depth@d{dw}_slope": slope_diff(f"depth@d{dw}/sem", f"depth@d{dw}/ids", "size"),
-        # (3) depth pays only at a large enough width: the depth gain at each width, and their difference.
-        "depth_gain_by_width": {w: curves[f"depth@d{w}/sem"]["largest_minus_smallest"] for w in p.depth_widths},
+        "semantics_length_slope": slope_diff("length/sem", "length/ids", "size",
+                                             "per doubling of n_max: with semantics − ids only"),
+        f"semantics_depth@d{dw}_slope": slope_diff(f"depth@d{dw}/sem", f"depth@d{dw}/ids", "size",
+                                                   f"per doubling of depth at d = {dw}: with semantics − ids only"),
+        "semantics_width_slope": slope_diff("width/sem", "width/ids", "size",
+                                            "per doubling of width: with semantics − ids only"),
     }
-    lo_w, hi_w = min(p.depth_widths), max(p.depth_widths)
-    a_hi, a_lo = curves[f"depth@d{hi_w}/sem"]["points"], curves[f"depth@d{lo_w}/sem"]["points"]
-    inter = (point_samples[a_hi[-1]] - point_samples[a_hi[0]]) - (point_samples[a_lo[-1]] - point_samples[a_lo[0]])
-    rules["depth_gain_wide_minus_narrow"] = {
-        "diff": (points[a_hi[-1]]["auc"] - points[a_hi[0]]["auc"]) - (points[a_lo[-1]]["auc"] - points[a_lo[0]]["auc"]),
-        **_summary(inter)}
+    # (3) depth pays only at a large enough width: the depth gain at each width, and their difference.
+    for tag in ("sem", "ids"):
+        gains = {}
+        for w in p.depth_widths:
+            first, last = curves[f"depth@d{w}/{tag}"]["points"][0], curves[f"depth@d{w}/{tag}"]["points"][-1]
+            gains[w] = (point_samples[last] - point_samples[first], points[last]["auc"] - points[first]["auc"])
+            rules[f"depth_gain@d{w}/{tag}"] = {"label": f"{d_hi} layers − {d_lo} at d = {w}, {tag}",
+                                               "diff": gains[w][1], **_summary(gains[w][0])}
+        lo_w, hi_w = min(p.depth_widths), max(p.depth_widths)
+        rules[f"depth_gain_wide_minus_narrow/{tag}"] = {
+            "label": f"depth gain at d = {hi_w} − depth gain at d = {lo_w}, {tag}",
+            "diff": gains[hi_w][1] - gains[lo_w][1], **_summary(gains[hi_w][0] - gains[lo_w][0])}
     sem_minus_ids = {}
     for name in points:
         if name.endswith("-sem"):
@@ -277,14 +292,10 @@ def table(p: Plan, res: dict) -> str:
         lines.append(f"| {name} | {_fmt_ci(cv['slope_per_doubling'], 'value', True)} | "
                      f"{_fmt_ci(cv['slope_per_flops_doubling'], 'value', True)} | "
                      f"{_fmt_ci(cv['largest_minus_smallest'], 'diff', True)} |")
-    lines += ["", "| comparison | difference | 95% CI |", "|---|---|---|"]
-    for name, r in res["rules"].items():
-        if name == "depth_gain_by_width":
-            for w, d in r.items():
-                lines.append(f"| depth {max(p.depths)} − depth {min(p.depths)} at d = {w} | {d['diff']:+.4f} | "
-                             f"[{d['lo']:+.4f}, {d['hi']:+.4f}] |")
-        else:
-            lines.append(f"| {name} | {r['diff']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] |")
+    lines += ["", "| comparison (AUC) | difference | 95% CI | ratio [95% CI] |", "|---|---|---|---|"]
+    for r in res["rules"].values():
+        ratio = f"{r['ratio']:.2f} [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]" if "ratio" in r else ""
+        lines.append(f"| {r['label']} | {r['diff']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -382,6 +393,10 @@ def run(out_dir: str, quick: bool = False, llatte: str | None = None, log=print)
                 log(f"[{time.time() - t_start:5.0f}s] {r['name']} seed {r['seed']}: AUC {r['auc']:.4f}, "
                     f"{r['training_flops']:.2e} FLOPs, {r['train_seconds']:.0f}s train + {r['eval_seconds']:.0f}s eval")
     t_grid = time.time() - t_start
+    results_path = os.path.join(out_dir, "results.json")
+    if not jobs and os.path.exists(results_path):
+        with open(results_path) as fh:  # every run reused: keep the time of the run that trained them
+            t_grid = json.load(fh).get("grid_seconds", t_grid)
 
     # The held-out set, read once more here for the labels and users the bootstrap needs.
     with open(os.path.join(data_dir, "manifest.json")) as fh:
@@ -397,7 +412,7 @@ def run(out_dir: str, quick: bool = False, llatte: str | None = None, log=print)
     res.update(plan=dataclasses.asdict(p), runs=records,
                held_out={"impressions": len(rows), "users": int(len(np.unique(users))), "converted": int(labels.sum())},
                grid_seconds=round(t_grid), total_seconds=round(time.time() - t_start))
-    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+    with open(results_path, "w") as fh:
         json.dump(res, fh, indent=1)
     with open(os.path.join(out_dir, "scaling.md"), "w") as fh:
         fh.write(table(p, res))
