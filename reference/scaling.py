@@ -119,6 +119,26 @@ def generate(p: Plan, data_dir: str, llatte: str) -> None:
                     "--returning-share", str(p.returning_share)], check=True)
 
 
+def data_stats(p: Plan, data_dir: str) -> dict:
+    """What the data gives the grid: events, pre-split history lengths of the held-out users, the share
+    of held-out impressions whose user has more than n events before the split, the training examples."""
+    cfg = train.sample_config(data_dir, "scaling")
+    corpus = dataset.load(data_dir, cfg)
+    split = corpus.start_ts + p.split_day * DAY
+    rows = evaluate.held_out(data_dir, split)
+    before = {uid: int(np.searchsorted(u.ts, split, side="left")) for uid, u in corpus.users.items()}
+    per_row = np.array([before.get(r["user_id"], 0) for r in rows])
+    held_users = sorted({r["user_id"] for r in rows})
+    cuts = [corpus.start_ts + d * DAY for d in range(2, p.split_day, p.cut_every)]
+    exs = train.examples(corpus, cuts, train.parser().get_default("window_days") * DAY, split)
+    return {"users": len(corpus.users), "events": corpus.stats["distinct_events"],
+            "median_presplit_events_of_held_out_users": float(np.median([before.get(u, 0) for u in held_users])),
+            "held_out_share_of_users_with_more_than_n": {n: float((per_row > n).mean()) for n in p.lengths},
+            "training_examples": len(exs), "training_impressions": int(sum(len(e[2]) for e in exs)),
+            "training_conversions": int(sum(e[3].sum() for e in exs)), "training_clicks": int(sum(e[4].sum() for e in exs)),
+            "cuts": len(cuts)}
+
+
 # MARK: - Runs (in worker processes: one thread each, the data loaded once per process)
 
 _WORKER: dict = {}
@@ -409,7 +429,7 @@ def run(out_dir: str, quick: bool = False, llatte: str | None = None, log=print)
     scores = {f"{r['name']}/s{r['seed']}": np.load(os.path.join(out_dir, "scores", f"{r['name']}-s{r['seed']}.npy"))
               for r in records}
     res = analyse(p, records, scores, users, labels)
-    res.update(plan=dataclasses.asdict(p), runs=records,
+    res.update(plan=dataclasses.asdict(p), runs=records, data=data_stats(p, data_dir),
                held_out={"impressions": len(rows), "users": int(len(np.unique(users))), "converted": int(labels.sum())},
                grid_seconds=round(t_grid), total_seconds=round(time.time() - t_start))
     with open(results_path, "w") as fh:
