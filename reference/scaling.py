@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402
 import train  # noqa: E402
 from llatte_ref import dataset  # noqa: E402
-from llatte_ref.metrics import replicates, roc_auc  # noqa: E402
+from llatte_ref.metrics import bootstrap, replicates, roc_auc  # noqa: E402
 
 DAY = dataset.DAY
 
@@ -131,7 +131,13 @@ def data_stats(p: Plan, data_dir: str) -> dict:
     held_users = sorted({r["user_id"] for r in rows})
     cuts = [corpus.start_ts + d * DAY for d in range(2, p.split_day, p.cut_every)]
     exs = train.examples(corpus, cuts, train.parser().get_default("window_days") * DAY, split)
+    labels = np.array([r["converted"] for r in rows], np.float64)
+    users = np.array([r["user_id"] for r in rows], np.uint64)
+    baselines = {"popularity: conversion rate": evaluate.popularity(corpus, split, rows)["popularity: conversion rate"],
+                 "diagnostic: history category share": evaluate.category_share(data_dir, corpus, split, rows),
+                 "oracle p_convert": np.array([r["p_convert"] for r in rows])}
     return {"users": len(corpus.users), "events": corpus.stats["distinct_events"],
+            "baselines": bootstrap(users, labels, baselines, reps=p.reps, seed=0),
             "median_presplit_events_of_held_out_users": float(np.median([before.get(u, 0) for u in held_users])),
             "held_out_share_of_users_with_more_than_n": {n: float((per_row > n).mean()) for n in p.lengths},
             "training_examples": len(exs), "training_impressions": int(sum(len(e[2]) for e in exs)),
@@ -291,6 +297,9 @@ def _fmt_ci(d: dict, key: str = "auc", signed: bool = False) -> str:
 def table(p: Plan, res: dict) -> str:
     """The markdown tables: every point of each sweep, then the slopes and the rule comparisons."""
     pts, lines = res["points"], []
+    h = res["held_out"]
+    lines += [f"Held out: {h['impressions']:,} impressions of {h['users']:,} users, {h['converted']:,} converted. "
+              "On the same set: " + "; ".join(f"{k} {_fmt_ci(v)}" for k, v in res["data"]["baselines"].items()) + ".", ""]
     for sweep_name, label in [("length", "n_max"), *[(f"depth@d{w}", "layers") for w in p.depth_widths],
                               ("width", "d")]:
         cfgs = sweeps(p)[f"{sweep_name}/sem"]
@@ -345,6 +354,7 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
             ax.errorbar(xs, ys, yerr=err, fmt="-o", capsize=3, ms=4, color=f"C{k}",
                         label=sweep.replace("@d", " at d = "))
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("training FLOPs")
         ax.set_title("with semantic item features" if sem else "ids only", fontsize=10)
         ax.grid(alpha=0.3)
