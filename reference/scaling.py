@@ -334,7 +334,7 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
     pts = res["points"]
     levers = ["length"] + [f"depth@d{w}" for w in p.depth_widths] + ["width"]
     xlabels = {"length": "n_max (newest events read)", "width": "width d"}
@@ -354,6 +354,8 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
             ax.errorbar(xs, ys, yerr=err, fmt="-o", capsize=3, ms=4, color=f"C{k}",
                         label=sweep.replace("@d", " at d = "))
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+        ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("training FLOPs")
         ax.set_title("with semantic item features" if sem else "ids only", fontsize=10)
