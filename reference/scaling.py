@@ -294,6 +294,11 @@ def _fmt_ci(d: dict, key: str = "auc", signed: bool = False) -> str:
     return f"{f.format(d[key])} [{f.format(d['lo'])}, {f.format(d['hi'])}]"
 
 
+def _spread(point: dict) -> float:
+    """Largest minus smallest AUC over the point's seeds (the intervals cover users, not seeds)."""
+    return max(point["seed_aucs"]) - min(point["seed_aucs"])
+
+
 def table(p: Plan, res: dict) -> str:
     """The markdown tables: every point of each sweep, then the slopes and the rule comparisons."""
     pts, lines = res["points"], []
@@ -307,13 +312,14 @@ def table(p: Plan, res: dict) -> str:
         fixed = {"length": f"d = {c0.width}, {c0.layers} layers",
                  "width": f"{c0.layers} layers, n_max = {c0.n_max}"}.get(sweep_name, f"d = {c0.width}, n_max = {c0.n_max}")
         lines += [f"**{sweep_name.replace('@d', ' at d = ')}** ({fixed}; AUC averaged over seeds {', '.join(map(str, p.seeds))})", "",
-                  f"| {label} | params | training FLOPs | with semantics | ids only | semantics − ids | s per run |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"| {label} | params | training FLOPs | with semantics | ids only | semantics − ids | seed spread | s per run |",
+                  "|---|---|---|---|---|---|---|---|"]
         for c in cfgs:
             s, i = pts[c.name], pts[dataclasses.replace(c, semantic=False).name]
             d = res["semantics_minus_ids"][c.name[:-4]]
             lines.append(f"| {swept_size(sweep_name, c)} | {s['params']:,} | {s['training_flops']:.2e} | {_fmt_ci(s)} | "
-                         f"{_fmt_ci(i)} | {_fmt_ci(d, 'diff', True)} | {s['train_seconds']:.0f} / {i['train_seconds']:.0f} |")
+                         f"{_fmt_ci(i)} | {_fmt_ci(d, 'diff', True)} | {_spread(s):.4f} / {_spread(i):.4f} | "
+                         f"{s['train_seconds']:.0f} / {i['train_seconds']:.0f} |")
         lines.append("")
     lines += ["| curve | AUC per doubling of the size | AUC per doubling of training FLOPs | largest − smallest |",
               "|---|---|---|---|"]
