@@ -237,7 +237,9 @@ def analyse(p: Plan, records: list[dict], scores: dict[str, np.ndarray], users: 
                          "slope_per_doubling": {"value": float(_slope(sizes, aucs)), **_summary(slope_samples[sweep]["size"])},
                          "slope_per_flops_doubling": {"value": float(_slope(flops, aucs)),
                                                       **_summary(slope_samples[sweep]["flops"])},
-                         "largest_minus_smallest": diff(names[-1], names[0])}
+                         "largest_minus_smallest": diff(names[-1], names[0]),
+                         "slope_per_doubling_by_seed": [float(_slope(sizes, np.array([points[n]["seed_aucs"][j] for n in names])))
+                                                        for j in range(len(p.seeds))]}
 
     def slope_diff(a: str, b: str, kind: str, label: str) -> dict:
         """Slope of curve a minus slope of curve b (and their ratio), per doubling of the size or of FLOPs."""
@@ -321,10 +323,11 @@ def table(p: Plan, res: dict) -> str:
                          f"{_fmt_ci(i)} | {_fmt_ci(d, 'diff', True)} | {_spread(s):.4f} / {_spread(i):.4f} | "
                          f"{s['train_seconds']:.0f} / {i['train_seconds']:.0f} |")
         lines.append("")
-    lines += ["| curve | AUC per doubling of the size | AUC per doubling of training FLOPs | largest − smallest |",
-              "|---|---|---|---|"]
+    lines += ["| curve | AUC per doubling of the size | each seed alone | AUC per doubling of training FLOPs | largest − smallest |",
+              "|---|---|---|---|---|"]
     for name, cv in res["curves"].items():
         lines.append(f"| {name} | {_fmt_ci(cv['slope_per_doubling'], 'value', True)} | "
+                     f"{' / '.join(f'{v:+.4f}' for v in cv['slope_per_doubling_by_seed'])} | "
                      f"{_fmt_ci(cv['slope_per_flops_doubling'], 'value', True)} | "
                      f"{_fmt_ci(cv['largest_minus_smallest'], 'diff', True)} |")
     lines += ["", "| comparison (AUC) | difference | 95% CI | ratio [95% CI] |", "|---|---|---|---|"]
