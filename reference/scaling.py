@@ -291,9 +291,14 @@ def analyse(p: Plan, records: list[dict], scores: dict[str, np.ndarray], users: 
 
 # MARK: - Report
 
+def _num(x: float, fmt: str = ".4f") -> str:
+    """A number as the docs print it: a true minus sign (U+2212), not a hyphen."""
+    return format(x, fmt).replace("-", "\u2212")
+
+
 def _fmt_ci(d: dict, key: str = "auc", signed: bool = False) -> str:
-    f = "{:+.4f}" if signed else "{:.4f}"
-    return f"{f.format(d[key])} [{f.format(d['lo'])}, {f.format(d['hi'])}]"
+    f = "+.4f" if signed else ".4f"
+    return f"{_num(d[key], f)} [{_num(d['lo'], f)}, {_num(d['hi'], f)}]"
 
 
 def _spread(point: dict) -> float:
@@ -320,20 +325,20 @@ def table(p: Plan, res: dict) -> str:
             s, i = pts[c.name], pts[dataclasses.replace(c, semantic=False).name]
             d = res["semantics_minus_ids"][c.name[:-4]]
             lines.append(f"| {swept_size(sweep_name, c)} | {s['params']:,} | {s['training_flops']:.2e} | {_fmt_ci(s)} | "
-                         f"{_fmt_ci(i)} | {_fmt_ci(d, 'diff', True)} | {_spread(s):.4f} / {_spread(i):.4f} | "
+                         f"{_fmt_ci(i)} | {_fmt_ci(d, 'diff', True)} | {_num(_spread(s))} / {_num(_spread(i))} | "
                          f"{s['train_seconds']:.0f} / {i['train_seconds']:.0f} |")
         lines.append("")
     lines += ["| curve | AUC per doubling of the size | each seed alone | AUC per doubling of training FLOPs | largest − smallest |",
               "|---|---|---|---|---|"]
     for name, cv in res["curves"].items():
         lines.append(f"| {name} | {_fmt_ci(cv['slope_per_doubling'], 'value', True)} | "
-                     f"{' / '.join(f'{v:+.4f}' for v in cv['slope_per_doubling_by_seed'])} | "
+                     f"{' / '.join(_num(v, '+.4f') for v in cv['slope_per_doubling_by_seed'])} | "
                      f"{_fmt_ci(cv['slope_per_flops_doubling'], 'value', True)} | "
                      f"{_fmt_ci(cv['largest_minus_smallest'], 'diff', True)} |")
     lines += ["", "| comparison (AUC) | difference | 95% CI | ratio [95% CI] |", "|---|---|---|---|"]
     for r in res["rules"].values():
-        ratio = f"{r['ratio']:.2f} [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]" if "ratio" in r else ""
-        lines.append(f"| {r['label']} | {r['diff']:+.4f} | [{r['lo']:+.4f}, {r['hi']:+.4f}] | {ratio} |")
+        ratio = f"{_num(r['ratio'], '.2f')} [{_num(r['ratio_lo'], '.2f')}, {_num(r['ratio_hi'], '.2f')}]" if "ratio" in r else ""
+        lines.append(f"| {r['label']} | {_num(r['diff'], '+.4f')} | [{_num(r['lo'], '+.4f')}, {_num(r['hi'], '+.4f')}] | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
