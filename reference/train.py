@@ -72,6 +72,14 @@ def sample_config(data_dir: str, model_version: str, **sizes: int) -> ModelConfi
                        surfaces=SURFACES, features=features, **{**SIZES, **sizes})
 
 
+def _width(text: str) -> int:
+    """--width's type: a positive multiple of 16 (d_head is 16)."""
+    d = int(text)
+    if d < 16 or d % 16:
+        raise argparse.ArgumentTypeError(f"{d} is not a positive multiple of 16")
+    return d
+
+
 def config_sizes(args: argparse.Namespace) -> dict[str, int]:
     """The sizes --width, --layers and --n-max set (empty when none is given: the shipped SIZES)."""
     sizes: dict[str, int] = {}
@@ -202,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--n-max", type=int, default=None,
                     help=f"events the encoder reads, the newest ones (default {SIZES['n_max']})")
     ap.add_argument("--layers", type=int, default=None, help=f"transformer layers (default {SIZES['layers']})")
-    ap.add_argument("--width", type=int, default=None,
+    ap.add_argument("--width", type=_width, default=None,
                     help=f"model width d, a multiple of 16 (default {SIZES['d']}); the sizes that follow it are "
                          "width_sizes(d)'s")
     ap.add_argument("--ids-only", action="store_true",
