@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402
 import train  # noqa: E402
 from llatte_ref import dataset  # noqa: E402
+from llatte_ref.config import ModelConfig  # noqa: E402
 from llatte_ref.metrics import bootstrap, replicates, roc_auc  # noqa: E402
 
 DAY = dataset.DAY
@@ -114,6 +115,9 @@ def generate(p: Plan, data_dir: str, llatte: str) -> None:
         if all(have.get(k) == v for k, v in want.items()):
             return
         shutil.rmtree(data_dir)
+    if shutil.which(llatte) is None:
+        raise SystemExit(f"llatte binary not found ({llatte!r}): build it (swift build -c release --product llatte) "
+                         "and pass --llatte PATH")
     subprocess.run([llatte, "sample", "--out", data_dir, "--users", str(p.users), "--days", str(p.days),
                     "--seed", "7", "--truth-impression-days", str(p.truth_days),
                     "--returning-share", str(p.returning_share)], check=True)
@@ -168,7 +172,7 @@ def _run(job: tuple[Plan, Config, int, str, str]) -> dict:
     args = train.parser().parse_args(argv + ([] if c.semantic else ["--ids-only"]))
     state = train.train(args, _WORKER["corpus"], log=lambda msg: None)
     t0 = time.time()
-    cfg = dataclasses.replace(_WORKER["corpus"].cfg, **train.width_sizes(c.width), layers=c.layers, n_max=c.n_max)
+    cfg = ModelConfig.from_json(state["config"])
     view = dataclasses.replace(_WORKER["corpus"], cfg=cfg)
     if not c.semantic:
         view = dataset.without_semantics(view)
