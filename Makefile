@@ -15,7 +15,7 @@ TEST_PACKAGES := chromium
 # kubernetes-validate checks deploy/kubernetes/ against the Kubernetes API schemas, offline.
 TEST_PYTHON_PACKAGES := prometheus_client:prometheus-client numpy:numpy duckdb:duckdb kubernetes_validate:kubernetes-validate
 
-.PHONY: deps test-deps install-packages build test test-slurm fuzz libfuzzer backfill nightly refresh bench clean
+.PHONY: deps test-deps install-packages build test test-slurm fuzz libfuzzer backfill nightly refresh bench study clean
 
 ## deps: install the Debian packages that are missing (apt-get update first, only when installing)
 deps:
@@ -73,6 +73,13 @@ fuzz: deps
 ## libfuzzer: the read stage under libFuzzer + AddressSanitizer for LIBFUZZER_SECONDS (default 60)
 libfuzzer: deps
 	bash scripts/libfuzzer.sh
+
+## study: downstream lift of the embeddings and the offline model's scaling curves (docs/study.md) into
+# out/study; installs reference/requirements.txt and matplotlib if missing. STUDY_FLAGS=--quick: a smoke test
+STUDY_FLAGS ?=
+study: build
+	@python3 -c "import torch, safetensors, lz4, numpy, matplotlib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check -r reference/requirements.txt matplotlib
+	python3 reference/study.py --out out/study --llatte $(LLATTE) $(STUDY_FLAGS)
 
 ## backfill / nightly / refresh: run the pipelines on sample-data into out/
 backfill: build
