@@ -75,10 +75,10 @@ libfuzzer: deps
 	bash scripts/libfuzzer.sh
 
 ## study: downstream lift of the embeddings and the offline model's scaling curves (docs/study.md) into
-# out/study; installs reference/requirements.txt and matplotlib if missing. STUDY_FLAGS=--quick: a smoke test
+# out/study; installs reference/requirements.txt if anything of it is missing. STUDY_FLAGS=--quick: a smoke test
 STUDY_FLAGS ?=
 study: build
-	@python3 -c "import torch, safetensors, lz4, numpy, matplotlib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check -r reference/requirements.txt matplotlib
+	@python3 -c "import torch, safetensors, lz4, numpy, matplotlib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check -r reference/requirements.txt
 	python3 reference/study.py --out out/study --llatte $(LLATTE) $(STUDY_FLAGS)
 
 ## backfill / nightly / refresh: run the pipelines on sample-data into out/
