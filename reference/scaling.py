@@ -364,6 +364,15 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
         err = np.array([[y - pts[c.name]["lo"] for c, y in zip(cfgs, ys)], [pts[c.name]["hi"] - y for c, y in zip(cfgs, ys)]])
         return xs, ys, err
 
+    def save(fig, axes, name: str) -> str:
+        axes[0].set_ylabel("held-out AUC (95% CI)")
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        path = os.path.join(out_dir, name)
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return path
+
     paths = []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, sem in zip(axes, SEMANTICS):
@@ -378,12 +387,7 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
         ax.set_xlabel("training FLOPs")
         ax.set_title("with semantic item features" if sem else "ids only", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("held-out AUC (95% CI)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "scaling-flops.png"))
-    fig.savefig(paths[-1], dpi=80)
-    plt.close(fig)
+    paths.append(save(fig, axes, "scaling-flops.png"))
 
     fig, axes = plt.subplots(1, len(levers), figsize=(3.2 * len(levers), 3.4), sharey=True)
     for ax, sweep in zip(axes, levers):
@@ -396,12 +400,7 @@ def figures(p: Plan, res: dict, out_dir: str) -> list[str]:
         ax.set_xlabel(xlabels.get(sweep, f"layers (d = {sweep.split('@d')[-1]})"))
         ax.set_title(sweep.replace("@d", " at d = "), fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("held-out AUC (95% CI)")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "scaling-size.png"))
-    fig.savefig(paths[-1], dpi=80)
-    plt.close(fig)
+    paths.append(save(fig, axes, "scaling-size.png"))
     return paths
 
 
