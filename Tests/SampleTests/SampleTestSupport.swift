@@ -2,6 +2,7 @@ import CLZ4
 import Events
 import Sample
 import Support
+import Testing
 import TestSupport
 
 /// Helpers for the sample-generator tests: generate into a temp directory, read the files back with
@@ -14,6 +15,31 @@ func generate(into dir: String, users: Int, days: Int, seed: UInt64,
     var o = SampleOptions(outputDirectory: dir, users: users, days: days, seed: seed)
     configure(&o)
     return try SampleGenerator(options: o).run()
+}
+
+/// Generates one small sample without and one with a long-range option (`set`) and checks that the
+/// option changes only what it adds: catalog, users and items byte for byte, every other trait of
+/// each user in `truth/users.jsonl`, and the manifest names `manifestKey` (as 0.5) only when it is
+/// on. Returns the users of the sample with the option on, for the option's own checks.
+func expectOnlyLongRangeTraitChanged(field: String, manifestKey: String,
+                                     _ set: (inout SampleOptions) -> Void) throws -> [JSONValue] {
+    let a = TempDirectory("sample-\(field)-off"), b = TempDirectory("sample-\(field)-on")
+    try generate(into: a.path, users: 60, days: 6, seed: 4)
+    try generate(into: b.path, users: 60, days: 6, seed: 4, set)
+    for f in ["catalog.db", "users.jsonl", "truth/items.jsonl"] {
+        #expect(try Files.readAll(a.file(f)) == Files.readAll(b.file(f)), "\(f)")
+    }
+    let ua = try readJSONLines(a.file("truth/users.jsonl")), ub = try readJSONLines(b.file("truth/users.jsonl"))
+    #expect(ua.allSatisfy { $0[field] == nil })
+    for (x, y) in zip(ua, ub) {
+        for key in ["user_id", "interests", "popularity_bias", "events_per_day", "active_prob", "conversion_bias"] {
+            #expect(x[key] != nil && x[key] == y[key], "\(key)")
+        }
+    }
+    let manifest = String(decoding: try Files.readAll(b.file("manifest.json")), as: UTF8.self)
+    #expect(manifest.contains("\"\(manifestKey)\": 0.5"))
+    #expect(!String(decoding: try Files.readAll(a.file("manifest.json")), as: UTF8.self).contains(manifestKey))
+    return ub
 }
 
 /// One valid event as ingest would see it.
