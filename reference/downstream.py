@@ -111,7 +111,7 @@ class Examples:
         self.ts = np.asarray(ts, np.int64)
         self.labels = torch.tensor(np.asarray(labels, np.float32))
         self.clicks = torch.tensor(np.asarray(clicks, np.float32))
-        items = np.asarray(items, np.uint64)
+        self.items = items = np.asarray(items, np.uint64)
         self.bucket = torch.tensor([fmix(int(i)) % ITEM_BUCKETS for i in items.tolist()], dtype=torch.long)
         rows = np.array([corpus.sem_index.get(int(i), -1) for i in items.tolist()], np.int64)
         self.sem_missing = torch.from_numpy(rows < 0)
@@ -371,7 +371,7 @@ def run(out_dir: str, quick: bool = False, llatte: str = ".build/release/llatte"
     tower.load_state_dict(state["tower"])
     tower.eval()
     with torch.no_grad():
-        t = tower(test.sem, test.sem_missing, test.bucket % state["tower_buckets"])
+        t = tower(test.sem, test.sem_missing, tower.id_bucket(test.items))
         tower_auc = {v: roc_auc(score(test.emb[v][0].reshape(len(test), cfg.interests, -1), t, state["score"]).numpy(),
                                 test.labels.numpy()) for v in VARIANTS[1:]}
 
@@ -425,7 +425,7 @@ def table(result: dict, key: str = "bootstrap") -> str:
         if " - " in k:
             lines.append(f"| {k.replace(' - ', ' − ')} | {r['auc']:+.4f} | [{r['auc_lo']:+.4f}, {r['auc_hi']:+.4f}] | "
                          f"{r['ne']:+.4f} | [{r['ne_lo']:+.4f}, {r['ne_hi']:+.4f}] |")
-    return "\n".join(lines)
+    return "\n".join(lines).replace("-0.", "−0.")     # minus signs as the docs print them
 
 
 def main() -> None:

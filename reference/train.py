@@ -51,7 +51,7 @@ def width_sizes(d: int) -> dict[str, int]:
     heads = d/16 of d_head 16, r_q = r_kv = d/2, ffn = 11·d/4 rounded up to a multiple of 16,
     LoRA rank d/4 and hidden 2·d. Query tokens, K × D, d_sem, item buckets and n_time do not change."""
     if d < 16 or d % 16:
-        raise ValueError(f"--width {d}: must be a positive multiple of 16")
+        raise ValueError(f"width {d}: must be a positive multiple of 16")
     return dict(d=d, heads=d // 16, d_head=16, r_q=d // 2, r_kv=d // 2, ffn=16 * math.ceil(11 * d / 64),
                 lora_rank=d // 4, lora_hidden=2 * d)
 
@@ -75,8 +75,10 @@ def sample_config(data_dir: str, model_version: str, **sizes: int) -> ModelConfi
 def _width(text: str) -> int:
     """--width's type: a positive multiple of 16 (d_head is 16)."""
     d = int(text)
-    if d < 16 or d % 16:
-        raise argparse.ArgumentTypeError(f"{d} is not a positive multiple of 16")
+    try:
+        width_sizes(d)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return d
 
 
