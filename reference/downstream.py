@@ -52,7 +52,7 @@ sys.path.insert(0, HERE)
 from evaluate import held_out  # noqa: E402
 from llatte_ref import dataset  # noqa: E402
 from llatte_ref.config import ModelConfig  # noqa: E402
-from llatte_ref.metrics import roc_auc, weighted_auc  # noqa: E402
+from llatte_ref.metrics import replicates, resampled_weights, roc_auc  # noqa: E402
 from llatte_ref.tokenizer import fmix  # noqa: E402
 from llatte_ref.tower import ItemTower, score  # noqa: E402
 import replay  # noqa: E402
@@ -259,15 +259,13 @@ def paired_bootstrap(users: np.ndarray, y: np.ndarray, preds: dict[str, list[np.
                      pairs: list[tuple[str, str]]) -> dict:
     """Per variant: AUC and NE of the seed-mean metric with 95% intervals over users resampled with
     replacement, and the same for each (a − b) difference on the same resamples."""
-    rng = np.random.default_rng(0)
-    uniq, inv = np.unique(users, return_inverse=True)
-    pos = y > 0.5
+    aucs = replicates(users, y, {(v, i): p for v, ps in preds.items() for i, p in enumerate(ps)}, reps)
     samples = {v: np.empty((reps, 2)) for v in preds}
-    for r in range(reps):
-        w = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq)).astype(np.float64)[inv]
+    for v, ps in preds.items():
+        samples[v][:, 0] = np.mean([aucs[(v, i)] for i in range(len(ps))], axis=0)
+    for r, w in enumerate(resampled_weights(users, reps)):       # the same draws as the AUCs'
         for v, ps in preds.items():
-            samples[v][r] = [np.mean([weighted_auc(p, pos, w) for p in ps]),
-                             np.mean([normalized_entropy(p, y, w) for p in ps])]
+            samples[v][r, 1] = np.mean([normalized_entropy(p, y, w) for p in ps])
     out: dict = {}
     for v, ps in preds.items():
         lo, hi = np.percentile(samples[v], [2.5, 97.5], axis=0)

@@ -36,6 +36,16 @@ def weighted_auc(scores: np.ndarray, pos: np.ndarray, w: np.ndarray) -> float:
     return float(total / (wp.sum() * wn.sum()))
 
 
+def resampled_weights(users: np.ndarray, reps: int, seed: int = 0):
+    """The bootstrap's draws: for each of reps replicates, every impression's weight = how many times
+    its user was drawn when the users are resampled with replacement. The same seed gives the same
+    draws, so metrics computed on them are paired."""
+    rng = np.random.default_rng(seed)
+    uniq, inv = np.unique(users, return_inverse=True)
+    for _ in range(reps):
+        yield np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq)).astype(np.float64)[inv]
+
+
 def replicates(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndarray], reps: int = 1000,
                seed: int = 0) -> dict[str, np.ndarray]:
     """The bootstrap's replicate AUCs, [reps] per scorer: users resampled with replacement (all of a
@@ -44,8 +54,6 @@ def replicates(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndar
     Each scorer's order is sorted once; a replicate only changes the weights, so this equals
     weighted_auc on every replicate at a fraction of the cost.
     """
-    rng = np.random.default_rng(seed)
-    uniq, inv = np.unique(users, return_inverse=True)
     pos = np.asarray(labels) > 0.5
     sorted_ = {}
     for k, s in scorers.items():
@@ -53,9 +61,7 @@ def replicates(users: np.ndarray, labels: np.ndarray, scorers: dict[str, np.ndar
         ss = s[order]
         sorted_[k] = (order, pos[order], np.r_[0, np.flatnonzero(ss[1:] != ss[:-1]) + 1])
     samples = {k: np.empty(reps) for k in scorers}
-    for r in range(reps):
-        counts = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq)).astype(np.float64)
-        w = counts[inv]
+    for r, w in enumerate(resampled_weights(users, reps, seed)):
         for k, (order, p, starts) in sorted_.items():
             ww = w[order]
             wp = np.add.reduceat(ww * p, starts)
