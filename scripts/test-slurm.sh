@@ -224,6 +224,11 @@ task_log_has() {
   grep -Eq "$3" "$1/llatte-backfill-${ARRAY}_$2.log" || { fail "task ${ARRAY}_$2's log has no line matching '$3' (see $1/llatte-backfill-${ARRAY}_$2.log)"; return 1; }
 }
 
+# Prints the lines of task $2's log (case directory $1) matching the extended regular expression $3.
+show_task_log() {
+  grep -E "$3" "$1/llatte-backfill-${ARRAY}_$2.log" | sed 's/^/  task log: /'
+}
+
 report() {
   local name=$1 rc=$2 start=$3
   if [ "$rc" = 0 ]; then echo "PASS $name ($(seconds "$start" "$(now)") s)"; else echo "FAIL $name ($(seconds "$start" "$(now)") s)"; failed=1; fi
@@ -260,7 +265,7 @@ case_b() {
   task_log_has "$dir" $task "exit 5\\): requeueing" || return 1
   task_log_has "$dir" $task "restart 1\\): starting" || return 1
   task_log_has "$dir" $task "resuming run [0-9]+ after [0-9]+ committed batches" || return 1
-  grep -E "SIGTERM|exit 5|requeue|resuming|restart 1\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  show_task_log "$dir" $task "SIGTERM|exit 5|requeue|resuming|restart 1\\): (starting|done)"
   check_merged "$dir"
 }
 
@@ -275,7 +280,7 @@ case_c() {
   task_log_has "$dir" $task "killed by signal 9 \\(exit 137\\): requeueing" || return 1
   task_log_has "$dir" $task "restart 1\\): starting" || return 1
   task_log_has "$dir" $task "resuming run [0-9]+ after [1-9][0-9]* committed batches" || return 1
-  grep -E "killed|requeue|resuming|restart 1\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  show_task_log "$dir" $task "killed|requeue|resuming|restart 1\\): (starting|done)"
   check_merged "$dir"
 }
 
@@ -321,7 +326,7 @@ case_f() {
   wait_gone "$MERGE" || return 1
   task_log_has "$dir" $task "exit 5\\): requeueing" || return 1
   task_log_has "$dir" $task "resuming run [0-9]+ after [0-9]+ committed batches" || return 1
-  grep -E "SIGTERM|exit 5|requeue|resuming|restart [1-9]\\): (starting|done)" "$dir/llatte-backfill-${ARRAY}_$task.log" | sed 's/^/  task log: /'
+  show_task_log "$dir" $task "SIGTERM|exit 5|requeue|resuming|restart [1-9]\\): (starting|done)"
   check_merged "$dir"
 }
 
@@ -428,7 +433,7 @@ case_h() {
     task_log_has "$dir" $k "llatte exit 3: .*not retried" || return 1
   done
   [ "$(job_field "$MERGE" JobState)" = CANCELLED ] || { fail "merge $MERGE: $(job_field "$MERGE" JobState), expected CANCELLED"; return 1; }
-  grep -E "rejected|exit 3" "$dir/llatte-backfill-${ARRAY}_0.log" | sed 's/^/  task log: /'
+  show_task_log "$dir" 0 "rejected|exit 3"
   echo "  every task FAILED with exit 3 and no restart; merge $MERGE CANCELLED ($(job_field "$MERGE" Reason))"
 }
 
