@@ -102,13 +102,9 @@ public enum Attention {
                         let r = g * 4 + i
                         return q + (tile + (r < tileRows ? r : 0)) * ldq
                     }
-                    scores(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
-                           kp: kp + kb * dHead, width: width, s: s)
-                    var alpha = V()
-                    for i in 0..<4 {
-                        alpha[i] = softmaxBlock(s: s + i * keyBlock, valid: valid, width: width,
-                                                m: &m[g * 4 + i], l: &l[g * 4 + i])
-                    }
+                    let maxima = scores(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
+                                        kp: kp + kb * dHead, valid: valid, width: width, s: s)
+                    let alpha = softmaxBlock4(s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4)
                     for pair in 0..<2 {
                         let r = g * 4 + 2 * pair
                         weightedValues(p0: s + 2 * pair * keyBlock, p1: s + (2 * pair + 1) * keyBlock,
@@ -128,58 +124,83 @@ public enum Attention {
         }
     }
 
-    /// s[i][0..<width] = scale · q_i · kpᵀ for four query rows against `width` packed keys (a multiple of 16).
+    /// s[i][0..<width] = scale · q_i · kpᵀ for four query rows against `width` packed keys (a multiple
+    /// of 16), of which the first `valid` are keys and the rest −∞; returns each row's lane-wise
+    /// maxima over the block, so the softmax needs no pass of its own to find them.
     @inline(__always)
     static func scores(q0: UnsafePointer<Float>, q1: UnsafePointer<Float>, q2: UnsafePointer<Float>,
                        q3: UnsafePointer<Float>, dHead: Int, scale: Float,
-                       kp: UnsafePointer<Float>, width: Int, s: UnsafeMutablePointer<Float>) {
+                       kp: UnsafePointer<Float>, valid: Int, width: Int, s: UnsafeMutablePointer<Float>) -> (V, V, V, V) {
         let vs = V(repeating: scale)
+        var m0 = V(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
         var j = 0
         while j < width {
-            let panelBase = kp + j * dHead
+            let panelBase = kp + j &* dHead
             var a0 = V(), b0 = V(), a1 = V(), b1 = V(), a2 = V(), b2 = V(), a3 = V(), b3 = V()
+            var kd = panelBase
             for d in 0..<dHead {
-                let k0 = Kernels.load(panelBase + d * panel), k1 = Kernels.load(panelBase + d * panel + 8)
+                let k0 = Kernels.load(kd), k1 = Kernels.load(kd + 8)
                 let x0 = V(repeating: q0[d]), x1 = V(repeating: q1[d])
                 let x2 = V(repeating: q2[d]), x3 = V(repeating: q3[d])
                 a0 = Kernels.fma(a0, x0, k0); b0 = Kernels.fma(b0, x0, k1)
                 a1 = Kernels.fma(a1, x1, k0); b1 = Kernels.fma(b1, x1, k1)
                 a2 = Kernels.fma(a2, x2, k0); b2 = Kernels.fma(b2, x2, k1)
                 a3 = Kernels.fma(a3, x3, k0); b3 = Kernels.fma(b3, x3, k1)
+                kd += panel
             }
-            Kernels.store(a0 * vs, s + j); Kernels.store(b0 * vs, s + j + 8)
-            Kernels.store(a1 * vs, s + keyBlock + j); Kernels.store(b1 * vs, s + keyBlock + j + 8)
-            Kernels.store(a2 * vs, s + 2 * keyBlock + j); Kernels.store(b2 * vs, s + 2 * keyBlock + j + 8)
-            Kernels.store(a3 * vs, s + 3 * keyBlock + j); Kernels.store(b3 * vs, s + 3 * keyBlock + j + 8)
-            j += panel
+            a0 *= vs; b0 *= vs; a1 *= vs; b1 *= vs; a2 *= vs; b2 *= vs; a3 *= vs; b3 *= vs
+            if j &+ panel > valid {
+                // The panel past the last key: its lanes are −∞, so they weigh 0.
+                let lane = V(0, 1, 2, 3, 4, 5, 6, 7) + V(repeating: Float(j))
+                let lo = lane .>= V(repeating: Float(valid)), hi = lane + V(repeating: 8) .>= V(repeating: Float(valid))
+                let ninf = V(repeating: -.infinity)
+                a0.replace(with: ninf, where: lo); b0.replace(with: ninf, where: hi)
+                a1.replace(with: ninf, where: lo); b1.replace(with: ninf, where: hi)
+                a2.replace(with: ninf, where: lo); b2.replace(with: ninf, where: hi)
+                a3.replace(with: ninf, where: lo); b3.replace(with: ninf, where: hi)
+            }
+            m0 = Kernels.maximum(m0, Kernels.maximum(a0, b0)); m1 = Kernels.maximum(m1, Kernels.maximum(a1, b1))
+            m2 = Kernels.maximum(m2, Kernels.maximum(a2, b2)); m3 = Kernels.maximum(m3, Kernels.maximum(a3, b3))
+            Kernels.store(a0, s + j); Kernels.store(b0, s + j + 8)
+            Kernels.store(a1, s + keyBlock + j); Kernels.store(b1, s + keyBlock + j + 8)
+            Kernels.store(a2, s + 2 * keyBlock + j); Kernels.store(b2, s + 2 * keyBlock + j + 8)
+            Kernels.store(a3, s + 3 * keyBlock + j); Kernels.store(b3, s + 3 * keyBlock + j + 8)
+            j &+= panel
         }
+        return (m0, m1, m2, m3)
     }
 
-    /// One row's online-softmax step over a key block, in base 2 (scores carry log2 e): the scores
-    /// s[0..<valid] become weights 2^(s − m′) (zero up to `width`), m and l advance, and the factor
-    /// 2^(m − m′) that rescales the row's running output is returned.
+    /// Four rows' online-softmax step over a key block, in base 2 (scores carry log2 e): row i's
+    /// scores s[i·keyBlock ..< +width] (−∞ past its keys), whose lane-wise maxima are `vm_i`, become
+    /// weights 2^(s − m′); m and l advance, and the factors 2^(m − m′) that rescale the rows' running
+    /// outputs are returned in lanes 0…3. The four rows are interleaved so their exponentials overlap.
     @inline(__always)
-    static func softmaxBlock(s: UnsafeMutablePointer<Float>, valid: Int, width: Int,
-                             m: inout Float, l: inout Float) -> Float {
-        for j in valid..<width { s[j] = -.infinity }
-        var vm = V(repeating: -.infinity)
+    static func softmaxBlock4(s: UnsafeMutablePointer<Float>, width: Int, maxima vm: (V, V, V, V),
+                              m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) -> V {
+        var mOld = V(repeating: -.infinity), mNew = mOld
+        mOld[0] = m[0]; mOld[1] = m[1]; mOld[2] = m[2]; mOld[3] = m[3]
+        mNew[0] = Swift.max(m[0], Kernels.horizontalMax(vm.0)); mNew[1] = Swift.max(m[1], Kernels.horizontalMax(vm.1))
+        mNew[2] = Swift.max(m[2], Kernels.horizontalMax(vm.2)); mNew[3] = Swift.max(m[3], Kernels.horizontalMax(vm.3))
+        let alpha = Kernels.exp2NonPositive(mOld - mNew)
+        let n0 = V(repeating: mNew[0]), n1 = V(repeating: mNew[1]), n2 = V(repeating: mNew[2]), n3 = V(repeating: mNew[3])
+        let s0 = s, s1 = s + keyBlock, s2 = s + 2 * keyBlock, s3 = s + 3 * keyBlock
+        var u0 = V(), w0 = V(), u1 = V(), w1 = V(), u2 = V(), w2 = V(), u3 = V(), w3 = V()
         var j = 0
-        while j < width { vm = Kernels.maximum(vm, Kernels.load(s + j)); j += 8 }
-        let blockMax = vm.max()
-        let mNew = Swift.max(m, blockMax)
-        let alpha = Kernels.exp2NonPositive(V(repeating: m - mNew))[0]
-        let vmNew = V(repeating: mNew)
-        var sum0 = V(), sum1 = V()
-        j = 0
         while j < width {
-            let e0 = Kernels.exp2NonPositive(Kernels.load(s + j) - vmNew)
-            let e1 = Kernels.exp2NonPositive(Kernels.load(s + j + 8) - vmNew)
-            Kernels.store(e0, s + j); Kernels.store(e1, s + j + 8)
-            sum0 += e0; sum1 += e1
-            j += 16
+            let e0 = Kernels.exp2NonPositive(Kernels.load(s0 + j) - n0), f0 = Kernels.exp2NonPositive(Kernels.load(s0 + j + 8) - n0)
+            let e1 = Kernels.exp2NonPositive(Kernels.load(s1 + j) - n1), f1 = Kernels.exp2NonPositive(Kernels.load(s1 + j + 8) - n1)
+            let e2 = Kernels.exp2NonPositive(Kernels.load(s2 + j) - n2), f2 = Kernels.exp2NonPositive(Kernels.load(s2 + j + 8) - n2)
+            let e3 = Kernels.exp2NonPositive(Kernels.load(s3 + j) - n3), f3 = Kernels.exp2NonPositive(Kernels.load(s3 + j + 8) - n3)
+            Kernels.store(e0, s0 + j); Kernels.store(f0, s0 + j + 8)
+            Kernels.store(e1, s1 + j); Kernels.store(f1, s1 + j + 8)
+            Kernels.store(e2, s2 + j); Kernels.store(f2, s2 + j + 8)
+            Kernels.store(e3, s3 + j); Kernels.store(f3, s3 + j + 8)
+            u0 += e0; w0 += f0; u1 += e1; w1 += f1; u2 += e2; w2 += f2; u3 += e3; w3 += f3
+            j &+= 16
         }
-        l = l * alpha + (sum0 + sum1).sum()
-        m = mNew
+        l[0] = l[0] * alpha[0] + (u0 + w0).sum(); l[1] = l[1] * alpha[1] + (u1 + w1).sum()
+        l[2] = l[2] * alpha[2] + (u2 + w2).sum(); l[3] = l[3] * alpha[3] + (u3 + w3).sum()
+        m[0] = mNew[0]; m[1] = mNew[1]; m[2] = mNew[2]; m[3] = mNew[3]
         return alpha
     }
 
@@ -214,8 +235,8 @@ public enum Attention {
         if vectors > 1 { r01 = Kernels.load(o0 + 8) * va0; r11 = Kernels.load(o1 + 8) * va1 }
         if vectors > 2 { r02 = Kernels.load(o0 + 16) * va0; r12 = Kernels.load(o1 + 16) * va1 }
         if vectors > 3 { r03 = Kernels.load(o0 + 24) * va0; r13 = Kernels.load(o1 + 24) * va1 }
+        var row = vp
         for j in 0..<width {
-            let row = vp + j * ldv
             let w0 = V(repeating: p0[j]), w1 = V(repeating: p1[j])
             let v0 = Kernels.load(row)
             r00 = Kernels.fma(r00, w0, v0); r10 = Kernels.fma(r10, w1, v0)
@@ -231,6 +252,7 @@ public enum Attention {
                 let v3 = Kernels.load(row + 24)
                 r03 = Kernels.fma(r03, w0, v3); r13 = Kernels.fma(r13, w1, v3)
             }
+            row += ldv
         }
         Kernels.store(r00, o0); Kernels.store(r10, o1)
         if vectors > 1 { Kernels.store(r01, o0 + 8); Kernels.store(r11, o1 + 8) }

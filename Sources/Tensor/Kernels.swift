@@ -90,7 +90,7 @@ public enum Kernels {
             var vm = V(repeating: -.infinity)
             var j = 0
             while j < vw { vm = maximum(vm, load(row + j)); j += 8 }
-            var m = vm.max()
+            var m = horizontalMax(vm)
             while j < width { m = Swift.max(m, row[j]); j += 1 }
             let vmax = V(repeating: m)
             var vs = V()
@@ -202,6 +202,13 @@ public enum Kernels {
 
     /// Lane-wise max, NaN in `a` kept (one `maxps`; the generic `pointwiseMax` is not inlined across modules).
     @inline(__always) static func maximum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+    /// The largest of eight lanes, by halves in registers (the generic `SIMD.max()` is an out-of-line
+    /// call); NaN lanes are passed over as `maximum` passes them. Exact, so the order does not matter.
+    @inline(__always) static func horizontalMax(_ v: V) -> Float {
+        let h = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .< v.highHalf)
+        let q = h.lowHalf.replacing(with: h.highHalf, where: h.lowHalf .< h.highHalf)
+        return q[0] < q[1] ? q[1] : q[0]
+    }
     /// Lane-wise min, NaN in `a` kept.
     @inline(__always) static func minimum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
