@@ -53,6 +53,9 @@ public final class Encoder: @unchecked Sendable {
     private let w: Weights
     /// Use the plain kernel twins (tests and parity checks of the fused path).
     public let plainKernels: Bool
+    /// The linear layers' weights packed for `PackedGemm` (empty with plain kernels, which use OpenBLAS).
+    private let packed: [String: PackedWeight]
+    private let linearShapes: [String: (out: Int, in: Int)]
 
     /// One workspace per worker slot, made on first use and kept: buffers are reused across calls
     /// (allocating them per call churned the allocator's per-thread arenas and raised peak RSS).
@@ -71,6 +74,43 @@ public final class Encoder: @unchecked Sendable {
         w = checkpoint.weights
         self.plainKernels = plainKernels
         latentLastLayer = Encoder.attendsInLatentSpace(config)
+        linearShapes = Encoder.linearShapes(config)
+        var packed: [String: PackedWeight] = [:]
+        if !plainKernels {
+            for (name, s) in linearShapes { packed[name] = PackedWeight(w[name], n: s.out, k: s.in, ldw: s.in) }
+        }
+        self.packed = packed
+    }
+
+    /// The sequence rows' linear layers, by tensor name: W's [out, in].
+    static func linearShapes(_ c: ModelConfig) -> [String: (out: Int, in: Int)] {
+        var shapes: [String: (out: Int, in: Int)] = ["embed.sem": (c.d, c.dSem)]
+        for l in 0..<c.layers {
+            let p = "layers.\(l)."
+            shapes[p + "attn.w_dkv"] = (c.rKV, c.d)
+            shapes[p + "attn.w_uk"] = (c.hd, c.rKV)
+            shapes[p + "attn.w_uv"] = (c.hd, c.rKV)
+            shapes[p + "attn.w_dq"] = (c.rQ, c.d)
+            shapes[p + "attn.w_uq"] = (c.hd, c.rQ)
+            shapes[p + "attn.w_o"] = (c.d, c.hd)
+            shapes[p + "mlp.w_gate"] = (c.ffn, c.d)
+            shapes[p + "mlp.w_up"] = (c.ffn, c.d)
+            shapes[p + "mlp.w_down"] = (c.d, c.ffn)
+        }
+        return shapes
+    }
+
+    /// c [m, W's out] = a [m, W's in] · Wᵀ for the linear layer `name`, or c + a · Wᵀ when
+    /// `accumulate`: packed weights on the fused path, OpenBLAS on the plain one.
+    private func linear(_ name: String, m: Int, a: UnsafePointer<Float>, lda: Int, accumulate: Bool = false,
+                        c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0 else { return }
+        if let pw = packed[name] {
+            PackedGemm.linear(m: m, a: a, lda: lda, w: pw, accumulate: accumulate, c: c, ldc: ldc)
+        } else {
+            let s = linearShapes[name]!
+            Gemm.nt(m: m, n: s.out, k: s.in, a: a, lda: lda, b: w[name], ldb: s.in, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        }
     }
 
     deinit { pools.withLock { for p in $0.values { p.shutdown() } } }
@@ -153,7 +193,7 @@ public final class Encoder: @unchecked Sendable {
                     (ws.sem + r * c.dSem).update(from: src, count: c.dSem)
                 }
             }
-            Gemm.nt(m: n, n: d, k: c.dSem, a: ws.sem, lda: c.dSem, b: w["embed.sem"], ldb: c.dSem, c: ws.xn, ldc: d)
+            linear("embed.sem", m: n, a: ws.sem, lda: c.dSem, c: ws.xn, ldc: d)
             for r in 0..<n {
                 let e1 = item + Int(user.itemBucket[r]) * d, e2 = type + Int(user.typeIndex[r]) * d
                 let e3 = surface + Int(user.surfaceIndex[r]) * d, e4 = time + Int(user.timeBucket[r]) * d
@@ -186,16 +226,16 @@ public final class Encoder: @unchecked Sendable {
         rmsNorm(rows: t, width: d, x: ws.x, ldx: d, gain: w[p + "attn_norm"], out: ws.xn, ldo: d)
         // c_kv for every row; k and v from it, unless the last layer attends in latent space.
         let latent = last && !plainKernels && latentLastLayer
-        Gemm.nt(m: t, n: c.rKV, k: d, a: ws.xn, lda: d, b: w[p + "attn.w_dkv"], ldb: d, c: ws.ckv, ldc: c.rKV)
+        linear(p + "attn.w_dkv", m: t, a: ws.xn, lda: d, c: ws.ckv, ldc: c.rKV)
         rmsNorm(rows: t, width: c.rKV, x: ws.ckv, ldx: c.rKV, gain: w[p + "attn.kv_norm"], out: ws.ckv, ldo: c.rKV)
         if !latent {
-            Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uk"], ldb: c.rKV, c: ws.k, ldc: hd)
-            Gemm.nt(m: t, n: hd, k: c.rKV, a: ws.ckv, lda: c.rKV, b: w[p + "attn.w_uv"], ldb: c.rKV, c: ws.v, ldc: hd)
+            linear(p + "attn.w_uk", m: t, a: ws.ckv, lda: c.rKV, c: ws.k, ldc: hd)
+            linear(p + "attn.w_uv", m: t, a: ws.ckv, lda: c.rKV, c: ws.v, ldc: hd)
         }
         // c_q, q for the output rows only.
-        Gemm.nt(m: rows, n: c.rQ, k: d, a: ws.xn + r0 * d, lda: d, b: w[p + "attn.w_dq"], ldb: d, c: ws.cq, ldc: c.rQ)
+        linear(p + "attn.w_dq", m: rows, a: ws.xn + r0 * d, lda: d, c: ws.cq, ldc: c.rQ)
         rmsNorm(rows: rows, width: c.rQ, x: ws.cq, ldx: c.rQ, gain: w[p + "attn.q_norm"], out: ws.cq, ldo: c.rQ)
-        Gemm.nt(m: rows, n: hd, k: c.rQ, a: ws.cq, lda: c.rQ, b: w[p + "attn.w_uq"], ldb: c.rQ, c: ws.q, ldc: hd)
+        linear(p + "attn.w_uq", m: rows, a: ws.cq, lda: c.rQ, c: ws.q, ldc: hd)
         // Attention per head: sequence rows see keys [0, n), query rows keys [0, t).
         let scale = 1 / Float(c.dHead).squareRoot()
         if plainKernels {
@@ -218,17 +258,17 @@ public final class Encoder: @unchecked Sendable {
         }
         // h = x + o·W_oᵀ (output rows), written over x's rows [r0, t).
         let xr = ws.x + r0 * d
-        Gemm.nt(m: rows, n: d, k: hd, a: ws.o, lda: hd, b: w[p + "attn.w_o"], ldb: hd, beta: 1, c: xr, ldc: d)
+        linear(p + "attn.w_o", m: rows, a: ws.o, lda: hd, accumulate: true, c: xr, ldc: d)
         // x' = h + W_down(SiLU(RMSNorm(h)·W_gateᵀ) ⊙ RMSNorm(h)·W_upᵀ).
         rmsNorm(rows: rows, width: d, x: xr, ldx: d, gain: w[p + "mlp_norm"], out: ws.xn, ldo: d)
-        Gemm.nt(m: rows, n: c.ffn, k: d, a: ws.xn, lda: d, b: w[p + "mlp.w_gate"], ldb: d, c: ws.g, ldc: c.ffn)
-        Gemm.nt(m: rows, n: c.ffn, k: d, a: ws.xn, lda: d, b: w[p + "mlp.w_up"], ldb: d, c: ws.u, ldc: c.ffn)
+        linear(p + "mlp.w_gate", m: rows, a: ws.xn, lda: d, c: ws.g, ldc: c.ffn)
+        linear(p + "mlp.w_up", m: rows, a: ws.xn, lda: d, c: ws.u, ldc: c.ffn)
         if plainKernels {
             Kernels.siluGatePlain(count: rows * c.ffn, gate: ws.g, up: ws.u)
         } else {
             Kernels.siluGate(count: rows * c.ffn, gate: ws.g, up: ws.u)
         }
-        Gemm.nt(m: rows, n: d, k: c.ffn, a: ws.g, lda: c.ffn, b: w[p + "mlp.w_down"], ldb: c.ffn, beta: 1, c: xr, ldc: d)
+        linear(p + "mlp.w_down", m: rows, a: ws.g, lda: c.ffn, accumulate: true, c: xr, ldc: d)
     }
 
     /// The last layer's attention for its Q query rows, in MLA's latent space (the absorbed form):
