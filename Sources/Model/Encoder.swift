@@ -42,12 +42,13 @@ final class Workspace: @unchecked Sendable {
     deinit { for p in all { p.deallocate() } }
 }
 
-/// The offline LLaTTE encoder (docs/checkpoint.md) on OpenBLAS and the fused kernels.
+/// The offline LLaTTE encoder (docs/checkpoint.md) on packed-weight products, the fused kernels
+/// and, for the few small products left (the head, the last layer's latent attention), OpenBLAS.
 ///
 /// Each user is computed alone: the row count of every product it takes part in (its n + Q rows,
 /// or fixed-size row tiles of them) depends only on that user, so its bits do not depend on the
 /// batch, and no padding exists to leak into attention. Users are spread over worker threads,
-/// each calling single-threaded OpenBLAS, so the result does not depend on the thread count either.
+/// each running single-threaded kernels, so the result does not depend on the thread count either.
 public final class Encoder: @unchecked Sendable {
     public let config: ModelConfig
     private let w: Weights
