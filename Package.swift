@@ -55,8 +55,10 @@ let package = Package(
         .target(name: "Events", dependencies: ["Support", "CLZ4"], swiftSettings: hotPathFlags + cpuFlags),
         // SQLite stores: history store, user features, item catalog.
         .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
-        // Encoder kernels: OpenBLAS products and fused SIMD row kernels with plain twins.
-        .target(name: "Tensor", dependencies: ["COpenBLAS"], swiftSettings: encoderFlags),
+        // bf16 linear-layer products on AVX-512 BF16 (C with intrinsics; used only where the CPU has them).
+        .target(name: "CBF16", path: "Sources/CBF16", cSettings: [.unsafeFlags(["-O2"])]),
+        // Encoder kernels: packed-weight products, fused SIMD row kernels, OpenBLAS as their plain twin.
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CBF16"], swiftSettings: encoderFlags),
         // The offline model: checkpoint loading, tokenizer, encoder, quantization, self-test.
         .target(name: "Model", dependencies: ["Support", "Events", "Store", "Tensor"], swiftSettings: encoderFlags),
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
@@ -80,7 +82,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Store", "Events", "Support", "Pipeline", "TestSupport"],
                     resources: [.copy("Spec")]),
         // Real `llatte` processes: crashes, signals, locks, concurrent readers.
-        .testTarget(name: "ProcessTests", dependencies: ["llatte", "Pipeline", "Store", "Support", "TestSupport",
+        .testTarget(name: "ProcessTests", dependencies: ["llatte", "Pipeline", "Store", "Support", "Tensor", "Model", "TestSupport",
                                                        .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Events", "Support", "Sample", "TestSupport"]),
     ]

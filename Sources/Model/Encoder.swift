@@ -54,8 +54,12 @@ public final class Encoder: @unchecked Sendable {
     private let w: Weights
     /// Use the plain kernel twins (tests and parity checks of the fused path).
     public let plainKernels: Bool
+    /// The arithmetic of the linear layers.
+    public let precision: Precision
     /// The linear layers' weights packed for `PackedGemm` (empty with plain kernels, which use OpenBLAS).
     private let packed: [String: PackedWeight]
+    /// The same weights in bf16 for `BF16Gemm`, when `precision` is `.bf16` (then `packed` is empty).
+    private let packedBF16: [String: BF16Weight]
     private let linearShapes: [String: (out: Int, in: Int)]
 
     /// One workspace per worker slot, made on first use and kept: buffers are reused across calls
@@ -70,17 +74,40 @@ public final class Encoder: @unchecked Sendable {
     public static func attendsInLatentSpace(_ c: ModelConfig) -> Bool { c.hd > c.heads * c.queryTokens }
     let latentLastLayer: Bool
 
-    public init(checkpoint: Checkpoint, plainKernels: Bool = false) {
+    /// How the linear layers multiply: fp32 throughout (the default, and the reference's), or bf16
+    /// weights and activations with fp32 sums where the CPU has AVX-512 BF16 (faster, about 1e-4 off
+    /// in cosine: docs/performance.md). Attention, norms and the head stay fp32 either way.
+    public enum Precision: String, Sendable, CaseIterable {
+        case fp32, bf16
+
+        /// The worst cosine to fp32, per interest, a checkpoint must keep in bf16 (`bf16SelfCheck`).
+        public static let bf16MinimumCosine = 0.9999
+
+        /// Why this machine cannot encode at this precision (nil: it can).
+        public var unsupportedReason: String? {
+            self == .bf16 && !BF16Gemm.isSupported
+                ? "bf16 encoding needs a CPU with AVX-512 BF16 (avx512f, avx512bw, avx512_bf16); this one has not" : nil
+        }
+    }
+
+    /// `precision` must be supported here (`Precision.unsupportedReason` is nil); plain kernels are fp32.
+    public init(checkpoint: Checkpoint, plainKernels: Bool = false, precision: Precision = .fp32) {
+        precondition(precision.unsupportedReason == nil && !(plainKernels && precision == .bf16))
+        self.precision = precision
         config = checkpoint.config
         w = checkpoint.weights
         self.plainKernels = plainKernels
         latentLastLayer = Encoder.attendsInLatentSpace(config)
         linearShapes = Encoder.linearShapes(config)
-        var packed: [String: PackedWeight] = [:]
-        if !plainKernels {
-            for (name, s) in linearShapes { packed[name] = PackedWeight(w[name], n: s.out, k: s.in, ldw: s.in) }
+        var packed: [String: PackedWeight] = [:], packedBF16: [String: BF16Weight] = [:]
+        for (name, s) in linearShapes where !plainKernels {
+            switch precision {
+            case .fp32: packed[name] = PackedWeight(w[name], n: s.out, k: s.in, ldw: s.in)
+            case .bf16: packedBF16[name] = BF16Weight(w[name], n: s.out, k: s.in, ldw: s.in)
+            }
         }
         self.packed = packed
+        self.packedBF16 = packedBF16
     }
 
     /// The sequence rows' linear layers, by tensor name: W's [out, in].
@@ -102,16 +129,34 @@ public final class Encoder: @unchecked Sendable {
     }
 
     /// c [m, W's out] = a [m, W's in] · Wᵀ for the linear layer `name`, or c + a · Wᵀ when
-    /// `accumulate`: packed weights on the fused path, OpenBLAS on the plain one.
+    /// `accumulate`: packed weights on the fused path (fp32 or bf16), OpenBLAS on the plain one.
     private func linear(_ name: String, m: Int, a: UnsafePointer<Float>, lda: Int, accumulate: Bool = false,
                         c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0 else { return }
         if let pw = packed[name] {
             PackedGemm.linear(m: m, a: a, lda: lda, w: pw, accumulate: accumulate, c: c, ldc: ldc)
+        } else if let bw = packedBF16[name] {
+            BF16Gemm.linear(m: m, a: a, lda: lda, w: bw, accumulate: accumulate, c: c, ldc: ldc)
         } else {
             let s = linearShapes[name]!
             Gemm.nt(m: m, n: s.out, k: s.in, a: a, lda: lda, b: w[name], ldb: s.in, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
         }
+    }
+
+    /// The worst cosine, per interest vector, between this checkpoint's embeddings with bf16 linear
+    /// layers and with fp32, over 32 synthetic users each of 1, 2, 5, 17, 64 and up to 256 events
+    /// (short histories are where bf16 strays most, as measured: docs/performance.md). Pipelines asked for bf16 refuse
+    /// a checkpoint under `Precision.bf16MinimumCosine`. Only where `BF16Gemm.isSupported`.
+    public static func bf16SelfCheck(_ checkpoint: Checkpoint, threads: Int) -> Double {
+        let c = checkpoint.config
+        let fp32 = Encoder(checkpoint: checkpoint), bf16 = Encoder(checkpoint: checkpoint, precision: .bf16)
+        var worst = 1.0
+        for n in Set([1, 2, 5, 17, 64, 256].map { min($0, c.nMax) }).sorted() {
+            let users = EncoderBench.users(c, n: n, count: 32, seed: 0xBF16 &+ UInt64(n))
+            worst = min(worst, Quality.worstInterestCosine(bf16.encode(users, threads: threads), fp32.encode(users, threads: threads),
+                                                           interests: c.interests, interestDim: c.interestDim))
+        }
+        return worst
     }
 
     deinit { pools.withLock { for p in $0.values { p.shutdown() } } }

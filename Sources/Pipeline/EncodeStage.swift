@@ -11,8 +11,10 @@ public struct EncodeOptions: Sendable {
     /// The checkpoint directory; nil (nightly and refresh) to follow the active version's.
     public var checkpoint: String?
     public var catalog: String
-    /// Worker threads; each runs single-threaded OpenBLAS.
+    /// Worker threads; each runs single-threaded kernels.
     public var threads: Int = 2
+    /// The linear layers' arithmetic (`encode.precision`): fp32, or bf16 on CPUs with AVX-512 BF16.
+    public var precision: Model.Encoder.Precision = .fp32
     /// Users per window: selected, encoded and committed together (bounds memory; one transaction).
     public var windowUsers: Int = 512
     /// Nightly only: also re-encode users whose history grew by at least this many events (0: off).
@@ -211,6 +213,15 @@ public struct EncodeStage {
             let following = options.checkpoint == nil ? " (the active version's)" : ""
             log("checkpoint \(directory)\(following): \(ck.config.modelVersion), identity \(ck.identity.prefix(16))…, self-test passed (\(selftest.users) users)")
         } catch { throw .checkpoint(error) }
+        if options.precision == .bf16 {
+            let cosine = Model.Encoder.bf16SelfCheck(checkpoint, threads: options.threads)
+            let needed = Model.Encoder.Precision.bf16MinimumCosine
+            guard cosine >= needed else {
+                throw .refused("encode.precision bf16: with bf16 linear layers this checkpoint's embeddings reach cosine "
+                               + "\(cosine) to fp32 on the bf16 self-check (at least \(needed) needed); encode it in fp32")
+            }
+            log("bf16 linear layers: worst cosine to fp32 on the bf16 self-check \(cosine)")
+        }
         do {
             let catalog = try Catalog(path: options.catalog)
             try Tokenizer.checkSemanticModel(checkpoint.config, catalog)

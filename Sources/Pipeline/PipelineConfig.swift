@@ -1,3 +1,4 @@
+import Model
 import Store
 import Support
 import Yams
@@ -21,6 +22,7 @@ public struct EncodeSettings: Sendable {
     /// Nil (nightly and refresh only): follow the active version's recorded checkpoint.
     public var checkpoint: String?
     public var threads: Int
+    public var precision: Model.Encoder.Precision
     public var windowUsers: Int
     public var lockTimeout: Double
     public var staleAfterEvents: Int64
@@ -116,7 +118,7 @@ public struct PipelineConfig: Sendable {
         var encode: EncodeSettings?
         let embeddingStore = try r.string(top, "embedding_store")
         let checkpoint = try r.string(top, "checkpoint")
-        let enc = try r.mapping(top["encode"], "encode", allowed: ["threads", "window_users", "lock_timeout"], required: false)
+        let enc = try r.mapping(top["encode"], "encode", allowed: ["threads", "precision", "window_users", "lock_timeout"], required: false)
         let sel = try r.mapping(top["select"], "select", allowed: ["stale_after_events"], required: false)
         let (promote, promotion) = try promoteSettings(top["promote"], kind: kind, r)
         if embeddingStore != nil || checkpoint != nil || enc != nil || sel != nil || top["promote"] != nil {
@@ -127,6 +129,12 @@ public struct PipelineConfig: Sendable {
             guard catalog != nil else { throw ConfigError(file: path, key: "inputs.catalog", line: nil, message: "required to encode") }
             let threads = Int(try r.int(enc, "threads", prefix: "encode.", required: false) ?? 2)
             guard threads >= 1 && threads <= 1024 else { throw r.error(enc?["threads"], "encode.threads", "must be in 1...1024") }
+            var precision = Model.Encoder.Precision.fp32
+            if let p = enc?["precision"] {
+                guard let s = p.string, let v = Model.Encoder.Precision(rawValue: s) else { throw r.error(p, "encode.precision", "must be fp32 or bf16") }
+                if let reason = v.unsupportedReason { throw r.error(p, "encode.precision", reason) }
+                precision = v
+            }
             let window = Int(try r.int(enc, "window_users", prefix: "encode.", required: false) ?? 512)
             guard window >= 1 else { throw r.error(enc?["window_users"], "encode.window_users", "must be ≥ 1") }
             let encLock = try r.double(enc, "lock_timeout", prefix: "encode.") ?? 0
@@ -141,7 +149,7 @@ public struct PipelineConfig: Sendable {
             guard keep >= 0 else { throw r.error(runs?["keep_days"], "runs.keep_days", "must be ≥ 0 (0: keep every run record)") }
             if runs != nil && kind != .nightly { throw r.error(top["runs"], "runs", "applies to nightly pipelines only (the nightly prunes run records)") }
             let metrics = try r.string(top, "metrics_file") ?? Files.parentDirectory(embeddingStore) + "/llatte_\(kind.rawValue).prom"
-            encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, windowUsers: window,
+            encode = EncodeSettings(embeddingStore: embeddingStore, checkpoint: checkpoint, threads: threads, precision: precision, windowUsers: window,
                                     lockTimeout: encLock, staleAfterEvents: stale, metricsFile: metrics, keepRunsDays: Int(keep),
                                     promote: promote, promotion: promotion)
         }
@@ -187,6 +195,7 @@ public struct PipelineConfig: Sendable {
         guard let e = encode, let catalog else { return nil }
         var o = EncodeOptions(kind: kind, historyStore: historyStore, embeddingStore: e.embeddingStore, checkpoint: e.checkpoint, catalog: catalog)
         o.threads = e.threads
+        o.precision = e.precision
         o.windowUsers = e.windowUsers
         o.lockTimeout = e.lockTimeout
         o.staleAfterEvents = e.staleAfterEvents

@@ -233,7 +233,7 @@ public struct PipelineRun {
                 runID = try wrap {
                     try store.beginRun(RunRecord(runID: 0, pipeline: enc.kind.rawValue, shard: enc.shard.description,
                                                  modelVersion: model.checkpoint.config.modelVersion, checkpointIdentity: model.checkpoint.identity,
-                                                 inputs: inputs, catalogSHA256: model.catalogSHA256, cpuKernel: CPUKernel.id,
+                                                 inputs: inputs, catalogSHA256: model.catalogSHA256, cpuKernel: CPUKernel.id(enc.precision),
                                                  status: .running, started: wallClockSeconds()))
                 }
             }
@@ -392,7 +392,8 @@ enum RunInputs {
 /// The CPU kernel family recorded per run: bit-identical rows are promised for the same binary on
 /// the same kernel family (docs/pipelines.md, Scale-out).
 public enum CPUKernel {
-    public static var id: String {
+    /// Architecture, OpenBLAS core and SIMD kernel family, and `/bf16` when the linear layers ran in bf16.
+    public static func id(_ precision: Model.Encoder.Precision = .fp32) -> String {
         #if arch(x86_64)
         let arch = "x86_64"
         #elseif arch(arm64)
@@ -400,6 +401,6 @@ public enum CPUKernel {
         #else
         let arch = "other"
         #endif
-        return "\(arch)/openblas-\(BLASThreads.coreName)/swift-simd8-\(Kernels.cpuLevel)"
+        return "\(arch)/openblas-\(BLASThreads.coreName)/swift-simd8-\(Kernels.cpuLevel)" + (precision == .bf16 ? "/bf16" : "")
     }
 }

@@ -117,7 +117,7 @@ final class WindowPipeline: @unchecked Sendable {
         }
         selector.start()
         writer.start()
-        let encoder = Encoder(checkpoint: model.checkpoint)
+        let encoder = Encoder(checkpoint: model.checkpoint, precision: stage.options.precision)
         let c = model.checkpoint.config
         while var w = toEncode.take() {
             if failed { continue }

@@ -5,6 +5,8 @@ import Model
 import Support
 import Tensor
 
+extension Encoder.Precision: ExpressibleByArgument {}
+
 extension BenchCommand {
     /// The encoder on the bench config with random weights, beside the BLAS ceiling.
     struct Encode: ParsableCommand {
@@ -15,8 +17,12 @@ extension BenchCommand {
         @Option(name: .customLong("threads"), help: "Worker threads (each runs single-threaded OpenBLAS).") var threads = 2
         @Option(name: .customLong("seconds"), help: "Minimum timed seconds per n.") var seconds = 6.0
         @Option(name: .customLong("repeat"), help: "Timed runs per n; the best is reported.") var repeats = 3
+        @Option(name: .customLong("precision"),
+                help: "Linear layers in fp32 or bf16 (AVX-512 BF16 CPUs); bf16 is timed beside fp32 and its cosine to fp32 checked.")
+        var precision: Encoder.Precision = .fp32
 
         func run() throws {
+            if let reason = precision.unsupportedReason { throw exitWith(.usage, "bench encode --precision bf16: \(reason)") }
             let ns = lengths.split(separator: ",").compactMap { Int($0) }
             guard !ns.isEmpty, ns.allSatisfy({ $0 > 0 }) else { throw ValidationError("--n: positive integers, comma-separated") }
             print("CPU: \(CPULevel.modelName() ?? "unknown"), \(threads) threads")
@@ -47,23 +53,41 @@ extension BenchCommand {
                     worst = max(worst, zip(a, b).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) } / max(m, 1e-30))
                 }
                 guard worst <= 1e-4 else { throw exitWith(.failure, "bench encode: fused and plain paths differ by \(worst) (relative) at n = \(n)") }
-                var best = Double.infinity
-                for _ in 0..<max(1, repeats) {
-                    var done = 0
-                    let t0 = monotonicSeconds()
-                    repeat {
-                        let zs = encoder.encode(users, threads: threads)
-                        for z in zs { _ = try quantize(z, interests: config.interests, interestDim: config.interestDim) }
-                        done += users.count
-                    } while monotonicSeconds() - t0 < seconds / Double(max(1, repeats))
-                    best = min(best, (monotonicSeconds() - t0) / Double(done))
+                func usersPerSecond(_ encoder: Encoder) throws -> Double {
+                    var best = Double.infinity
+                    for _ in 0..<max(1, repeats) {
+                        var done = 0
+                        let t0 = monotonicSeconds()
+                        repeat {
+                            let zs = encoder.encode(users, threads: threads)
+                            for z in zs { _ = try quantize(z, interests: config.interests, interestDim: config.interestDim) }
+                            done += users.count
+                        } while monotonicSeconds() - t0 < seconds / Double(max(1, repeats))
+                        best = min(best, (monotonicSeconds() - t0) / Double(done))
+                    }
+                    return 1 / best
                 }
-                let rate = 1 / best
+                let rate: Double
+                var bf16Note = ""
+                if precision == .bf16 {
+                    // Side by side in this process: bf16 after fp32, and its embeddings against fp32's.
+                    let bf16 = Encoder(checkpoint: checkpoint, precision: .bf16)
+                    let check = Array(users.prefix(16))
+                    let cosine = Quality.worstInterestCosine(bf16.encode(check, threads: threads), encoder.encode(check, threads: threads),
+                                                             interests: config.interests, interestDim: config.interestDim)
+                    guard cosine >= 0.9999 else { throw exitWith(.failure, "bench encode: bf16 embeddings at cosine \(cosine) to fp32 (< 0.9999) at n = \(n)") }
+                    let fp32Rate = try usersPerSecond(encoder)
+                    rate = try usersPerSecond(bf16)
+                    let selfCheck = Encoder.bf16SelfCheck(checkpoint, threads: threads)
+                    bf16Note = " precision=bf16 bf16_self_check=\(String(format: "%.6f", selfCheck)) fp32_users/s=\(fmt(fp32Rate)) bf16_vs_fp32=\(String(format: "%.2f", rate / fp32Rate)) worst_interest_cosine_vs_fp32=\(String(format: "%.6f", cosine))"
+                } else {
+                    rate = try usersPerSecond(encoder)
+                }
                 print("n=\(n): users/s=\(fmt(rate)) nominal_GFLOP/s=\(fmt(flops.nominal * rate / 1e9)) executed_GFLOP/s=\(fmt(flops.executed * rate / 1e9)) "
                       + "executed_vs_sgemm=\(String(format: "%.2f", flops.executed * rate / 1e9 / sgemm)) "
                       + "executed_vs_fma_peak=\(String(format: "%.2f", flops.executed * rate / 1e9 / peak)) "
                       + "GFLOP/user nominal=\(fmt(flops.nominal / 1e9)) executed=\(fmt(flops.executed / 1e9)) peak_RSS_MB=\(EncoderBench.peakRSS() / 1_000_000) "
-                      + "batch=\(batch) threads=\(threads) parity_vs_plain=\(worst)")
+                      + "batch=\(batch) threads=\(threads) parity_vs_plain=\(worst)" + bf16Note)
             }
         }
 
