@@ -7,7 +7,7 @@
 # and the fused attention. Then reference/bench.py's PyTorch eager users/s (best batch of a sweep)
 # and the ratio per n, against the targets: llatte >= 2.0x PyTorch at each n, executed >= 0.65x the
 # sgemm ceiling at n = 1024, executed >= 0.75x the FMA peak at n = 1024 and 4096, peak RSS <= 1 GiB
-# at n = 4096.
+# at n = 4096. On a CPU with AVX-512 BF16, also the bf16 linear layers beside fp32 at each n.
 #
 # The PyTorch figures count only if PyTorch reaches >= 0.9x the committed figures (measured with the
 # default PyPI build, torch 2.15.0, on the Zen 4 machine); otherwise the output says the comparison
@@ -73,4 +73,21 @@ for n in 1024 4096; do
 done
 if [ -n "${rss[4096]:-}" ]; then
   awk -v m="${rss[4096]}" 'BEGIN { v = "NOT met"; if (m <= 1073.7) v = "met"; printf("n=4096: peak RSS %d MB (target <= 1 GiB = 1074 MB): %s\n", m, v) }'
+fi
+
+# bf16 linear layers (encode.precision: bf16), where the CPU has AVX-512 BF16: timed beside fp32 in
+# one process per n; worth using only at >= 1.3x fp32.
+if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo; then
+  echo "== encoder: bf16 linear layers beside fp32 (llatte bench encode --precision bf16)"
+  for n in ${NS//,/ }; do
+    out=$("$LLATTE" bench encode --threads "$THREADS" --n "$n" --precision bf16 --seconds 4 --repeat 2 | grep "^n=$n:")
+    echo "$out" | awk -v n="$n" '{
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      v = (f["bf16_vs_fp32"] >= 1.3) ? "pays (>= 1.3x)" : "does not pay (< 1.3x)"
+      printf("n=%s: bf16 %s users/s, fp32 %s users/s, %sx: %s; worst cosine per interest to fp32 %s, self-check %s\n",
+             n, f["users/s"], f["fp32_users/s"], f["bf16_vs_fp32"], v, f["worst_interest_cosine_vs_fp32"], f["bf16_self_check"])
+    }'
+  done
+else
+  echo "== encoder: bf16 linear layers: not measured (this CPU has no AVX-512 BF16)"
 fi
