@@ -213,6 +213,7 @@ public struct EncodeStage {
             let following = options.checkpoint == nil ? " (the active version's)" : ""
             log("checkpoint \(directory)\(following): \(ck.config.modelVersion), identity \(ck.identity.prefix(16))…, self-test passed (\(selftest.users) users)")
         } catch { throw .checkpoint(error) }
+        if let reason = options.precision.unsupportedReason { throw .refused("encode.precision \(options.precision.rawValue): \(reason)") }
         if options.precision == .bf16 {
             let cosine = Model.Encoder.bf16SelfCheck(checkpoint, threads: options.threads)
             let needed = Model.Encoder.Precision.bf16MinimumCosine
