@@ -56,7 +56,8 @@ public final class Encoder: @unchecked Sendable {
     public let plainKernels: Bool
     /// The arithmetic of the linear layers.
     public let precision: Precision
-    /// The linear layers' weights packed for `PackedGemm` (empty with plain kernels, which use OpenBLAS).
+    /// The linear layers' weights packed for `PackedGemm` (empty with plain kernels and in the portable
+    /// build, which use OpenBLAS).
     private let packed: [String: PackedWeight]
     /// The same weights in bf16 for `BF16Gemm`, when `precision` is `.bf16` (then `packed` is empty).
     private let packedBF16: [String: BF16Weight]
@@ -102,7 +103,7 @@ public final class Encoder: @unchecked Sendable {
         var packed: [String: PackedWeight] = [:], packedBF16: [String: BF16Weight] = [:]
         for (name, s) in linearShapes where !plainKernels {
             switch precision {
-            case .fp32: packed[name] = PackedWeight(w[name], n: s.out, k: s.in, ldw: s.in)
+            case .fp32: if PackedGemm.hasFusedMultiplyAdd { packed[name] = PackedWeight(w[name], n: s.out, k: s.in, ldw: s.in) }
             case .bf16: packedBF16[name] = BF16Weight(w[name], n: s.out, k: s.in, ldw: s.in)
             }
         }

@@ -37,6 +37,13 @@ public enum PackedGemm {
     typealias V = SIMD8<Float>
     /// Output columns per panel (two vectors).
     public static let panel = 16
+    /// Whether this build's micro-kernel has fused multiply-adds (x86-64-v3, arm64). The portable
+    /// x86-64 build has not, and there OpenBLAS, which picks its kernels for the CPU it runs on, is faster.
+    #if LLATTE_FMA || arch(arm64)
+    public static let hasFusedMultiplyAdd = true
+    #else
+    public static let hasFusedMultiplyAdd = false
+    #endif
     /// Rows of `a` per block (a multiple of the micro-kernel's 6).
     static let rowBlock = 96
 
