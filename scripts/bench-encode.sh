@@ -85,7 +85,7 @@ if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpu
       for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
       v = (f["bf16_vs_fp32"] >= 1.3) ? "pays (>= 1.3x)" : "does not pay (< 1.3x)"
       printf("n=%s: bf16 %s users/s, fp32 %s users/s, %sx: %s; worst cosine per interest to fp32 %s, self-check %s\n",
-             n, f["users/s"], f["fp32_users/s"], f["bf16_vs_fp32"], v, f["worst_interest_cosine_vs_fp32"], f["bf16_self_check"])
+             n, f["bf16_users/s"], f["users/s"], f["bf16_vs_fp32"], v, f["bf16_worst_interest_cosine_vs_fp32"], f["bf16_self_check"])
     }'
   done
 else

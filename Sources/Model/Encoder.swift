@@ -76,8 +76,9 @@ public final class Encoder: @unchecked Sendable {
     let latentLastLayer: Bool
 
     /// How the linear layers multiply: fp32 throughout (the default, and the reference's), or bf16
-    /// weights and activations with fp32 sums where the CPU has AVX-512 BF16 (faster, about 1e-4 off
-    /// in cosine: docs/performance.md). Attention, norms and the head stay fp32 either way.
+    /// weights and activations with fp32 sums where the CPU has AVX-512 BF16 (faster; within cosine
+    /// 0.9999 of fp32 for the checkpoints `bf16SelfCheck` accepts: docs/performance.md). Attention,
+    /// norms and the head stay fp32 either way.
     public enum Precision: String, Sendable, CaseIterable {
         case fp32, bf16
 
@@ -146,8 +147,9 @@ public final class Encoder: @unchecked Sendable {
 
     /// The worst cosine, per interest vector, between this checkpoint's embeddings with bf16 linear
     /// layers and with fp32, over 32 synthetic users each of 1, 2, 5, 17, 64 and up to 256 events
-    /// (short histories are where bf16 strays most, as measured: docs/performance.md). Pipelines asked for bf16 refuse
-    /// a checkpoint under `Precision.bf16MinimumCosine`. Only where `BF16Gemm.isSupported`.
+    /// (short histories are where bf16 strays most, as measured: docs/performance.md). Pipelines
+    /// asked for bf16 refuse a checkpoint under `Precision.bf16MinimumCosine`. Only where
+    /// `BF16Gemm.isSupported`.
     public static func bf16SelfCheck(_ checkpoint: Checkpoint, threads: Int) -> Double {
         let c = checkpoint.config
         let fp32 = Encoder(checkpoint: checkpoint), bf16 = Encoder(checkpoint: checkpoint, precision: .bf16)
