@@ -152,24 +152,26 @@ public enum Kernels {
     }
 
     /// 2^x for x ≤ 0 (the attention's softmax weights, with log2 e folded into the score scale).
-    /// Below −126 (and at −∞) the result is 0; NaN stays NaN (the clamp keeps it).
+    /// From −127 down (and at −∞) the result is 0; NaN stays NaN (the clamp keeps it).
     @inline(__always)
     public static func exp2NonPositive(_ x: V) -> V {
-        exp2Reduced(x, clamped: maximum(x, V(repeating: -126)))
+        exp2Reduced(maximum(x, V(repeating: -127)))
     }
 
-    /// 2^x over the whole float range (SiLU's e^−x): as `exp2NonPositive`, and from 128 up +∞.
+    /// 2^x over the whole float range (SiLU's e^−x): as `exp2NonPositive`, and from 127.5 up +∞.
     @inline(__always)
     public static func exp2(_ x: V) -> V {
-        exp2Reduced(x, clamped: minimum(maximum(x, V(repeating: -126)), V(repeating: 128)))
+        exp2Reduced(minimum(maximum(x, V(repeating: -127)), V(repeating: 128)))
     }
 
-    /// 2^xc for xc in [−126, 128] (0 where x < −126): k = round(xc), f = xc − k in [−½, ½], 2^f by a
-    /// degree-5 polynomial fitted for relative error (≤ 2.4e-7 over [−½, ½]), 2^k put in the
-    /// exponent bits. Half the multiply work of `exp`: no two-part ln 2 reduction.
+    /// 2^xc for xc in [−127, 128]: k = round(xc), f = xc − k in [−½, ½], 2^f by a degree-5
+    /// polynomial fitted for relative error (≤ 2.4e-7 over [−½, ½]), times 2^k built in the exponent
+    /// bits. At k = −127 those bits are 0, so the result is 0 without a mask; at k = 128 they are
+    /// +∞'s. Half the multiply work of `exp`: no two-part ln 2 reduction.
     @inline(__always)
-    static func exp2Reduced(_ x: V, clamped xc: V) -> V {
-        let magic = V(repeating: 12_582_912)   // 1.5·2^23: the sum's low mantissa bits hold round(xc)
+    static func exp2Reduced(_ xc: V) -> V {
+        // 1.5·2^23 + 127: the sum's low mantissa bits hold round(xc) + 127, the biased exponent of 2^k.
+        let magic = V(repeating: 12_583_039)
         let shifted = xc + magic
         let f = xc - (shifted - magic)
         var p = fma(V(repeating: 0.009675542), V(repeating: 0.0013276458), f)
@@ -177,10 +179,7 @@ public enum Kernels {
         p = fma(V(repeating: 0.2402212), p, f)
         p = fma(V(repeating: 0.69314694), p, f)
         p = fma(V(repeating: 1.0000001), p, f)
-        let k = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-        var out = p * unsafeBitCast((k &+ 127) &<< 23, to: V.self)
-        out.replace(with: V(repeating: 0), where: x .< V(repeating: -126))
-        return out
+        return p * unsafeBitCast(unsafeBitCast(shifted, to: SIMD8<Int32>.self) &<< 23, to: V.self)
     }
 
     /// The scalar lane of `exp`, for row tails (same polynomial, so tails match the vector lanes).
