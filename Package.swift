@@ -9,13 +9,17 @@ import PackageDescription
 let cpuLevel = ProcessInfo.processInfo.environment["LLATTE_CPU"] ?? "portable"
 // Those modules get the target CPU; `Support` (where the check runs) stays portable, and the command
 // line only learns the level, so that it can check the machine before any of their code runs.
-let cpuFlags: [SwiftSetting], cpuLevelDefine: [SwiftSetting]
+// The 16-lane attention kernel (`TensorAVX512`) is compiled for AVX-512 in the x86-64-v3 build and
+// called only where the CPU has it (`Attention.forward` checks); `skylake-avx512` is LLVM's name for
+// AVX-512 F, CD, BW, DQ and VL without a preference for 256-bit vectors.
+let cpuFlags: [SwiftSetting], cpuLevelDefine: [SwiftSetting], avx512Flags: [SwiftSetting]
 switch cpuLevel {
 case "portable", "":
-    cpuFlags = []; cpuLevelDefine = []
+    cpuFlags = []; cpuLevelDefine = []; avx512Flags = []
 case "x86-64-v3":
     cpuFlags = [.unsafeFlags(["-target-cpu", "haswell"]), .define("LLATTE_FMA")]
     cpuLevelDefine = [.define("LLATTE_X86_64_V3")]
+    avx512Flags = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 default:
     fatalError("LLATTE_CPU must be `portable` or `x86-64-v3`, not `\(cpuLevel)`")
 }
@@ -57,8 +61,10 @@ let package = Package(
         .target(name: "Store", dependencies: ["Support", "Events", "CSQLite", "CLZ4"], swiftSettings: hotPathFlags),
         // bf16 linear-layer products on AVX-512 BF16 (C with intrinsics; used only where the CPU has them).
         .target(name: "CBF16", path: "Sources/CBF16", cSettings: [.unsafeFlags(["-O2"])]),
+        // The fused attention on 16-lane vectors, for CPUs with AVX-512 (same results as Tensor's).
+        .target(name: "TensorAVX512", swiftSettings: hotPathFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))] + avx512Flags),
         // Encoder kernels: packed-weight products, fused SIMD row kernels, OpenBLAS as their plain twin.
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CBF16"], swiftSettings: encoderFlags),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CBF16", "TensorAVX512"], swiftSettings: encoderFlags),
         // The offline model: checkpoint loading, tokenizer, encoder, quantization, self-test.
         .target(name: "Model", dependencies: ["Support", "Events", "Store", "Tensor"], swiftSettings: encoderFlags),
         // Deterministic realistic data generator (logs, catalog, features, ground truth).
@@ -78,7 +84,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events", "Support", "TestSupport", "CLZ4"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Events", "Support", "TestSupport"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample", "Store", "Events", "Support", "TestSupport"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TensorAVX512"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "Store", "Events", "Support", "Pipeline", "TestSupport"],
                     resources: [.copy("Spec")]),
         // Real `llatte` processes: crashes, signals, locks, concurrent readers.

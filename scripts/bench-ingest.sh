@@ -85,9 +85,9 @@ echo "checksums equal: the history store holds exactly the events the read stage
 # BASELINE_REV): three alternating rounds of the same ingest, wall time, MB/s and peak RSS each.
 if [ -n "${BENCH_BASELINE:-}" ]; then
   echo "end-to-end ingest side by side: baseline $BENCH_BASELINE against $LLATTE, three alternating rounds"
-  ingest_once() {  # binary → "wall rss_kB checksum"
+  ingest_once() {  # binary → "wall rss_kB user_s sys_s checksum"
     rm -f "$store" "$store"-wal "$store"-shm "$store".lock
-    /usr/bin/time -f "%e %M" -o "$DIR/time" "$1" ingest --quiet --history-store "$store" --conversion-types purchase,lead,app_install \
+    /usr/bin/time -f "%e %M %U %S" -o "$DIR/time" "$1" ingest --quiet --history-store "$store" --conversion-types purchase,lead,app_install \
       --min-ts "$min_ts" --max-ts "$max_ts" --retention-cap 100000 --quarantine-dir "$DIR/quarantine" "$log" > /dev/null
     echo "$(cat "$DIR/time") $("$1" bench store-checksum --history-store "$store" | grep -o 'checksum=[0-9a-f]*' | cut -d= -f2)"
   }
@@ -95,9 +95,9 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
   for round in 1 2 3; do
     for who in baseline current; do
       if [ "$who" = baseline ]; then bin=$BENCH_BASELINE; else bin=$LLATTE; fi
-      read -r wall rss sum < <(ingest_once "$bin")
-      printf '  round %d %-8s %6.2f s  %7.1f MB/s  peak RSS %6.1f MB  checksum %s\n' "$round" "$who" "$wall" \
-        "$(rate "$bytes" "$wall")" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$sum"
+      read -r wall rss usr sys sum < <(ingest_once "$bin")
+      printf '  round %d %-8s %6.2f s  %7.1f MB/s  CPU %5.2f+%4.2f s  peak RSS %6.1f MB  checksum %s\n' "$round" "$who" "$wall" \
+        "$(rate "$bytes" "$wall")" "$usr" "$sys" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$sum"
       if [ "$sum" != "$read_sum" ]; then echo "FAIL: $who's store checksum differs from the read stage's" >&2; exit 1; fi
       if [ "$who" = baseline ]; then
         best_base=$(awk -v a="$best_base" -v b="$wall" 'BEGIN{print (b<a)?b:a}'); rss_base=$(awk -v a="$rss_base" -v b="$rss" 'BEGIN{print (b>a)?b:a}')

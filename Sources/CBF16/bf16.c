@@ -1,5 +1,6 @@
 // bf16 products on AVX-512 BF16 (vdpbf16ps): the kernel is compiled for those features through a
 // target attribute, so the rest of llatte stays portable; callers check llatte_bf16_supported first.
+// Also the check for llatte's other AVX-512 code (the 16-lane attention kernel).
 #include "bf16.h"
 #include <stdlib.h>
 #include <string.h>
@@ -8,14 +9,20 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-int llatte_bf16_supported(void) {
+int llatte_avx512_supported(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;          // OSXSAVE
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     if ((lo & 0xE6) != 0xE6) return 0;                                             // xmm, ymm, zmm state
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    if (!(b & (1u << 16)) || !(b & (1u << 30))) return 0;                          // AVX512F, AVX512BW
+    const unsigned need = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);  // F, DQ, CD, BW, VL
+    return (b & need) == need ? 1 : 0;
+}
+
+int llatte_bf16_supported(void) {
+    if (!llatte_avx512_supported()) return 0;
+    unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a & (1u << 5)) ? 1 : 0;                                                // AVX512_BF16
 }
@@ -124,6 +131,7 @@ void llatte_bf16_linear(int m, const float *a, int lda, const uint16_t *wp, int 
 
 #else
 
+int llatte_avx512_supported(void) { return 0; }
 int llatte_bf16_supported(void) { return 0; }
 long llatte_bf16_packed_count(int n, int k) { (void)n; (void)k; return 0; }
 void llatte_bf16_pack(const float *w, int n, int k, int ldw, uint16_t *out) { (void)w; (void)n; (void)k; (void)ldw; (void)out; abort(); }

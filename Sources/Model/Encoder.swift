@@ -88,7 +88,7 @@ public final class Encoder: @unchecked Sendable {
         /// Why this machine cannot encode at this precision (nil: it can).
         public var unsupportedReason: String? {
             self == .bf16 && !BF16Gemm.isSupported
-                ? "bf16 encoding needs a CPU with AVX-512 BF16 (avx512f, avx512bw, avx512_bf16); this one has not" : nil
+                ? "bf16 encoding needs a CPU with AVX-512 BF16 (avx512f, avx512cd, avx512bw, avx512dq, avx512vl, avx512_bf16); this one has not" : nil
         }
     }
 

@@ -1,3 +1,6 @@
+import CBF16
+import TensorAVX512
+
 /// Fused attention of one head (flash-style, online softmax) on Swift SIMD, with a plain twin.
 ///
 /// Why not two `cblas_sgemm` calls and a softmax: with d_head = 32 both products are skinny (k = 32,
@@ -70,14 +73,40 @@ public enum Attention {
         }
     }
 
+    /// Whether this CPU runs `Attention16`, the same kernel on 16-lane vectors: AVX-512 F, CD, BW,
+    /// DQ and VL with the OS saving their registers, in a build whose kernels target x86-64-v3.
+    public static let runs16Lanes: Bool = {
+        #if LLATTE_FMA && arch(x86_64)
+        return llatte_avx512_supported() == 1
+        #else
+        return false
+        #endif
+    }()
+
     /// o[r, :] = Σ_j softmax_j(scale · q[r, :]·k[j, :]) · v[j, :] for `rows` query rows over keys
     /// [0, keys) (keys ≥ 1), from packed keys and values. q [rows, dHead] row stride ldq; o [rows, dHead]
-    /// row stride ldo; scratch holds `scratchCount(dHead:)` floats.
+    /// row stride ldo; scratch holds `scratchCount(dHead:)` floats. On a CPU with AVX-512 it runs
+    /// `Attention16` for head widths that kernel covers: the same bits, in fewer instructions.
     public static func forward(rows: Int, keys: Int, dHead: Int, scale: Float,
                                q: UnsafePointer<Float>, ldq: Int,
                                kp: UnsafePointer<Float>, vp: UnsafePointer<Float>,
                                o: UnsafeMutablePointer<Float>, ldo: Int,
                                scratch: UnsafeMutablePointer<Float>) {
+        if runs16Lanes && Attention16.handles(dHead: dHead) {
+            Attention16.forward(rows: rows, keys: keys, dHead: dHead, scale: scale, q: q, ldq: ldq, kp: kp, vp: vp,
+                                o: o, ldo: ldo, scratch: scratch)
+        } else {
+            forward8Lanes(rows: rows, keys: keys, dHead: dHead, scale: scale, q: q, ldq: ldq, kp: kp, vp: vp,
+                          o: o, ldo: ldo, scratch: scratch)
+        }
+    }
+
+    /// `forward` on 8-lane vectors (AVX2 and FMA in the x86-64-v3 build), whatever the CPU.
+    public static func forward8Lanes(rows: Int, keys: Int, dHead: Int, scale: Float,
+                                     q: UnsafePointer<Float>, ldq: Int,
+                                     kp: UnsafePointer<Float>, vp: UnsafePointer<Float>,
+                                     o: UnsafeMutablePointer<Float>, ldo: Int,
+                                     scratch: UnsafeMutablePointer<Float>) {
         precondition(keys >= 1 || rows == 0)
         let dPad = paddedHeadWidth(dHead)
         // e^(scale·x) = 2^(scale·log2 e·x): the exponentials below are powers of two.

@@ -22,7 +22,7 @@ public final class BF16Weight: @unchecked Sendable {
 /// About twice the fp32 kernel's rate on a CPU that has the instructions, at bf16's 8-bit mantissa
 /// (docs/performance.md); the encoder uses it only when asked (`Encoder.Precision.bf16`).
 public enum BF16Gemm {
-    /// Whether this CPU and OS run AVX-512 F, BW and BF16.
+    /// Whether this CPU and OS run AVX-512 F, CD, BW, DQ, VL and BF16.
     public static let isSupported: Bool = llatte_bf16_supported() == 1
 
     /// c[m, n] = bf16(a[m, k]) · bf16(W)ᵀ, or c + that when `accumulate`; a row stride lda, c row stride ldc.

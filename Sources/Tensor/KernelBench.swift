@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TensorAVX512
 
 /// Single-core rates of the attention kernels, for `llatte bench encode` (measured inside this
 /// module so the kernels are inlined as the encoder inlines them).
@@ -55,12 +56,14 @@ public enum KernelBench {
     }
 
 
-    /// The machine's FMA peak in GFLOP/s: on each of `threads` threads at once, 12 independent
-    /// chains of 8-wide fused multiply-adds (enough in flight to fill two FMA pipes of 4-cycle
-    /// latency), registers only; best of 5 runs of about 0.2 s. The encoder's executed GFLOP/s are
-    /// measured against it. Built without FMA (the portable build) it measures separate multiplies
-    /// and adds, the best that build can do.
-    public static func fmaPeak(threads: Int) -> Double {
+    /// The machine's FMA peak in GFLOP/s, and the vector width that reached it: on each of `threads`
+    /// threads at once, 12 independent chains of 8-wide fused multiply-adds (enough in flight to fill
+    /// two FMA pipes of 4-cycle latency), registers only, best of 5 runs of about 0.2 s; where the
+    /// encoder also runs 16-lane code (`Attention.runs16Lanes`), the same with 16-wide ones, and the
+    /// higher of the two (on AVX-512 CPUs with two 512-bit FMA pipes it doubles). The encoder's
+    /// executed GFLOP/s are measured against it. Built without FMA (the portable build) it measures
+    /// separate multiplies and adds, the best that build can do.
+    public static func fmaPeak(threads: Int) -> (gflops: Double, lanes: Int) {
         let reps = 120_000_000
         @Sendable func chains() -> Double {
             let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
@@ -73,13 +76,19 @@ public enum KernelBench {
             }
             return Double((a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11).sum())
         }
-        var best = Double.infinity
-        for _ in 0..<5 {
-            best = min(best, concurrently(threads: threads) { _ in
-                if chains() == -1 { print("unreachable") }   // keeps the chains
-            })
+        func best(_ run: @escaping @Sendable () -> Double) -> Double {
+            var best = Double.infinity
+            for _ in 0..<5 {
+                best = min(best, concurrently(threads: threads) { _ in
+                    if run() == -1 { print("unreachable") }   // keeps the chains
+                })
+            }
+            return best
         }
-        return Double(threads * reps * 12 * 8 * 2) / best / 1e9
+        let eight = Double(threads * reps * 12 * 8 * 2) / best(chains) / 1e9
+        guard Attention.runs16Lanes else { return (eight, 8) }
+        let sixteen = Double(threads * (reps / 2) * 12 * 16 * 2) / best { Double(Attention16.fmaChains(reps / 2)) } / 1e9
+        return sixteen > eight ? (sixteen, 16) : (eight, 8)
     }
 
     /// Runs `body(i)` for i in 0..<threads, each on a thread of its own, all released together, and

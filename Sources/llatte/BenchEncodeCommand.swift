@@ -26,8 +26,9 @@ extension BenchCommand {
             let ns = lengths.split(separator: ",").compactMap { Int($0) }
             guard !ns.isEmpty, ns.allSatisfy({ $0 > 0 }) else { throw ValidationError("--n: positive integers, comma-separated") }
             print("CPU: \(CPULevel.modelName() ?? "unknown"), \(threads) threads")
-            let peak = KernelBench.fmaPeak(threads: threads)
-            print("FMA peak: \(fmt(peak)) GFLOP/s on \(threads) threads (12 independent chains of 8-wide FMAs each, \(Kernels.cpuLevel) build)")
+            let (peak, lanes) = KernelBench.fmaPeak(threads: threads)
+            print("FMA peak: \(fmt(peak)) GFLOP/s on \(threads) threads (12 independent chains of \(lanes)-wide FMAs each, \(Kernels.cpuLevel) build"
+                  + (Attention.runs16Lanes ? "; attention on 16-lane AVX-512 vectors" : "") + ")")
             let sgemm = sgemmCeiling(threads: threads)
             print("cblas_sgemm 8192x256x256: \(fmt(sgemm)) GFLOP/s with \(threads) OpenBLAS threads (\(String(format: "%.2f", sgemm / peak)) of the FMA peak)")
             print("kernels (one core, \(Kernels.cpuLevel) build): exp \(fmt(KernelBench.expRate())) G/s; fused attention of one head "

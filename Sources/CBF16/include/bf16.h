@@ -5,7 +5,11 @@
 /// Linear-layer products with bf16 weights and activations and fp32 sums, on AVX-512 BF16
 /// (`vdpbf16ps`). Only for CPUs where `llatte_bf16_supported` says yes.
 
-/// 1 when the CPU and the OS support AVX-512 F, BW and BF16 (zmm state enabled), else 0.
+/// 1 when the CPU and the OS support AVX-512 F, DQ, CD, BW and VL (zmm state enabled), else 0:
+/// what code compiled for `skylake-avx512` may use in llatte's kernels.
+int llatte_avx512_supported(void);
+
+/// 1 when `llatte_avx512_supported` and the CPU has AVX-512 BF16, else 0.
 int llatte_bf16_supported(void);
 
 /// uint16 values `llatte_bf16_pack` writes for W [n, k]: ⌈n/32⌉ panels × ⌈k/2⌉ pairs × 32 × 2.
