@@ -56,12 +56,13 @@ public enum Attention16 {
                     }
                     let maxima = scores(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
                                         kp: kp + kb * dHead, valid: valid, width: width, s: s)
-                    let alpha = softmaxBlock4(s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4)
                     let out = acc + g * 4 * dPad
                     if dPad == 32 {
-                        weightedValues4(vectors: 2, p: s, alpha: alpha, width: width, vp: vp + kb * dPad, dPad: dPad, o: out)
+                        softmaxAndValues4(vectors: 2, s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4,
+                                          vp: vp + kb * dPad, dPad: dPad, o: out)
                     } else {
-                        weightedValues4(vectors: 1, p: s, alpha: alpha, width: width, vp: vp + kb * dPad, dPad: dPad, o: out)
+                        softmaxAndValues4(vectors: 1, s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4,
+                                          vp: vp + kb * dPad, dPad: dPad, o: out)
                     }
                 }
                 kb += keyBlock
@@ -144,63 +145,65 @@ public enum Attention16 {
         return lane .>= V(repeating: Float(valid))
     }
 
-    /// Four rows' online-softmax step over a key block, as `Attention.softmaxBlock4`: scores become
-    /// weights 2^(s − m′), m and l advance, and the factors 2^(m − m′) are returned in lanes 0…3.
-    /// A row's sum keeps keys j…j+7 and j+8…j+15 of each 16 in separate halves, added at the end,
-    /// as the 8-lane kernel's two sums.
+    /// Four rows' online-softmax step and weighted values over a key block, in one pass: as
+    /// `Attention.softmaxBlock4` then `weightedValues` for each pair of rows. Scores s_i (at
+    /// s + i·keyBlock, −∞ past the keys; lane-wise maxima `vm_i`) become weights 2^(s − m′), m and l
+    /// advance, and o_i (at o + i·dPad) = 2^(m − m′)·o_i + Σ_j weight_i[j]·vp[j, :]. The weights of
+    /// each 16 keys are computed while the products of the 16 before run, so the exponential's
+    /// non-FMA work overlaps them. A row's sum keeps keys j…j+7 and j+8…j+15 of each 16 in separate
+    /// halves, added at the end, as the 8-lane kernel's two sums; `vectors` (1 or 2, a constant once
+    /// inlined) = dPad / 16.
     @inline(__always)
-    static func softmaxBlock4(s: UnsafeMutablePointer<Float>, width: Int, maxima vm: (V, V, V, V),
-                              m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) -> V {
+    static func softmaxAndValues4(vectors: Int, s: UnsafeMutablePointer<Float>, width: Int, maxima vm: (V, V, V, V),
+                                  m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+                                  vp: UnsafePointer<Float>, dPad: Int, o: UnsafeMutablePointer<Float>) {
         var mOld = V(repeating: -.infinity), mNew = mOld
         mOld[0] = m[0]; mOld[1] = m[1]; mOld[2] = m[2]; mOld[3] = m[3]
         mNew[0] = Swift.max(m[0], horizontalMax(vm.0)); mNew[1] = Swift.max(m[1], horizontalMax(vm.1))
         mNew[2] = Swift.max(m[2], horizontalMax(vm.2)); mNew[3] = Swift.max(m[3], horizontalMax(vm.3))
         let alpha = exp2NonPositive(mOld - mNew)
         let n0 = V(repeating: mNew[0]), n1 = V(repeating: mNew[1]), n2 = V(repeating: mNew[2]), n3 = V(repeating: mNew[3])
-        let s0 = s, s1 = s + keyBlock, s2 = s + 2 * keyBlock, s3 = s + 3 * keyBlock
+        let p0 = s, p1 = s + keyBlock, p2 = s + 2 * keyBlock, p3 = s + 3 * keyBlock
         var u0 = V(), u1 = V(), u2 = V(), u3 = V()
-        var j = 0
-        while j < width {
-            let e0 = exp2NonPositive(load(s0 + j) - n0), e1 = exp2NonPositive(load(s1 + j) - n1)
-            let e2 = exp2NonPositive(load(s2 + j) - n2), e3 = exp2NonPositive(load(s3 + j) - n3)
-            store(e0, s0 + j); store(e1, s1 + j); store(e2, s2 + j); store(e3, s3 + j)
-            u0 += e0; u1 += e1; u2 += e2; u3 += e3
-            j &+= panel
-        }
-        l[0] = l[0] * alpha[0] + (u0.lowHalf + u0.highHalf).sum(); l[1] = l[1] * alpha[1] + (u1.lowHalf + u1.highHalf).sum()
-        l[2] = l[2] * alpha[2] + (u2.lowHalf + u2.highHalf).sum(); l[3] = l[3] * alpha[3] + (u3.lowHalf + u3.highHalf).sum()
-        m[0] = mNew[0]; m[1] = mNew[1]; m[2] = mNew[2]; m[3] = mNew[3]
-        return alpha
-    }
-
-    /// o_i = alpha_i · o_i + Σ_j p_i[j] · vp[j, :] for four rows (p_i at s + i·keyBlock, o_i at
-    /// o + i·dPad) over `width` keys; `vectors` (1 or 2, a constant once inlined) = dPad / 16.
-    @inline(__always)
-    static func weightedValues4(vectors: Int, p: UnsafePointer<Float>, alpha: V, width: Int,
-                                vp: UnsafePointer<Float>, dPad: Int, o: UnsafeMutablePointer<Float>) {
         let o0 = o, o1 = o + dPad, o2 = o + 2 * dPad, o3 = o + 3 * dPad
-        let p0 = p, p1 = p + keyBlock, p2 = p + 2 * keyBlock, p3 = p + 3 * keyBlock
         let va0 = V(repeating: alpha[0]), va1 = V(repeating: alpha[1]), va2 = V(repeating: alpha[2]), va3 = V(repeating: alpha[3])
         var r00 = load(o0) * va0, r10 = load(o1) * va1, r20 = load(o2) * va2, r30 = load(o3) * va3
         var r01 = V(), r11 = V(), r21 = V(), r31 = V()
         if vectors > 1 {
             r01 = load(o0 + 16) * va0; r11 = load(o1 + 16) * va1; r21 = load(o2 + 16) * va2; r31 = load(o3 + 16) * va3
         }
+        // Step t computes the weights of keys t..<t+16 (in place of their scores, added to the
+        // rows' sums) while the products of the 16 keys before them run.
         var row = vp
-        for j in 0..<width {
-            let v0 = load(row)
-            let w0 = V(repeating: p0[j]), w1 = V(repeating: p1[j]), w2 = V(repeating: p2[j]), w3 = V(repeating: p3[j])
-            r00 = r00.addingProduct(w0, v0); r10 = r10.addingProduct(w1, v0)
-            r20 = r20.addingProduct(w2, v0); r30 = r30.addingProduct(w3, v0)
-            if vectors > 1 {
-                let v1 = load(row + 16)
-                r01 = r01.addingProduct(w0, v1); r11 = r11.addingProduct(w1, v1)
-                r21 = r21.addingProduct(w2, v1); r31 = r31.addingProduct(w3, v1)
+        var t = 0
+        while t <= width {
+            if t < width {
+                let e0 = exp2NonPositive(load(p0 + t) - n0), e1 = exp2NonPositive(load(p1 + t) - n1)
+                let e2 = exp2NonPositive(load(p2 + t) - n2), e3 = exp2NonPositive(load(p3 + t) - n3)
+                store(e0, p0 + t); store(e1, p1 + t); store(e2, p2 + t); store(e3, p3 + t)
+                u0 += e0; u1 += e1; u2 += e2; u3 += e3
             }
-            row += dPad
+            if t > 0 {
+                for j in (t &- panel)..<t {
+                    let v0 = load(row)
+                    let w0 = V(repeating: p0[j]), w1 = V(repeating: p1[j]), w2 = V(repeating: p2[j]), w3 = V(repeating: p3[j])
+                    r00 = r00.addingProduct(w0, v0); r10 = r10.addingProduct(w1, v0)
+                    r20 = r20.addingProduct(w2, v0); r30 = r30.addingProduct(w3, v0)
+                    if vectors > 1 {
+                        let v1 = load(row + 16)
+                        r01 = r01.addingProduct(w0, v1); r11 = r11.addingProduct(w1, v1)
+                        r21 = r21.addingProduct(w2, v1); r31 = r31.addingProduct(w3, v1)
+                    }
+                    row += dPad
+                }
+            }
+            t &+= panel
         }
         store(r00, o0); store(r10, o1); store(r20, o2); store(r30, o3)
         if vectors > 1 { store(r01, o0 + 16); store(r11, o1 + 16); store(r21, o2 + 16); store(r31, o3 + 16) }
+        l[0] = l[0] * alpha[0] + (u0.lowHalf + u0.highHalf).sum(); l[1] = l[1] * alpha[1] + (u1.lowHalf + u1.highHalf).sum()
+        l[2] = l[2] * alpha[2] + (u2.lowHalf + u2.highHalf).sum(); l[3] = l[3] * alpha[3] + (u3.lowHalf + u3.highHalf).sum()
+        m[0] = mNew[0]; m[1] = mNew[1]; m[2] = mNew[2]; m[3] = mNew[3]
     }
 
     /// 12 independent chains of 16-wide fused multiply-adds, `reps` steps each, registers only: the
