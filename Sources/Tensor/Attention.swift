@@ -83,32 +83,22 @@ public enum Attention {
         #endif
     }()
 
+    /// Whether `forward` runs heads of this width on 16-lane vectors here.
+    public static func uses16Lanes(dHead: Int) -> Bool { runs16Lanes && Attention16.handles(dHead: dHead) }
+
     /// o[r, :] = Σ_j softmax_j(scale · q[r, :]·k[j, :]) · v[j, :] for `rows` query rows over keys
     /// [0, keys) (keys ≥ 1), from packed keys and values. q [rows, dHead] row stride ldq; o [rows, dHead]
-    /// row stride ldo; scratch holds `scratchCount(dHead:)` floats. On a CPU with AVX-512 it runs
-    /// `Attention16` for head widths that kernel covers: the same bits, in fewer instructions.
+    /// row stride ldo; scratch holds `scratchCount(dHead:)` floats. Where `runs16Lanes` and the head
+    /// is one or two whole 16-lane vectors, each group of rows meets each key block in `Attention16`
+    /// (the same bits in fewer instructions), unless `lanes16` is false.
     public static func forward(rows: Int, keys: Int, dHead: Int, scale: Float,
                                q: UnsafePointer<Float>, ldq: Int,
                                kp: UnsafePointer<Float>, vp: UnsafePointer<Float>,
                                o: UnsafeMutablePointer<Float>, ldo: Int,
-                               scratch: UnsafeMutablePointer<Float>) {
-        if runs16Lanes && Attention16.handles(dHead: dHead) {
-            Attention16.forward(rows: rows, keys: keys, dHead: dHead, scale: scale, q: q, ldq: ldq, kp: kp, vp: vp,
-                                o: o, ldo: ldo, scratch: scratch)
-        } else {
-            forward8Lanes(rows: rows, keys: keys, dHead: dHead, scale: scale, q: q, ldq: ldq, kp: kp, vp: vp,
-                          o: o, ldo: ldo, scratch: scratch)
-        }
-    }
-
-    /// `forward` on 8-lane vectors (AVX2 and FMA in the x86-64-v3 build), whatever the CPU.
-    public static func forward8Lanes(rows: Int, keys: Int, dHead: Int, scale: Float,
-                                     q: UnsafePointer<Float>, ldq: Int,
-                                     kp: UnsafePointer<Float>, vp: UnsafePointer<Float>,
-                                     o: UnsafeMutablePointer<Float>, ldo: Int,
-                                     scratch: UnsafeMutablePointer<Float>) {
+                               scratch: UnsafeMutablePointer<Float>, lanes16: Bool = true) {
         precondition(keys >= 1 || rows == 0)
         let dPad = paddedHeadWidth(dHead)
+        let wide = lanes16 && uses16Lanes(dHead: dHead)
         // e^(scale·x) = 2^(scale·log2 e·x): the exponentials below are powers of two.
         let scale2 = scale * 1.442_695_04
         let s = scratch                                  // [4][keyBlock] scores, then weights
@@ -130,6 +120,12 @@ public enum Attention {
                     func row(_ i: Int) -> UnsafePointer<Float> {
                         let r = g * 4 + i
                         return q + (tile + (r < tileRows ? r : 0)) * ldq
+                    }
+                    if wide {
+                        Attention16.block(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
+                                          kp: kp + kb * dHead, vp: vp + kb * dPad, valid: valid, width: width,
+                                          s: s, lds: keyBlock, m: m + g * 4, l: l + g * 4, o: acc + g * 4 * dPad)
+                        continue
                     }
                     let maxima = scores(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
                                         kp: kp + kb * dHead, valid: valid, width: width, s: s)

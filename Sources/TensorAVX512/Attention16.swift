@@ -1,7 +1,8 @@
-/// The fused attention of `Attention.forward` on 16-lane vectors, for CPUs with AVX-512: the same
-/// layouts, and for every output the same products in the same order, the same exponential per lane
-/// and the same order of sums, so its results are the same bits; it issues half the instructions,
-/// which is what held the 8-lane kernel at about 0.7 of a core's FMA peak (docs/performance.md).
+/// The fused attention's inner step (`Attention.forward`) on 16-lane vectors, for CPUs with
+/// AVX-512: for every output the same products in the same order, the same exponential per lane and
+/// the same order of sums as the 8-lane kernel, so its results are the same bits; it issues half the
+/// instructions, which is what held the 8-lane kernel at about 0.7 of a core's FMA peak
+/// (docs/performance.md).
 ///
 /// This module is compiled for AVX-512 in the x86-64-v3 build (Package.swift): call it only after
 /// the CPU check (`Attention.forward` does), and only for the head widths `handles` accepts.
@@ -11,10 +12,6 @@ public enum Attention16 {
     public typealias V = SIMD16<Float>
     /// Keys per packed panel, as `Attention.panel`.
     public static let panel = 16
-    /// Keys per block of the online softmax: `Attention.keyBlock`, on which the results depend.
-    public static let keyBlock = 128
-    /// Query rows per tile, as `Attention.rowTile` (the results do not depend on it).
-    public static let rowTile = 64
 
     /// Whether the kernel covers this head width: dPad of 16 or 32 (one or two vectors a row).
     public static func handles(dHead: Int) -> Bool {
@@ -22,57 +19,24 @@ public enum Attention16 {
         return dPad == 16 || dPad == 32
     }
 
-    /// o[r, :] = Σ_j softmax_j(scale · q[r, :]·k[j, :]) · v[j, :], as `Attention.forward` (same
-    /// arguments, same scratch of `Attention.scratchCount(dHead:)` floats).
+    /// One step of `Attention.forward`: four query rows q_i meet one key block — scores against
+    /// `width` packed keys (a multiple of 16; the first `valid` are keys), the online softmax (m, l
+    /// of the four rows advance) and the weighted values (o_i at o + i·dPad rescaled and added to),
+    /// with the 8-lane kernel's arithmetic for every output. `scale` carries log2 e; `s` is the
+    /// score scratch of four rows, `lds` ≥ width floats apart.
     @inline(never)
-    public static func forward(rows: Int, keys: Int, dHead: Int, scale: Float,
-                               q: UnsafePointer<Float>, ldq: Int,
-                               kp: UnsafePointer<Float>, vp: UnsafePointer<Float>,
-                               o: UnsafeMutablePointer<Float>, ldo: Int,
-                               scratch: UnsafeMutablePointer<Float>) {
-        precondition(keys >= 1 || rows == 0)
-        precondition(handles(dHead: dHead))
+    public static func block(q0: UnsafePointer<Float>, q1: UnsafePointer<Float>, q2: UnsafePointer<Float>,
+                             q3: UnsafePointer<Float>, dHead: Int, scale: Float,
+                             kp: UnsafePointer<Float>, vp: UnsafePointer<Float>, valid: Int, width: Int,
+                             s: UnsafeMutablePointer<Float>, lds: Int,
+                             m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>) {
         let dPad = (dHead + 7) & ~7
-        let scale2 = scale * 1.442_695_04               // as Attention.forward: weights are powers of two
-        let s = scratch                                  // [4][keyBlock] scores, then weights
-        let m = scratch + 4 * keyBlock                   // [rowTile + 4] running row maxima
-        let l = m + rowTile + 4                          // [rowTile + 4] running row sums
-        let acc = l + rowTile + 4                        // [rowTile + 4][dPad] running outputs
-        var tile = 0
-        while tile < rows {
-            let tileRows = min(rowTile, rows - tile)
-            let groups = (tileRows + 3) / 4
-            for r in 0..<(groups * 4) { m[r] = -.infinity; l[r] = 0 }
-            acc.initialize(repeating: 0, count: groups * 4 * dPad)
-            var kb = 0
-            while kb < keys {
-                let valid = min(keyBlock, keys - kb)
-                let width = (valid + panel - 1) / panel * panel
-                for g in 0..<groups {
-                    // Rows past the tile repeat its first row; their results are never stored.
-                    func row(_ i: Int) -> UnsafePointer<Float> {
-                        let r = g * 4 + i
-                        return q + (tile + (r < tileRows ? r : 0)) * ldq
-                    }
-                    let maxima = scores(q0: row(0), q1: row(1), q2: row(2), q3: row(3), dHead: dHead, scale: scale2,
-                                        kp: kp + kb * dHead, valid: valid, width: width, s: s)
-                    let out = acc + g * 4 * dPad
-                    if dPad == 32 {
-                        softmaxAndValues4(vectors: 2, s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4,
-                                          vp: vp + kb * dPad, dPad: dPad, o: out)
-                    } else {
-                        softmaxAndValues4(vectors: 1, s: s, width: width, maxima: maxima, m: m + g * 4, l: l + g * 4,
-                                          vp: vp + kb * dPad, dPad: dPad, o: out)
-                    }
-                }
-                kb += keyBlock
-            }
-            for r in 0..<tileRows {
-                let inv = 1 / l[r]
-                let src = acc + r * dPad, dst = o + (tile + r) * ldo
-                for d in 0..<dHead { dst[d] = src[d] * inv }
-            }
-            tile += rowTile
+        let maxima = scores(q0: q0, q1: q1, q2: q2, q3: q3, dHead: dHead, scale: scale, kp: kp, valid: valid, width: width,
+                            s: s, lds: lds)
+        if dPad == 32 {
+            softmaxAndValues4(vectors: 2, s: s, lds: lds, width: width, maxima: maxima, m: m, l: l, vp: vp, dPad: dPad, o: o)
+        } else {
+            softmaxAndValues4(vectors: 1, s: s, lds: lds, width: width, maxima: maxima, m: m, l: l, vp: vp, dPad: dPad, o: o)
         }
     }
 
@@ -82,10 +46,10 @@ public enum Attention16 {
     @inline(__always)
     static func scores(q0: UnsafePointer<Float>, q1: UnsafePointer<Float>, q2: UnsafePointer<Float>,
                        q3: UnsafePointer<Float>, dHead: Int, scale: Float,
-                       kp: UnsafePointer<Float>, valid: Int, width: Int, s: UnsafeMutablePointer<Float>) -> (V, V, V, V) {
+                       kp: UnsafePointer<Float>, valid: Int, width: Int, s: UnsafeMutablePointer<Float>, lds: Int) -> (V, V, V, V) {
         let vs = V(repeating: scale)
         var m0 = V(repeating: -.infinity), m1 = m0, m2 = m0, m3 = m0
-        let s1 = s + keyBlock, s2 = s + 2 * keyBlock, s3 = s + 3 * keyBlock
+        let s1 = s + lds, s2 = s + 2 * lds, s3 = s + 3 * lds
         var j = 0
         while j &+ 2 &* panel <= width {
             var k0p = kp + j &* dHead
@@ -147,14 +111,14 @@ public enum Attention16 {
 
     /// Four rows' online-softmax step and weighted values over a key block, in one pass: as
     /// `Attention.softmaxBlock4` then `weightedValues` for each pair of rows. Scores s_i (at
-    /// s + i·keyBlock, −∞ past the keys; lane-wise maxima `vm_i`) become weights 2^(s − m′), m and l
+    /// s + i·lds, −∞ past the keys; lane-wise maxima `vm_i`) become weights 2^(s − m′), m and l
     /// advance, and o_i (at o + i·dPad) = 2^(m − m′)·o_i + Σ_j weight_i[j]·vp[j, :]. The weights of
     /// each 16 keys are computed while the products of the 16 before run, so the exponential's
     /// non-FMA work overlaps them. A row's sum keeps keys j…j+7 and j+8…j+15 of each 16 in separate
     /// halves, added at the end, as the 8-lane kernel's two sums; `vectors` (1 or 2, a constant once
     /// inlined) = dPad / 16.
     @inline(__always)
-    static func softmaxAndValues4(vectors: Int, s: UnsafeMutablePointer<Float>, width: Int, maxima vm: (V, V, V, V),
+    static func softmaxAndValues4(vectors: Int, s: UnsafeMutablePointer<Float>, lds: Int, width: Int, maxima vm: (V, V, V, V),
                                   m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
                                   vp: UnsafePointer<Float>, dPad: Int, o: UnsafeMutablePointer<Float>) {
         var mOld = V(repeating: -.infinity), mNew = mOld
@@ -163,7 +127,7 @@ public enum Attention16 {
         mNew[2] = Swift.max(m[2], horizontalMax(vm.2)); mNew[3] = Swift.max(m[3], horizontalMax(vm.3))
         let alpha = exp2NonPositive(mOld - mNew)
         let n0 = V(repeating: mNew[0]), n1 = V(repeating: mNew[1]), n2 = V(repeating: mNew[2]), n3 = V(repeating: mNew[3])
-        let p0 = s, p1 = s + keyBlock, p2 = s + 2 * keyBlock, p3 = s + 3 * keyBlock
+        let p0 = s, p1 = s + lds, p2 = s + 2 * lds, p3 = s + 3 * lds
         var u0 = V(), u1 = V(), u2 = V(), u3 = V()
         let o0 = o, o1 = o + dPad, o2 = o + 2 * dPad, o3 = o + 3 * dPad
         let va0 = V(repeating: alpha[0]), va1 = V(repeating: alpha[1]), va2 = V(repeating: alpha[2]), va3 = V(repeating: alpha[3])

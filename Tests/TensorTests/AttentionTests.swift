@@ -1,5 +1,4 @@
 import Tensor
-import TensorAVX512
 import Testing
 
 /// The fused attention against its plain twin, across head widths, row counts and key counts that
@@ -18,11 +17,9 @@ import Testing
             v = (0..<(keys * ld)).map { _ in r.next() }
         }
 
-        /// Which fused kernel runs: the dispatching entry point, or one of the two it chooses from.
-        enum Kernel { case dispatched, lanes8, lanes16 }
-
-        /// o [rows, ld] by the fused kernel, on rows [from, from + count).
-        func fused(from: Int = 0, count: Int? = nil, kernel: Kernel = .dispatched) -> [Float] {
+        /// o [rows, ld] by the fused kernel, on rows [from, from + count); `lanes16: false` keeps it
+        /// on 8-lane vectors whatever the CPU.
+        func fused(from: Int = 0, count: Int? = nil, lanes16: Bool = true) -> [Float] {
             let count = count ?? rows
             let kp = UnsafeMutablePointer<Float>.allocate(capacity: Attention.packedKeyCount(keys: keys, dHead: dHead))
             let vp = UnsafeMutablePointer<Float>.allocate(capacity: Attention.packedKeyCount(keys: keys, dHead: dHead))
@@ -33,13 +30,9 @@ import Testing
             var o = [Float](repeating: -7, count: rows * ld)
             q.withUnsafeBufferPointer { qb in
                 o.withUnsafeMutableBufferPointer { ob in
-                    let run = switch kernel {
-                    case .dispatched: Attention.forward
-                    case .lanes8: Attention.forward8Lanes
-                    case .lanes16: Attention16.forward
-                    }
-                    run(count, keys, dHead, 1 / Float(dHead).squareRoot(), qb.baseAddress! + from * ld, ld, kp, vp,
-                        ob.baseAddress! + from * ld, ld, scratch)
+                    Attention.forward(rows: count, keys: keys, dHead: dHead, scale: 1 / Float(dHead).squareRoot(),
+                                      q: qb.baseAddress! + from * ld, ldq: ld, kp: kp, vp: vp,
+                                      o: ob.baseAddress! + from * ld, ldo: ld, scratch: scratch, lanes16: lanes16)
                 }
             }
             return o
