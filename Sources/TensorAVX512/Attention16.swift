@@ -1,8 +1,7 @@
 /// The fused attention's inner step (`Attention.forward`) on 16-lane vectors, for CPUs with
 /// AVX-512: for every output the same products in the same order, the same exponential per lane and
-/// the same order of sums as the 8-lane kernel, so its results are the same bits; it issues half the
-/// instructions, which is what held the 8-lane kernel at about 0.7 of a core's FMA peak
-/// (docs/performance.md).
+/// the same order of sums as the 8-lane kernel, so its results are the same bits, in half the
+/// instructions (docs/performance.md, "Attention on 16-lane vectors").
 ///
 /// This module is compiled for AVX-512 in the x86-64-v3 build (Package.swift): call it only after
 /// the CPU check (`Attention.forward` does), and only for the head widths `handles` accepts.
