@@ -93,8 +93,6 @@ public final class Catalog {
 
     /// Lookups the cache has answered so far.
     var cacheHits: Int { cache.hits }
-    /// Vectors the cache holds at most.
-    var cacheSlots: Int { cache.slots }
 
     /// The point read behind `vector(for:into:)`.
     private func read(_ itemID: UInt64, into out: UnsafeMutableBufferPointer<Float>) throws(StoreError) -> Bool {
@@ -138,9 +136,9 @@ public final class Catalog {
     }
 }
 
-/// A direct-mapped cache of item vectors, absences included, of at most 4 MiB of vectors whatever
-/// the catalog's size: items repeat across users (the pipeline bench's 3,000 users read 500,000
-/// vectors of 11,757 items), and a hit is a copy instead of a SQLite point read.
+/// A direct-mapped cache of item vectors, absences included, of about 4 MiB of vectors whatever the
+/// catalog's size (at least 64 vectors): items repeat across users, and a hit is a copy instead of
+/// a SQLite point read.
 final class VectorCache {
     static let budgetBytes = 4 << 20
     let dSem: Int
