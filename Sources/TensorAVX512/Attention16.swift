@@ -32,11 +32,7 @@ public enum Attention16 {
         let dPad = (dHead + 7) & ~7
         let maxima = scores(q0: q0, q1: q1, q2: q2, q3: q3, dHead: dHead, scale: scale, kp: kp, valid: valid, width: width,
                             s: s, lds: lds)
-        if dPad == 32 {
-            softmaxAndValues4(vectors: 2, s: s, lds: lds, width: width, maxima: maxima, m: m, l: l, vp: vp, dPad: dPad, o: o)
-        } else {
-            softmaxAndValues4(vectors: 1, s: s, lds: lds, width: width, maxima: maxima, m: m, l: l, vp: vp, dPad: dPad, o: o)
-        }
+        softmaxAndValues4(vectors: dPad / 16, s: s, lds: lds, width: width, maxima: maxima, m: m, l: l, vp: vp, dPad: dPad, o: o)
     }
 
     /// s[i][0..<width] = scale · q_i · kpᵀ for four rows against `width` packed keys (a multiple of
@@ -114,8 +110,7 @@ public enum Attention16 {
     /// advance, and o_i (at o + i·dPad) = 2^(m − m′)·o_i + Σ_j weight_i[j]·vp[j, :]. The weights of
     /// each 16 keys are computed while the products of the 16 before run, so the exponential's
     /// non-FMA work overlaps them. A row's sum keeps keys j…j+7 and j+8…j+15 of each 16 in separate
-    /// halves, added at the end, as the 8-lane kernel's two sums; `vectors` (1 or 2, a constant once
-    /// inlined) = dPad / 16.
+    /// halves, added at the end, as the 8-lane kernel's two sums; `vectors` (1 or 2) = dPad / 16.
     @inline(__always)
     static func softmaxAndValues4(vectors: Int, s: UnsafeMutablePointer<Float>, lds: Int, width: Int, maxima vm: (V, V, V, V),
                                   m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
