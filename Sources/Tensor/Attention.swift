@@ -6,9 +6,9 @@ import TensorAVX512
 /// Why not two `cblas_sgemm` calls and a softmax: with d_head = 32 both products are skinny (k = 32,
 /// then n = 32), and the score tile between them (rows × keys) leaves the caches at long n — at
 /// n = 4096 a 128-row tile is 2 MB, written by one product, rewritten by the softmax and read by the
-/// next. Here a group of four query rows meets a block of 128 keys in registers and L1: scores,
-/// their exponentials and the weighted values never leave the core, and no rows × keys buffer exists
-/// (docs/performance.md: memory stays flat at n = 4096).
+/// next. Here a group of four query rows meets a block of 512 keys: the products run in registers,
+/// the block's scores and weights (8 KB) stay in L1, its keys and values (64 KB each at d_head 32)
+/// in L2, and no rows × keys buffer exists (docs/performance.md: memory stays flat at n = 4096).
 ///
 /// Layouts (one head): keys packed in panels of 16, `kp[⌈keys/16⌉][dHead][16]`; values
 /// `vp[keys rounded up to 16][dPad]` with dPad = dHead rounded up to 8; both zero past their ends
@@ -18,8 +18,9 @@ public enum Attention {
     public typealias V = SIMD8<Float>
     /// Keys per packed panel (two vectors of the score micro-kernel).
     public static let panel = 16
-    /// Keys per block of the online softmax.
-    public static let keyBlock = 128
+    /// Keys per block of the online softmax: long enough that each block's fixed work (row maxima,
+    /// rescaling the outputs) is small beside its products (docs/performance.md, "Key blocks of 512").
+    public static let keyBlock = 512
     /// Query rows per tile: K and V of a key block are read once per tile, from L1/L2.
     public static let rowTile = 64
 

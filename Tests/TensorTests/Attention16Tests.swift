@@ -29,7 +29,8 @@ import Testing
         #expect(Attention.uses16Lanes(dHead: dHead))
         var compared = 0
         for (rows, keys, spread) in [(1, 1, Float(3)), (3, 15, 3), (4, 16, 3), (5, 17, 3), (6, 31, 3), (7, 32, 3), (8, 33, 3),
-                                     (64, 128, 3), (67, 129, 3), (65, 144, 3), (130, 300, 3), (9, 260, 12), (33, 1000, 30)] {
+                                     (64, 128, 3), (67, 129, 3), (65, 144, 3), (130, 300, 3), (9, 260, 12), (33, 1000, 30),
+                                     (10, Attention.keyBlock + 1, 3), (21, 2 * Attention.keyBlock + 45, 12)] {
             let c = AttentionTests.Case(rows: rows, keys: keys, dHead: dHead, seed: UInt64(dHead * 7919 + keys), spread: spread)
             let eight = c.fused(lanes16: false), sixteen = c.fused()
             #expect(eight.map(\.bitPattern) == sixteen.map(\.bitPattern), "dHead \(dHead) rows \(rows) keys \(keys)")
