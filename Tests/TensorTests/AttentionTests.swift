@@ -71,8 +71,8 @@ import Testing
     @Test func sharpScoresStayExact() {
         // Scores spread over ±300: most weights underflow, the row maximum dominates, sums stay finite;
         // past one key block, a later block's larger maximum rescales the earlier blocks' sums. With
-        // more keys more of them come near the maximum, and the plain twin's own float scores (about
-        // 1e-5 absolute at these magnitudes) move their weights: hence the wider bound.
+        // more keys more of them come near the maximum, and the plain twin's own float scores (a float
+        // near ±300 is resolved to 3e-5) move their weights: hence the wider bound.
         for (keys, bound) in [(260, Float(2e-6)), (Attention.keyBlock + 260, 1e-5)] {
             let c = Case(rows: 9, keys: keys, dHead: 32, seed: 5, spread: 12)
             let fused = c.fused(), plain = c.plain()
